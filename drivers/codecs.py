@@ -1,0 +1,129 @@
+"""Register codecs: raw Modbus words to engineering values and back.
+
+Byte and word order follow the usual ABCD notation (Telegraf, Neuron): ``ABCD`` is big-endian
+with the high word first, ``CDAB`` swaps the words, ``BADC`` swaps the bytes inside each word and
+``DCBA`` is fully little-endian. Orders generalise to 4-word values the same way.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from drivers.model import DataType, Value
+from drivers.profiles import Point
+
+_FORMATS: dict[DataType, struct.Struct] = {
+    DataType.U16: struct.Struct(">H"),
+    DataType.I16: struct.Struct(">h"),
+    DataType.U32: struct.Struct(">I"),
+    DataType.I32: struct.Struct(">i"),
+    DataType.F32: struct.Struct(">f"),
+    DataType.F64: struct.Struct(">d"),
+}
+
+
+class DecodeError(ValueError):
+    """Registers that do not hold a valid value for the point (an unknown enum code)."""
+
+
+def words_to_bytes(words: Sequence[int], order: str) -> bytes:
+    """Arrange device words into big-endian bytes according to ``order``."""
+    if order == "ABCD":
+        return b"".join(w.to_bytes(2, "big") for w in words)
+    if order == "CDAB":
+        return b"".join(w.to_bytes(2, "big") for w in reversed(words))
+    if order == "BADC":
+        return b"".join(w.to_bytes(2, "little") for w in words)
+    if order == "DCBA":
+        return b"".join(w.to_bytes(2, "little") for w in reversed(words))
+    raise ValueError(f"unknown byte order {order!r}")
+
+
+def bytes_to_words(data: bytes, order: str) -> list[int]:
+    """Inverse of :func:`words_to_bytes`: what the device holds for a big-endian value."""
+    n = len(data) // 2
+    if order == "ABCD":
+        return [int.from_bytes(data[2 * i : 2 * i + 2], "big") for i in range(n)]
+    if order == "CDAB":
+        return [int.from_bytes(data[2 * i : 2 * i + 2], "big") for i in reversed(range(n))]
+    if order == "BADC":
+        return [int.from_bytes(data[2 * i : 2 * i + 2], "little") for i in range(n)]
+    if order == "DCBA":
+        return [int.from_bytes(data[2 * i : 2 * i + 2], "little") for i in reversed(range(n))]
+    raise ValueError(f"unknown byte order {order!r}")
+
+
+def decode_raw(point: Point, words: Sequence[int]) -> int | float | str:
+    """The unscaled value a register point holds."""
+    if point.type is DataType.STRING:
+        raw = words_to_bytes(words, point.order)
+        return raw.split(b"\x00", 1)[0].decode("ascii", errors="replace").strip()
+    if point.type is DataType.BIT:
+        assert point.bit is not None
+        return (words[0] >> point.bit) & ((1 << point.width) - 1)
+    if point.words == 1 and point.order in ("ABCD", "CDAB"):
+        w = words[0]
+        if point.type is DataType.I16 and w & 0x8000:
+            return w - 0x10000
+        return w
+    value: int | float = _FORMATS[point.type].unpack(words_to_bytes(words, point.order))[0]
+    return value
+
+
+def decode(point: Point, words: Sequence[int]) -> Value:
+    """Decode a register point to its engineering value (mask, enum, scale, offset applied)."""
+    raw = decode_raw(point, words)
+    if isinstance(raw, str):
+        return raw
+    if point.type is DataType.BIT and point.width == 1 and point.enum is None:
+        return bool(raw)
+    if point.mask is not None:
+        raw = int(raw) & point.mask
+    if point.enum is not None:
+        try:
+            return point.enum[int(raw)]
+        except KeyError:
+            raise DecodeError(
+                f"{point.key}: code {int(raw):#06x} is not one of "
+                f"{', '.join(f'{k:#06x}' for k in point.enum)}"
+            ) from None
+    if point.scale == 1.0 and point.offset == 0.0:
+        return raw
+    return raw * point.scale + point.offset
+
+
+def encode_raw(point: Point, raw: int | float | str) -> list[int]:
+    """Words a device holds for an unscaled value (used by the simulators)."""
+    if point.type is DataType.STRING:
+        data = str(raw).encode("ascii")[: point.words * 2].ljust(point.words * 2, b"\x00")
+        return bytes_to_words(data, point.order)
+    if point.type is DataType.BIT:
+        assert point.bit is not None
+        return [(int(raw) & ((1 << point.width) - 1)) << point.bit]
+    fmt = _FORMATS[point.type]
+    if point.type in (DataType.F32, DataType.F64):
+        data = fmt.pack(float(raw))
+    else:
+        data = fmt.pack(int(round(float(raw))))
+    return bytes_to_words(data, point.order)
+
+
+def encode(point: Point, value: Value) -> list[int]:
+    """Words for an engineering value: the inverse of :func:`decode` (enum, scale, offset)."""
+    if point.enum is not None:
+        for code, v in point.enum.items():
+            if v == value:
+                return encode_raw(point, code)
+        raise ValueError(f"{point.key}: {value!r} has no code in the profile's enum")
+    if isinstance(value, str) or point.type is DataType.BIT:
+        return encode_raw(point, value)
+    raw = (float(value) - point.offset) / point.scale
+    if point.type in (DataType.U16, DataType.U32):
+        limit = 0xFFFF if point.type is DataType.U16 else 0xFFFFFFFF
+        raw = min(max(raw, 0), limit)
+    elif point.type is DataType.I16:
+        raw = min(max(raw, -0x8000), 0x7FFF)
+    elif point.type is DataType.I32:
+        raw = min(max(raw, -0x80000000), 0x7FFFFFFF)
+    return encode_raw(point, raw)

@@ -1,0 +1,107 @@
+"""Types shared by the planner, the codecs, the transports and the poller.
+
+A point's *key* is its canonical name (``voltage_v``) or, for devices with several channels
+(loops of a residual current monitor, doors of a door monitor, zones of a fire panel), the
+name and the channel joined by ``@`` (``residual_current_ma@3``). Rules and sinks split on the
+last ``@``; nothing else about a key is parsed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+CHANNEL_SEP = "@"
+
+Value = float | int | bool | str
+
+
+class Table(enum.StrEnum):
+    """The four Modbus data tables."""
+
+    COIL = "coil"
+    DISCRETE = "discrete"
+    INPUT = "input"
+    HOLDING = "holding"
+
+    @property
+    def is_bit(self) -> bool:
+        return self in (Table.COIL, Table.DISCRETE)
+
+
+class DataType(enum.StrEnum):
+    U16 = "u16"
+    I16 = "i16"
+    U32 = "u32"
+    I32 = "i32"
+    F32 = "f32"
+    F64 = "f64"
+    BIT = "bit"  # one bit of a register (``bit:``) or a coil / discrete input
+    STRING = "string"
+
+
+# Words each type occupies; strings carry their own length.
+WORDS: dict[DataType, int] = {
+    DataType.U16: 1,
+    DataType.I16: 1,
+    DataType.U32: 2,
+    DataType.I32: 2,
+    DataType.F32: 2,
+    DataType.F64: 4,
+    DataType.BIT: 1,
+}
+
+
+class Quality(enum.StrEnum):
+    GOOD = "good"
+    STALE = "stale"
+    FAILED = "failed"
+
+
+def point_key(name: str, channel: str | None) -> str:
+    return name if channel is None else f"{name}{CHANNEL_SEP}{channel}"
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    name, sep, channel = key.rpartition(CHANNEL_SEP)
+    return (name, channel) if sep else (key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One Modbus read: ``count`` registers or bits of ``table`` from ``address`` (0-based)."""
+
+    table: Table
+    address: int
+    count: int
+
+    @property
+    def end(self) -> int:
+        return self.address + self.count
+
+    def as_dict(self) -> dict[str, object]:
+        return {"table": self.table.value, "address": self.address, "count": self.count}
+
+
+@dataclass(slots=True)
+class PollResult:
+    """What one poll of one device produced: values that were read, and what failed.
+
+    ``values`` holds decoded, scaled values by point key. A request that failed leaves its
+    points out of ``values`` and names them in ``failed``; ``error`` then says why in words.
+    """
+
+    device_id: str
+    ts: float
+    poll_class: str
+    values: dict[str, Value] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    error: str | None = None
+    requests: int = 0
+    response_s: float = 0.0
+
+    @property
+    def quality(self) -> Quality:
+        if self.failed and not self.values:
+            return Quality.FAILED
+        return Quality.GOOD

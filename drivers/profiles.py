@@ -1,0 +1,226 @@
+"""Device profiles as data: a YAML file per device type maps registers onto canonical points.
+
+A user adds a device type by dropping a file in a profile directory; no code changes. The
+built-in profiles live in ``drivers/profiles/``. Points may be repeated over channels
+(``channels: 12`` with an address ``stride``) so a 12-loop monitor is one entry, not twelve.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drivers.model import WORDS, DataType, Request, Table, point_key
+
+BUILTIN_DIR = Path(__file__).with_name("profiles")
+
+ByteOrder = Literal["ABCD", "DCBA", "BADC", "CDAB"]
+
+
+class PointDef(BaseModel):
+    """One register (or bit) mapped to a canonical point, as written in a profile file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    table: Table = Table.HOLDING
+    address: int = Field(ge=0, le=0xFFFF)
+    type: DataType = DataType.U16
+    order: ByteOrder = "ABCD"
+    bit: int | None = Field(default=None, ge=0, le=15)
+    width: int = Field(default=1, ge=1, le=16, description="bits in a bit field")
+    mask: int | None = Field(default=None, ge=1, le=0xFFFFFFFF)
+    enum: dict[int, bool | int | str] | None = None
+    length: int | None = Field(default=None, ge=1, le=64, description="string length in words")
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = ""
+    poll: str = "normal"
+    channels: int | None = Field(default=None, ge=1, le=256)
+    stride: int = Field(default=1, ge=0)
+    first_channel: int = 1
+    bit_stride: int = Field(default=0, ge=0, le=15, description="bit step per channel")
+    writable: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PointDef:
+        if self.table.is_bit and self.type is not DataType.BIT:
+            raise ValueError(f"a {self.table.value} point must have type bit")
+        if self.type is DataType.STRING and self.length is None:
+            raise ValueError("a string point needs length (in words)")
+        if self.bit is not None and self.type is not DataType.BIT:
+            raise ValueError("bit: is only for type bit")
+        if self.type is DataType.BIT and not self.table.is_bit and self.bit is None:
+            raise ValueError("a bit point on a register table needs bit: (0-15)")
+        if self.bit is not None and self.bit + self.width > 16 and not self.bit_stride:
+            raise ValueError("bit + width must stay inside one 16-bit register")
+        return self
+
+    @property
+    def words(self) -> int:
+        if self.table.is_bit:
+            return 1
+        if self.type is DataType.STRING:
+            assert self.length is not None
+            return self.length
+        return WORDS[self.type]
+
+
+class Point(BaseModel):
+    """A point after channel expansion: what the planner and the codecs work on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    name: str
+    channel: str | None
+    table: Table
+    address: int
+    words: int
+    type: DataType
+    order: ByteOrder
+    bit: int | None
+    width: int
+    mask: int | None
+    enum: dict[int, bool | int | str] | None
+    scale: float
+    offset: float
+    unit: str
+    poll: str
+    writable: bool
+
+    @property
+    def end(self) -> int:
+        return self.address + self.words
+
+
+class UnreadableRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: Table
+    start: int = Field(ge=0, le=0xFFFF)
+    end: int = Field(ge=0, le=0x10000, description="exclusive")
+
+
+class Profile(BaseModel):
+    """A device type: its family (the InfluxDB measurement), its kind (what rules expect) and its
+    points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
+    description: str = ""
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    max_registers: int = Field(default=125, ge=1, le=125)
+    max_bits: int = Field(default=2000, ge=1, le=2000)
+    gap_fill: int = Field(default=8, ge=0, le=124)
+    unreadable: tuple[UnreadableRange, ...] = ()
+    points: tuple[PointDef, ...] = Field(min_length=1)
+    actions: dict[str, dict[str, object]] = Field(default_factory=dict)
+
+    @field_validator("points")
+    @classmethod
+    def _unique_keys(cls, points: tuple[PointDef, ...]) -> tuple[PointDef, ...]:
+        seen: set[str] = set()
+        for p in points:
+            for key in _keys(p):
+                if key in seen:
+                    raise ValueError(f"point {key!r} is defined twice")
+                seen.add(key)
+        return points
+
+    @cached_property
+    def expanded(self) -> tuple[Point, ...]:
+        return tuple(pt for p in self.points for pt in _expand(p))
+
+    @cached_property
+    def by_key(self) -> dict[str, Point]:
+        return {p.key: p for p in self.expanded}
+
+    def points_for(self, poll_class: str | None = None) -> tuple[Point, ...]:
+        if poll_class is None:
+            return self.expanded
+        return tuple(p for p in self.expanded if p.poll == poll_class)
+
+    @property
+    def poll_classes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.poll for p in self.expanded))
+
+    def is_unreadable(self, table: Table, address: int) -> bool:
+        return any(r.table is table and r.start <= address < r.end for r in self.unreadable)
+
+    def blocks_request(self, req: Request) -> bool:
+        return any(
+            r.table is req.table and r.start < req.end and req.address < r.end
+            for r in self.unreadable
+        )
+
+
+def _keys(p: PointDef) -> list[str]:
+    if p.channels is None:
+        return [p.name]
+    return [point_key(p.name, str(p.first_channel + i)) for i in range(p.channels)]
+
+
+def _expand(p: PointDef) -> list[Point]:
+    out = []
+    n = p.channels or 1
+    for i in range(n):
+        channel = None if p.channels is None else str(p.first_channel + i)
+        bit = p.bit
+        address = p.address + i * p.stride
+        if bit is not None and p.bit_stride:
+            flat = bit + i * p.bit_stride
+            address, bit = p.address + flat // 16, flat % 16
+        out.append(
+            Point(
+                key=point_key(p.name, channel),
+                name=p.name,
+                channel=channel,
+                table=p.table,
+                address=address,
+                words=p.words,
+                type=p.type,
+                order=p.order,
+                bit=bit,
+                width=p.width,
+                mask=p.mask,
+                enum=p.enum,
+                scale=p.scale,
+                offset=p.offset,
+                unit=p.unit,
+                poll=p.poll,
+                writable=p.writable,
+            )
+        )
+    return out
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names the file and the field."""
+
+
+def load_profile(path: Path) -> Profile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return Profile.model_validate(data)
+    except ValueError as exc:
+        raise ProfileError(f"{path}: {exc}") from exc
+
+
+def load_profiles(*dirs: Path) -> dict[str, Profile]:
+    """Built-in profiles, then each directory in order; a later file of the same name wins."""
+    found: dict[str, Profile] = {}
+    for d in (BUILTIN_DIR, *dirs):
+        for path in sorted(d.glob("*.yaml")):
+            prof = load_profile(path)
+            found[prof.profile] = prof
+    return found

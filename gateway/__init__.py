@@ -1,0 +1,1 @@
+"""The firegate runtime: configuration, scheduling, ledger, outbox, notifier, command line."""

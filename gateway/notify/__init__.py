@@ -1,0 +1,1 @@
+"""Paging the on-call staff: SMS channels, rota, escalation, acknowledgement by reply."""

@@ -1,0 +1,1 @@
+"""Northbound: the durable outbox and its sinks (MQTT, InfluxDB)."""

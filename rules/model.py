@@ -1,0 +1,54 @@
+"""What the rules take in. The gateway builds these from driver poll results; rules never see
+drivers' types (``rules/`` imports nothing from ``drivers/`` or ``gateway/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+Value = float | int | bool | str
+
+CHANNEL_SEP = "@"
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """``residual_current_ma@3`` → (``residual_current_ma``, ``3``); same convention as drivers."""
+    name, sep, channel = key.rpartition(CHANNEL_SEP)
+    return (name, channel) if sep else (key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device as the rules see it: what it is, where it is, what it is rated for."""
+
+    id: str
+    kind: str  # profile kind: room_meter, breaker, residual_monitor, fire_detector, fire_panel,
+    #            door_monitor, exit_sensor, ...
+    family: str
+    profile: str
+    site: str = ""
+    campus: str = ""
+    building: str = ""
+    floor: int | None = None
+    room: str | None = None
+    location: str = ""
+    name: str = ""
+    ratings: Mapping[str, float] = field(default_factory=dict)
+    maintenance: bool = False
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One poll of one device at time ``ts`` (seconds since the epoch, from the poller).
+
+    ``ok`` is False when nothing could be read (the device is silent or backing off): a failed
+    read is a snapshot too, so rules can see silence. ``values`` holds what was read, by point
+    key; ``failed`` names points whose request failed in an otherwise good poll.
+    """
+
+    device: str
+    ts: float
+    ok: bool
+    values: Mapping[str, Value]
+    failed: Sequence[str] = ()
+    poll_class: str = ""
