@@ -1,11 +1,164 @@
-"""``outputs:`` in the configuration."""
+"""``outputs:`` in the configuration: where telemetry and alarms go (MQTT, InfluxDB) and how.
+
+Secrets are ``SecretStr`` so that a printed or logged configuration never shows them. Credentials
+sent in clear text across a network are refused unless the operator says ``insecure: true``:
+a dormitory LAN is not a trusted network.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
-class OutputsConfig(BaseModel):
-    """Placeholder grown by the outbox work (MQTT and InfluxDB sinks)."""
-
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _is_loopback(host: str) -> bool:
+    # A copy of gateway.config.is_loopback: importing it here would be a circular import.
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_file(path: Path | None, what: str) -> None:
+    if path is not None and not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist or is not a file")
+
+
+class Batching(_Strict):
+    batch_size: int | None = Field(default=None, ge=1, le=100_000,
+                                   description="records per batch (default: outputs.batch_size)")
+    max_age_s: float | None = Field(default=None, gt=0, le=3600,
+                                    description="send a partial batch once its oldest record is "
+                                    "this old (default: outputs.max_age_s)")
+
+
+class MqttConfig(Batching):
+    url: str = Field(description="mqtt://host:1883 or mqtts://host:8883")
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str | None = Field(default=None, description="default: firegate-<gateway id>")
+    qos: Literal[0, 1, 2] = 1
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    insecure: bool = Field(default=False,
+                           description="allow a password in clear text to a non-loopback host")
+    operators: list[str] = Field(default_factory=list,
+                                 description="operator names whose cmd/ack is applied")
+    topic_prefix: str = "firegate"
+    telemetry: bool = True
+    health_interval_s: float = Field(default=30, gt=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an MQTT address; write mqtt://HOST:1883 or "
+                             "mqtts://HOST:8883")
+        return v
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts" or self.ca_file is not None
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+    @model_validator(mode="after")
+    def _safe(self) -> MqttConfig:
+        if self.password is not None and self.username is None:
+            raise ValueError("a password is set but no username; set username too")
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file is set but cert_file is not; a client key needs its "
+                             "certificate")
+        _check_file(self.ca_file, "ca_file")
+        _check_file(self.cert_file, "cert_file")
+        _check_file(self.key_file, "key_file")
+        if (self.username is not None and not self.tls and not self.insecure
+                and not _is_loopback(self.host)):
+            raise ValueError(
+                f"the MQTT password would cross the network to {self.host} in clear text; use "
+                "mqtts:// with ca_file, or set insecure: true if this network is trusted")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be smaller than reconnect_min_s")
+        return self
+
+
+class InfluxConfig(Batching):
+    url: str | None = Field(default=None, description="http(s)://host:8086; leave out to only "
+                            "write line_protocol_file")
+    org: str = ""
+    bucket: str = ""
+    token: SecretStr | None = None
+    gzip: bool = True
+    timeout_s: float = Field(default=10, gt=0, le=300)
+    flush_interval_s: float | None = Field(default=None, gt=0, le=3600,
+                                           description="alias of max_age_s")
+    line_protocol_file: Path | None = Field(default=None,
+                                            description="also append every line sent here")
+    insecure: bool = Field(default=False,
+                           description="allow the token in clear text to a non-loopback host")
+    auth_retry_s: float = Field(default=60, gt=0,
+                                description="wait between tries while token/org/bucket is wrong")
+    health_interval_s: float = Field(default=30, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an InfluxDB address; write http://HOST:8086")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> InfluxConfig:
+        if self.url is None:
+            if self.line_protocol_file is None:
+                raise ValueError("set url (the InfluxDB server) or line_protocol_file, or both")
+            return self
+        missing = [n for n in ("org", "bucket") if not getattr(self, n)]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} must be set to write to {self.url}")
+        parts = urlsplit(self.url)
+        if (self.token is not None and parts.scheme == "http" and not self.insecure
+                and not _is_loopback(parts.hostname or "")):
+            raise ValueError(f"the InfluxDB token would cross the network to {parts.hostname} in "
+                             "clear text; use https://, or set insecure: true if this network "
+                             "is trusted")
+        if self.flush_interval_s is not None and self.max_age_s is None:
+            self.max_age_s = self.flush_interval_s
+        return self
+
+
+class OutputsConfig(_Strict):
+    """Northbound outputs. With neither ``mqtt`` nor ``influx`` the outbox only stores."""
+
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    max_age_s: float = Field(default=1.0, gt=0, le=3600)
+    mqtt: MqttConfig | None = None
+    influx: InfluxConfig | None = None
+
+    def sinks(self) -> list[str]:
+        """Names of the configured sinks: the outbox keeps one cursor for each."""
+        return [n for n in ("mqtt", "influx") if getattr(self, n) is not None]
