@@ -105,7 +105,7 @@ def encode_raw(point: Point, raw: int | float | str) -> list[int]:
     if point.type in (DataType.F32, DataType.F64):
         data = fmt.pack(float(raw))
     else:
-        data = fmt.pack(int(round(float(raw))))
+        data = fmt.pack(round(float(raw)))
     return bytes_to_words(data, point.order)
 
 

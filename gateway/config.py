@@ -195,7 +195,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
 
 
 class ConfigError(Exception):
@@ -275,8 +276,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop pydantic's union tags (``tcp``, ``rtu``) and function names from a location."""
     out: list[str | int] = []
     for part in loc:
-        if isinstance(part, str) and (part in ("tcp", "rtu", "rtu_over_tcp") and out and
-                                      isinstance(out[-1], int) or part.startswith("function-")):
+        if isinstance(part, str) and ((part in ("tcp", "rtu", "rtu_over_tcp") and out and
+                                      isinstance(out[-1], int)) or part.startswith("function-")):
             continue
         out.append(part)
     return tuple(out)

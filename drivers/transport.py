@@ -1,0 +1,228 @@
+"""Modbus links: one connection to a bus endpoint, with the line discipline a bus needs.
+
+A serial line (RTU, or RTU carried over TCP by a serial device server) allows one request in
+flight and needs a quiet gap between frames; a Modbus TCP endpoint can take a few connections in
+parallel. pymodbus clients already serialise their own calls, so parallelism on TCP comes from
+several clients, and the line discipline (gap, pause, recovery after a timeout) lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from struct import error as struct_error
+from typing import Literal
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
+
+from drivers.model import Request, Table
+
+# pymodbus logs every timeout at ERROR; a gateway reports those in device health instead.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    10: "gateway path unavailable",
+    11: "gateway target did not respond",
+}
+
+
+class LinkError(Exception):
+    """A request that produced no usable reply. ``kind`` is what health counts it as."""
+
+    kind = "error"
+
+
+class ReplyTimeout(LinkError):
+    kind = "timeout"
+
+
+class NotConnected(LinkError):
+    kind = "connection"
+
+
+class BadReply(LinkError):
+    kind = "bad_reply"
+
+
+class ExceptionReply(LinkError):
+    """The device answered with a Modbus exception; the link itself is fine."""
+
+    kind = "exception"
+
+    def __init__(self, code: int, request: Request, unit: int) -> None:
+        name = EXCEPTION_NAMES.get(code, "unknown exception")
+        super().__init__(
+            f"unit {unit} answered exception {code} ({name}) to a read of {request.count} "
+            f"{request.table.value} from {request.address}"
+        )
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSpec:
+    """Where and how to reach a bus (built by the gateway from its configuration)."""
+
+    kind: Literal["tcp", "rtu", "rtu_over_tcp"]
+    host: str = ""
+    port: int | str = 502
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: int = 1
+    timeout_s: float = 0.5
+    retries: int = 0
+    pause_s: float = 0.0
+
+    @property
+    def serial_framing(self) -> bool:
+        return self.kind in ("rtu", "rtu_over_tcp")
+
+    @property
+    def char_time_s(self) -> float:
+        bits = 1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits
+        return bits / self.baudrate
+
+    @property
+    def frame_gap_s(self) -> float:
+        """Quiet time between frames: 3.5 characters (1.75 ms above 19200 baud, per the spec)."""
+        if not self.serial_framing:
+            return self.pause_s
+        gap = 3.5 * self.char_time_s if self.baudrate <= 19200 else 0.00175
+        return max(gap, self.pause_s)
+
+    def describe(self) -> str:
+        if self.kind == "rtu":
+            return f"{self.port} at {self.baudrate} baud"
+        framing = " (RTU over TCP)" if self.kind == "rtu_over_tcp" else ""
+        return f"{self.host}:{self.port}{framing}"
+
+
+class Link:
+    """One client connection. Not safe for overlapping calls: a :class:`Line` hands it out."""
+
+    def __init__(self, spec: LinkSpec) -> None:
+        self.spec = spec
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient
+        if spec.kind == "rtu":
+            self._client = AsyncModbusSerialClient(
+                str(spec.port),
+                framer=FramerType.RTU,
+                baudrate=spec.baudrate,
+                bytesize=spec.bytesize,
+                parity=spec.parity,
+                stopbits=spec.stopbits,
+                timeout=spec.timeout_s,
+                retries=spec.retries,
+                reconnect_delay=0,
+            )
+        else:
+            self._client = AsyncModbusTcpClient(
+                spec.host,
+                port=int(spec.port),
+                framer=FramerType.RTU if spec.kind == "rtu_over_tcp" else FramerType.SOCKET,
+                timeout=spec.timeout_s,
+                retries=spec.retries,
+                reconnect_delay=0,
+            )
+        self._last_io = 0.0
+        self._quiet_until = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._client.connected)
+
+    async def connect(self) -> None:
+        if self._client.connected:
+            return
+        try:
+            ok = await self._client.connect()
+        except (OSError, ModbusException) as exc:
+            raise NotConnected(f"cannot connect to {self.spec.describe()}: {exc}") from exc
+        if not ok:
+            raise NotConnected(f"cannot connect to {self.spec.describe()}")
+
+    def close(self) -> None:
+        self._client.close()
+
+    async def read(self, request: Request, unit: int) -> Sequence[int] | Sequence[bool]:
+        """Read one request from one unit. Raises a :class:`LinkError` subclass on failure."""
+        await self.connect()
+        wait = max(self._last_io + self.spec.frame_gap_s, self._quiet_until) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        c = self._client
+        try:
+            if request.table is Table.HOLDING:
+                rr = await c.read_holding_registers(request.address, count=request.count,
+                                                    device_id=unit)
+            elif request.table is Table.INPUT:
+                rr = await c.read_input_registers(request.address, count=request.count,
+                                                  device_id=unit)
+            elif request.table is Table.COIL:
+                rr = await c.read_coils(request.address, count=request.count, device_id=unit)
+            else:
+                rr = await c.read_discrete_inputs(request.address, count=request.count,
+                                                  device_id=unit)
+        except ConnectionException as exc:
+            raise NotConnected(f"{self.spec.describe()}: connection lost ({exc})") from exc
+        except ModbusIOException as exc:
+            # A late reply must not be taken for the next request's: keep the line quiet.
+            self._quiet_until = time.monotonic() + self.spec.timeout_s / 2
+            raise ReplyTimeout(
+                f"unit {unit} did not answer within {self.spec.timeout_s:g} s on "
+                f"{self.spec.describe()}"
+            ) from exc
+        except (ModbusException, ValueError, IndexError, struct_error) as exc:
+            raise BadReply(f"unit {unit}: malformed reply on {self.spec.describe()}: {exc}") \
+                from exc
+        finally:
+            self._last_io = time.monotonic()
+        if rr.isError():
+            code = int(getattr(rr, "exception_code", 0) or 0)
+            raise ExceptionReply(code, request, unit)
+        if request.table.is_bit:
+            bits: list[bool] = list(rr.bits)
+            if len(bits) < request.count:
+                raise BadReply(f"unit {unit}: {len(bits)} bits in reply, {request.count} asked")
+            return bits
+        regs: list[int] = list(rr.registers)
+        if len(regs) != request.count:
+            raise BadReply(f"unit {unit}: {len(regs)} registers in reply, {request.count} asked")
+        return regs
+
+
+class Line:
+    """A bus endpoint and its links: ``max_concurrency`` 1 on a serial line, more on TCP."""
+
+    def __init__(self, spec: LinkSpec, max_concurrency: int = 1) -> None:
+        n = 1 if spec.kind == "rtu" else max_concurrency
+        self.spec = spec
+        self._free: asyncio.Queue[Link] = asyncio.Queue()
+        self._links = [Link(spec) for _ in range(n)]
+        for link in self._links:
+            self._free.put_nowait(link)
+
+    @property
+    def concurrency(self) -> int:
+        return len(self._links)
+
+    async def acquire(self) -> Link:
+        return await self._free.get()
+
+    def release(self, link: Link) -> None:
+        self._free.put_nowait(link)
+
+    def close(self) -> None:
+        for link in self._links:
+            link.close()

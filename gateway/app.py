@@ -1,0 +1,59 @@
+"""Running a gateway as a process: signals, live view, outputs, summary at exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Config
+from gateway.liveview import live_view
+from gateway.runtime import Gateway
+
+Extra = Callable[[Gateway], list[Awaitable[Any]]]
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+async def run_gateway(
+    cfg: Config,
+    *,
+    for_s: float | None = None,
+    summary: Path | None = None,
+    view: bool = True,
+    extras: Extra | None = None,
+    on_summary: Callable[[Gateway, dict[str, Any]], None] | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM or ``for_s`` seconds; write the summary; return an exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    with Gateway(cfg) as gw:
+        from gateway.wiring import outputs_and_notifier
+
+        coros: list[Awaitable[Any]] = list(outputs_and_notifier(gw))
+        if extras:
+            coros.extend(extras(gw))
+        coros.append(live_view(gw, stop, interactive=None if view else False))
+        if for_s is not None:
+            loop.call_later(for_s, stop.set)
+        await gw.run(stop, extra=coros)
+        result = gw.summary()
+        if on_summary:
+            on_summary(gw, result)
+        if summary:
+            write_summary(summary, result)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(sig)
+    return 0

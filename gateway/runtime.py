@@ -1,0 +1,233 @@
+"""The gateway runtime: wires drivers → rules → ledger → notifier and telemetry → outbox.
+
+Everything runs in one asyncio task group: a poller per bus, the telemetry flusher, the outputs
+(MQTT, InfluxDB) and the notifier. Data flows one way; the only path back is an operator's
+acknowledgement, which goes through the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rules.engine import Engine
+
+from drivers.device import DeviceReader
+from drivers.model import PollResult, Value
+from drivers.profiles import Profile
+from drivers.transport import Line, LinkSpec
+from gateway.config import Config, Device, RtuBus, load_profiles_for
+from gateway.ledger import Ledger
+from gateway.outputs.outbox import Outbox
+from gateway.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
+from gateway.records import telemetry_record
+from rules.model import DeviceInfo, Snapshot
+
+log = logging.getLogger("firegate")
+
+TransitionListener = Callable[[dict[str, Any]], None]
+
+
+def link_spec(bus: Any) -> LinkSpec:
+    if isinstance(bus, RtuBus):
+        return LinkSpec(kind="rtu", port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
+                        parity=bus.parity, stopbits=bus.stopbits, timeout_s=bus.timeout_s,
+                        retries=bus.retries, pause_s=bus.pause_s)
+    return LinkSpec(kind=bus.type, host=bus.host, port=bus.port,
+                    baudrate=getattr(bus, "baudrate", 9600), timeout_s=bus.timeout_s,
+                    retries=bus.retries, pause_s=bus.pause_s)
+
+
+def device_info(cfg: Config, d: Device, prof: Profile) -> DeviceInfo:
+    g = cfg.gateway
+    return DeviceInfo(id=d.id, kind=prof.kind, family=prof.family, profile=prof.profile,
+                      site=g.site, campus=g.campus, building=g.building, floor=d.floor,
+                      room=d.room, location=d.location, name=d.name, ratings=dict(d.ratings),
+                      maintenance=d.maintenance)
+
+
+def device_tags(cfg: Config, d: Device) -> dict[str, str]:
+    g = cfg.gateway
+    tags = {"site": g.site, "campus": g.campus, "building": g.building, "gateway": g.id,
+            "device": d.id}
+    if d.floor is not None:
+        tags["floor"] = str(d.floor)
+    if d.room:
+        tags["room"] = d.room
+    return tags
+
+
+class Gateway:
+    """One building's gateway. Use as ``async with Gateway(cfg) as gw: await gw.run(stop)``."""
+
+    def __init__(self, cfg: Config, *, profiles: dict[str, Profile] | None = None,
+                 with_outputs: bool = True) -> None:
+        self.cfg = cfg
+        self.profiles = profiles or load_profiles_for(cfg)
+        self.devices = {d.id: d for d in cfg.devices if d.enabled}
+        self.info = {i: device_info(cfg, d, self.profiles[d.profile])
+                     for i, d in self.devices.items()}
+        self.tags = {i: device_tags(cfg, d) for i, d in self.devices.items()}
+        self.health = {i: DeviceHealth() for i in self.devices}
+        self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
+        self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
+                        for i, d in self.devices.items()}
+        self.engine = Engine(cfg.rules, self.info)
+        self.with_outputs = with_outputs
+        self.listeners: list[TransitionListener] = []
+        self.started = time.time()
+        self.requests = 0
+        self.points = 0
+        self.alarm_ids: list[str] = []
+        self._telemetry: list[dict[str, Any]] = []
+        self._stack = contextlib.ExitStack()
+        self.ledger: Ledger
+        self.outbox: Outbox
+        self.pollers: list[BusPoller] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Gateway:
+        data = Path(self.cfg.gateway.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            data.chmod(0o750)
+        self.ledger = self._stack.enter_context(Ledger(data / "ledger.sqlite"))
+        self.outbox = self._stack.enter_context(Outbox(
+            data / "outbox.sqlite",
+            budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
+            sinks=self.sink_names(),
+        ))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+        self._stack.close()
+
+    def sink_names(self) -> list[str]:
+        out = self.cfg.outputs
+        names = []
+        if self.with_outputs and getattr(out, "mqtt", None) is not None:
+            names.append("mqtt")
+        if self.with_outputs and getattr(out, "influx", None) is not None:
+            names.append("influx")
+        return names
+
+    def build_pollers(self) -> list[BusPoller]:
+        cfg = self.cfg
+        policy = BackoffPolicy(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor)
+        pollers = []
+        for bus in cfg.buses:
+            devs = [d for d in self.devices.values() if d.bus == bus.id]
+            if not devs:
+                continue
+            jobs = [
+                Job(d.id, cls, cfg.period(d, cls), cfg.poll_classes[cls].priority)
+                for d in devs for cls in self.profiles[d.profile].poll_classes
+            ]
+            line = Line(link_spec(bus), getattr(bus, "max_concurrency", 1))
+            pollers.append(BusPoller(line, {d.id: self.readers[d.id] for d in devs}, jobs,
+                                     self.on_result, policy, self.health))
+        self.pollers = pollers
+        return pollers
+
+    # ------------------------------------------------------------------ data path
+    def on_result(self, r: PollResult) -> None:
+        """Called by the pollers for every poll, failed ones too. Must stay cheap."""
+        self.requests += r.requests
+        if r.values:
+            self.points += len(r.values)
+            self.latest[r.device_id].update(r.values)
+            info = self.info[r.device_id]
+            self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
+        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
+                                           r.failed, r.poll_class))
+        for ev in events:
+            for tr in self.ledger.apply(ev):
+                self.publish_transition(tr.as_dict())
+
+    def publish_transition(self, tr: dict[str, Any]) -> None:
+        if tr["id"] not in self.alarm_ids:
+            self.alarm_ids.append(tr["id"])
+        self.outbox.put_alarm(tr)
+        for listener in self.listeners:
+            try:
+                listener(tr)
+            except Exception:  # a listener must never stop the data path
+                log.exception("alarm listener failed for %s", tr.get("id"))
+
+    def acknowledge(self, alarm_id: str, who: str, via: str) -> bool:
+        """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed."""
+        try:
+            transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time())
+        except (KeyError, ValueError) as exc:
+            log.warning("acknowledgement of %s by %s via %s refused: %s", alarm_id, who, via, exc)
+            return False
+        for tr in transitions or []:
+            self.publish_transition(tr.as_dict())
+        return True
+
+    def flush(self) -> None:
+        if self._telemetry:
+            batch, self._telemetry = self._telemetry, []
+            self.outbox.put_telemetry(batch)
+
+    def health_records(self) -> list[dict[str, Any]]:
+        now = time.time()
+        out = []
+        for i, h in self.health.items():
+            out.append({"device": i, "ts": now, "measurement": "device_health",
+                        "tags": self.tags[i], "quality": "good", "poll_class": "health",
+                        "fields": {"online": h.online, "response_ms": round(h.response_ms, 2),
+                                   "errors": sum(h.errors.values()), "requests": h.requests}})
+        return out
+
+    async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
+        next_health = time.monotonic() + 2.0
+        while True:
+            await asyncio.sleep(interval_s)
+            if time.monotonic() >= next_health:
+                self._telemetry.extend(self.health_records())
+                next_health = time.monotonic() + health_every_s
+            try:
+                self.flush()
+            except Exception:
+                log.exception("cannot write to the outbox at %s", self.cfg.gateway.data_dir)
+
+    async def run(self, stop: asyncio.Event, extra: list[Any] | None = None) -> None:
+        """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""
+        pollers = self.pollers or self.build_pollers()
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(p.run()) for p in pollers]
+            tasks.append(tg.create_task(self._flusher()))
+            for coro in extra or []:
+                tasks.append(tg.create_task(coro))
+            await stop.wait()
+            for t in tasks:
+                t.cancel()
+        self.flush()
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self) -> dict[str, Any]:
+        alarms = []
+        for aid in self.alarm_ids:
+            a = self.ledger.get(aid)
+            if a is None:
+                continue
+            d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+            alarms.append({k: d.get(k) for k in ("id", "device", "rule", "severity", "state",
+                                                 "raised_at", "cleared_at")})
+        st = self.outbox.stats()
+        return {
+            "duration_s": round(time.time() - self.started, 1),
+            "devices": len(self.devices),
+            "devices_online": sum(1 for h in self.health.values() if h.online),
+            "requests": self.requests,
+            "points": self.points,
+            "alarms": alarms,
+            "outbox": {k: st.get(k, 0) for k in ("pending", "delivered", "shed")},
+        }
