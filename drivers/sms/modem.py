@@ -241,7 +241,17 @@ class GsmModem:
     # ------------------------------------------------------------------ set-up and health
     async def init(self) -> ModemHealth:
         """Echo off, numeric errors, PIN, PDU mode, ``+CMTI`` notices; then health."""
-        await self._at("AT")
+        for attempt in range(3):  # the first AT may meet the rest of an abandoned command
+            try:
+                await self._at("AT")
+                break
+            except CmsError:
+                raise
+            except ModemSilent:
+                raise
+            except ModemError:
+                if attempt == 2:
+                    raise
         await self._at("ATE0")
         with contextlib.suppress(ModemError):
             await self._at("AT+CMEE=1")
