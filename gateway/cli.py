@@ -32,7 +32,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
                                                      d.gap_fill).full_plan()]
             for d in cfg.devices
         }
-        print(json.dumps(plan, indent=2))
+        # One line per device: a plan of 150 rooms stays readable and diffable.
+        rows = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in plan.items()]
+        print("{\n" + ",\n".join(rows) + "\n}")
         return 0
     print(f"{args.config}: valid — {len(cfg.buses)} buses, {len(cfg.devices)} devices, "
           f"gateway {cfg.gateway.id} in {cfg.gateway.campus}/{cfg.gateway.building}")
