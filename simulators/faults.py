@@ -1,0 +1,121 @@
+"""Fault injection per device, each for a duration.
+
+| kind        | what the master sees                                                          |
+|-------------|-------------------------------------------------------------------------------|
+| ``offline`` | no answer at all: the request times out (the device is dead or unpowered)     |
+| ``slow``    | the right answer, ``delay_s`` late (default 0.3 s: over half a 0.5 s timeout) |
+| ``exception`` | an exception reply, ``code`` 4 (device failure) unless told otherwise        |
+| ``garbage`` | a malformed reply: ``mode`` ``corrupt`` (RTU: wrong CRC; TCP: a byte count    |
+|             | that disagrees with the frame), ``truncate`` (the first half of the frame),   |
+|             | or ``noise`` (random bytes of the same length)                                |
+
+``offline`` and ``garbage`` act on the bytes leaving the simulator (the pymodbus packet hook for
+TCP kinds, the pty relay for RTU), so they look exactly like a broken device on the wire;
+``slow`` and ``exception`` act in the device's data store.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+FAULT_KINDS = ("offline", "slow", "exception", "garbage")
+GARBAGE_MODES = ("corrupt", "truncate", "noise")
+DEFAULT_SLOW_S = 0.3
+
+
+@dataclass
+class Fault:
+    kind: str
+    until: float = math.inf  # on the simulation's monotonic clock
+    delay_s: float = DEFAULT_SLOW_S
+    code: int = 4
+    mode: str = "corrupt"
+
+
+def make_fault(
+    kind: str,
+    for_s: float | None,
+    now: float,
+    delay_s: float = DEFAULT_SLOW_S,
+    code: int = 4,
+    mode: str = "corrupt",
+) -> Fault:
+    """A fault that ends ``for_s`` seconds after ``now`` (never when ``for_s`` is None)."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"fault {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+    if for_s is not None and (isinstance(for_s, bool) or for_s < 0):
+        raise ValueError(f"fault duration must be a number of seconds >= 0, not {for_s!r}")
+    if mode not in GARBAGE_MODES:
+        raise ValueError(f"garbage mode {mode!r} is not one of {', '.join(GARBAGE_MODES)}")
+    if not 1 <= code <= 255:
+        raise ValueError(f"exception code must be 1-255, not {code}")
+    if delay_s < 0:
+        raise ValueError(f"slow delay must be >= 0 s, not {delay_s}")
+    until = math.inf if for_s is None else now + float(for_s)
+    return Fault(kind=kind, until=until, delay_s=delay_s, code=code, mode=mode)
+
+
+class FaultTable:
+    """Active faults by unit id on one bus."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
+        self.clock = clock
+        self._faults: dict[int, Fault] = {}
+        self._rng = random.Random(seed)
+        self.injected: dict[int, dict[str, int]] = {}
+
+    def set(self, unit: int, fault: Fault | None) -> None:
+        if fault is None:
+            self._faults.pop(unit, None)
+        else:
+            self._faults[unit] = fault
+
+    def active(self, unit: int) -> Fault | None:
+        f = self._faults.get(unit)
+        if f is None:
+            return None
+        if self.clock() >= f.until:
+            del self._faults[unit]
+            return None
+        return f
+
+    def count(self, unit: int, kind: str) -> None:
+        per = self.injected.setdefault(unit, {})
+        per[kind] = per.get(kind, 0) + 1
+
+    def filter_reply(self, frame: bytes, framing: str) -> bytes:
+        """The bytes a faulty device puts on the wire instead of ``frame``.
+
+        ``framing`` is ``rtu`` (unit id in byte 0) or ``socket`` (MBAP header, unit in byte 6).
+        """
+        if not frame:
+            return frame
+        unit = frame[0] if framing == "rtu" else (frame[6] if len(frame) > 6 else -1)
+        f = self.active(unit)
+        if f is None or f.kind not in ("offline", "garbage"):
+            return frame
+        self.count(unit, f.kind)
+        if f.kind == "offline":
+            return b""
+        return mangle(frame, framing, f.mode, self._rng)
+
+
+def mangle(frame: bytes, framing: str, mode: str, rng: random.Random) -> bytes:
+    """A malformed copy of ``frame`` (see the module docstring for the modes)."""
+    if mode == "truncate":
+        return frame[: max(1, len(frame) // 2)]
+    if mode == "noise":
+        return bytes(rng.randrange(256) for _ in frame)
+    buf = bytearray(frame)
+    if framing == "rtu":
+        buf[-1] ^= 0xFF
+        buf[-2] ^= 0x5A
+    elif len(buf) > 8:
+        buf[8] = (buf[8] + 2) & 0xFF  # the PDU's byte count no longer matches the data
+    else:
+        buf[-1] ^= 0xFF
+    return bytes(buf)
