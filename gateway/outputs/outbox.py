@@ -96,7 +96,7 @@ class Outbox:
         self.budget_bytes = int(budget_bytes)
         self.sinks = list(dict.fromkeys(sinks))
         self._lock = threading.RLock()
-        self._listeners: list[Callable[[Lane], None]] = []
+        self._listeners: list[Callable[[Lane], object]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -148,7 +148,7 @@ class Outbox:
     def _tx(self) -> _Tx:
         return _Tx(self._db, self._lock)
 
-    def add_listener(self, fn: Callable[[Lane], None]) -> None:
+    def add_listener(self, fn: Callable[[Lane], object]) -> None:
         """``fn(lane)`` is called after each put commits, so delivery loops wake without polling.
 
         It runs on the putting thread: an asyncio waiter should use ``call_soon_threadsafe``.

@@ -1,0 +1,178 @@
+"""InfluxDB sink: line protocol over the v2 write API with influxdb-client's async client.
+
+The client has no batching and no retry; the outbox and :mod:`gateway.outputs.delivery` do both.
+How server answers are handled:
+- 2xx: the batch is acknowledged in the outbox;
+- 429 / 503: retried after the server's Retry-After (or the usual backoff);
+- 401 / 403 / 404: the token, org or bucket is wrong. That will not fix itself in seconds, so
+  the data waits in the outbox, the error is shown in ``health()`` and the write is tried again
+  every ``auth_retry_s`` (60 s), so a corrected server-side setting resumes delivery by itself;
+- 400 / 422: InfluxDB rejected the lines themselves. Sending them again would block every later
+  record forever, so the batch is counted as ``rejected``, logged and acknowledged;
+- anything else (connection refused, timeout, 5xx): backoff with jitter.
+
+With ``line_protocol_file`` every line the server accepted is appended there too; without
+``url`` the file is the only destination (the demo's ``--line-protocol FILE``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.client.write_api_async import WriteApiAsync
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+
+from gateway.outputs.config import InfluxConfig
+from gateway.outputs.delivery import SinkError
+from gateway.outputs.lineproto import Identity, LineBuilder, flatten_health
+from gateway.outputs.outbox import Batch
+
+log = logging.getLogger("firegate.outputs.influx")
+
+_AUTH = {
+    401: "the token was refused (401): check outputs.influx.token",
+    403: "the token may not write to this bucket (403): give it write permission on the bucket",
+    404: "the org or bucket does not exist (404): check outputs.influx.org and bucket",
+}
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    headers: Any = exc.headers or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from InfluxDB; fall back to our own backoff
+
+
+class InfluxSink:
+    name = "influx"
+
+    def __init__(self, cfg: InfluxConfig, identity: Identity, *,
+                 health_source: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.cfg = cfg
+        self.builder = LineBuilder(identity)
+        self._health_source = health_source
+        self._ready = asyncio.Event()
+        self._api: WriteApiAsync | None = None
+        self._file: IO[str] | None = None
+        self.state = "connecting" if cfg.url else "file"
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.lines_sent = 0
+        self.rejected = 0
+        self.where = cfg.url or str(cfg.line_protocol_file)
+
+    # ------------------------------------------------------------------ connection
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def run(self) -> None:
+        """Open the file and the HTTP client (inside a coroutine, as the client requires)."""
+        if self.cfg.line_protocol_file is not None:
+            path = Path(self.cfg.line_protocol_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")  # noqa: ASYNC230 (once, at start)
+        try:
+            if self.cfg.url is None:
+                self._ready.set()
+                await asyncio.Event().wait()
+            token = self.cfg.token.get_secret_value() if self.cfg.token else ""
+            async with InfluxDBClientAsync(url=self.cfg.url, token=token, org=self.cfg.org,
+                                           timeout=int(self.cfg.timeout_s * 1000),
+                                           enable_gzip=self.cfg.gzip) as client:
+                self._api = client.write_api()
+                self._ready.set()
+                while True:
+                    await asyncio.sleep(self.cfg.health_interval_s)
+                    await self._write_health()
+        finally:
+            self._ready.clear()
+            self._api = None
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    async def _write_health(self) -> None:
+        """Best effort: a ``gateway_health`` point straight to the server (not via the outbox)."""
+        if self._health_source is None or self._api is None:
+            return
+        h = self._health_source()
+        line = self.builder.gateway_health(flatten_health(h.get("outbox", {}),
+                                                          h.get("sinks", {})), time.time())
+        try:
+            await self._write(line.encode())
+        except SinkError:
+            pass  # the delivery loop reports the same failure
+
+    # ------------------------------------------------------------------ sending
+
+    def _fail(self, msg: str, retry_after: float | None = None) -> SinkError:
+        self.state = "error"
+        self.last_error = msg
+        self.last_error_at = time.time()
+        return SinkError(msg, retry_after=retry_after)
+
+    async def _write(self, body: bytes) -> None:
+        assert self._api is not None
+        try:
+            await self._api.write(bucket=self.cfg.bucket, org=self.cfg.org, record=body,
+                                  write_precision=WritePrecision.MS)  # type: ignore[arg-type]
+        except ApiException as exc:
+            status = int(exc.status or 0)
+            if status in _AUTH:
+                raise self._fail(f"InfluxDB at {self.cfg.url} refused the write: {_AUTH[status]};"
+                                 f" the data waits, next try in {self.cfg.auth_retry_s:.0f} s",
+                                 self.cfg.auth_retry_s) from exc
+            if status in (429, 503):
+                raise self._fail(f"InfluxDB at {self.cfg.url} is busy ({status}); retrying",
+                                 _retry_after(exc)) from exc
+            if status in (400, 422):
+                raise _Rejected(str(exc.body or exc.reason)) from exc
+            raise self._fail(f"InfluxDB at {self.cfg.url} answered {status} {exc.reason}") \
+                from exc
+        except (TimeoutError, OSError) as exc:
+            raise self._fail(f"cannot reach InfluxDB at {self.cfg.url}: "
+                             f"{exc.__class__.__name__} {exc}") from exc
+        except Exception as exc:  # aiohttp.ClientError and friends
+            if exc.__class__.__module__.startswith("aiohttp"):
+                raise self._fail(f"cannot reach InfluxDB at {self.cfg.url}: {exc}") from exc
+            raise
+        self.state = "connected"
+
+    async def send(self, batch: Batch) -> None:
+        lines = self.builder.lines(batch.lane, batch.records)
+        if not lines:
+            return
+        text = "\n".join(lines)
+        if self.cfg.url is not None:
+            try:
+                await self._write(text.encode())
+            except _Rejected as exc:
+                self.rejected += len(batch)
+                log.error("InfluxDB at %s rejected %d %s records as malformed, dropped them: %s",
+                          self.cfg.url, len(batch), batch.lane, exc)
+                return
+        if self._file is not None:
+            self._file.write(text + "\n")
+            self._file.flush()
+        self.lines_sent += len(lines)
+
+    def health(self) -> dict[str, Any]:
+        return {"state": self.state, "where": self.where, "last_error": self.last_error,
+                "last_error_at": self.last_error_at, "lines_sent": self.lines_sent,
+                "rejected": self.rejected}
+
+
+class _Rejected(Exception):
+    """The server refused the lines themselves (400/422)."""

@@ -1,0 +1,237 @@
+"""MQTT sink (aiomqtt 2.5 on paho-mqtt 2).
+
+Topics under ``{topic_prefix}/{site}/{gateway}/``:
+- ``state``: retained ``online`` on every connect (birth), ``offline`` as the last will;
+- ``telemetry/{device}``: one JSON message per poll record;
+- ``alarms/{alarm_id}``: retained current state of an alarm; an empty retained payload once it is
+  closed, which removes it from the broker;
+- ``events``: every alarm transition (carries the alarm's ``id`` and ``seq``, so a repeat after a
+  reconnect is recognisable);
+- ``health``: retained outbox and sink health;
+- ``cmd/ack`` (subscribed): operator acknowledgements, applied only for operators listed in
+  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second).
+
+aiomqtt does not reconnect by itself: :meth:`MqttSink.run` loops around ``async with Client``
+with backoff and jitter, and on every connect publishes the birth and the retained state of every
+open alarm (the broker may have lost them). The session is persistent (``clean_session=False``,
+fixed client id) so acknowledgements queued for the gateway are not lost while it is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+
+from gateway.outputs.config import MqttConfig
+from gateway.outputs.delivery import SinkError, backoff
+from gateway.outputs.lineproto import Identity
+from gateway.outputs.outbox import Batch, Outbox
+
+log = logging.getLogger("firegate.outputs.mqtt")
+
+Command = dict[str, Any]
+OnCommand = Callable[[Command], Awaitable[None] | None]
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def explain(exc: BaseException, where: str) -> str:
+    """An MQTT failure in words an IT admin can act on."""
+    text = str(exc)
+    low = text.lower()
+    rc = getattr(exc, "rc", None)
+    code = getattr(rc, "value", rc)
+    if code in (4, 5, 134, 135) or "not authori" in low or "password" in low:
+        return (f"the broker at {where} refused the login ({text}): check outputs.mqtt.username "
+                "and password, and that the broker allows this user")
+    if "certificate" in low or "ssl" in low or "tls" in low:
+        return (f"TLS to the broker at {where} failed ({text}): the broker's certificate must be "
+                "signed by outputs.mqtt.ca_file and name the host in the url")
+    if "refused" in low:
+        return f"cannot reach the broker at {where}: connection refused (is it running there?)"
+    return f"MQTT connection to {where} failed: {text}"
+
+
+class MqttSink:
+    name = "mqtt"
+
+    def __init__(self, cfg: MqttConfig, identity: Identity, outbox: Outbox, *,
+                 on_command: OnCommand | None = None,
+                 health_source: Callable[[], dict[str, Any]] | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.cfg = cfg
+        self.identity = identity
+        self.outbox = outbox
+        self.on_command = on_command
+        self.health_source = health_source
+        self.prefix = f"{cfg.topic_prefix}/{identity.site}/{identity.id}"
+        self.client_id = cfg.client_id or f"firegate-{identity.id}"
+        self.where = f"{cfg.host}:{cfg.port}"
+        self._rng = rng or random.Random()
+        self._client: aiomqtt.Client | None = None
+        self._ready = asyncio.Event()
+        self.state = "connecting"
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.connects = 0
+        self.published = 0
+        self.commands_applied = 0
+        self.commands_ignored = 0
+        self._base = {"gateway": identity.id, "site": identity.site, "campus": identity.campus,
+                      "building": identity.building}
+
+    # ------------------------------------------------------------------ connection
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if not self.cfg.tls:
+            return None
+        ctx = ssl.create_default_context(
+            cafile=str(self.cfg.ca_file) if self.cfg.ca_file else None)
+        if self.cfg.cert_file is not None:
+            ctx.load_cert_chain(str(self.cfg.cert_file),
+                                str(self.cfg.key_file) if self.cfg.key_file else None)
+        return ctx
+
+    def _client_for(self) -> aiomqtt.Client:
+        password = self.cfg.password.get_secret_value() if self.cfg.password else None
+        return aiomqtt.Client(
+            self.cfg.host, self.cfg.port, username=self.cfg.username, password=password,
+            identifier=self.client_id, clean_session=False, keepalive=self.cfg.keepalive,
+            will=aiomqtt.Will(f"{self.prefix}/state", b"offline", qos=1, retain=True),
+            tls_context=self._tls(), timeout=10, max_inflight_messages=100)
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def run(self) -> None:
+        failures = 0
+        try:
+            while True:
+                try:
+                    async with self._client_for() as client:
+                        await self._on_connect(client)
+                        failures = 0
+                        self._client = client
+                        self._ready.set()
+                        async with asyncio.TaskGroup() as tg:
+                            tg.create_task(self._health_loop(client))
+                            tg.create_task(self._commands(client))
+                except* (aiomqtt.MqttError, ssl.SSLError, OSError) as group:
+                    exc = group.exceptions[0]
+                    self._down(explain(exc, self.where))
+                failures += 1
+                delay = backoff(failures, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s,
+                                self._rng)
+                log.warning("%s; reconnecting in %.1f s", self.last_error, delay)
+                await asyncio.sleep(delay)
+        finally:
+            self._ready.clear()
+            self._client = None
+            self.state = "stopped"
+
+    def _down(self, msg: str) -> None:
+        self._ready.clear()
+        self._client = None
+        self.state = "disconnected"
+        self.last_error = msg
+        self.last_error_at = time.time()
+
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        """Birth, subscription, and the retained state of every open alarm, on every connect."""
+        self.connects += 1
+        qos = self.cfg.qos
+        await client.publish(f"{self.prefix}/state", b"online", qos=max(1, qos), retain=True)
+        await client.subscribe(f"{self.prefix}/cmd/ack", qos=max(1, qos))
+        for alarm in self.outbox.open_alarms():
+            await client.publish(f"{self.prefix}/alarms/{alarm['id']}",
+                                 _dumps({**self._base, **alarm}), qos=qos, retain=True)
+        await self._publish_health(client)
+        self.state = "connected"
+        log.info("MQTT connected to %s as %s", self.where, self.client_id)
+
+    async def _health_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.health_interval_s)
+            await self._publish_health(client)
+
+    async def _publish_health(self, client: aiomqtt.Client) -> None:
+        if self.health_source is None:
+            return
+        body = {**self._base, "ts": time.time(), **self.health_source()}
+        await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
+                             retain=True)
+
+    # ------------------------------------------------------------------ commands
+
+    async def _commands(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self.handle_command(str(message.topic), message.payload)
+
+    async def handle_command(self, topic: str, payload: Any) -> None:
+        """Apply one ``cmd/ack`` message if it is well formed and from a listed operator."""
+        try:
+            cmd = json.loads(payload)
+            if not isinstance(cmd, dict) or not cmd.get("alarm_id") or not cmd.get("operator"):
+                raise ValueError("needs alarm_id and operator")
+        except (ValueError, TypeError) as exc:
+            self.commands_ignored += 1
+            log.warning("ignored a message on %s: not a JSON acknowledgement (%s)", topic, exc)
+            return
+        operator = str(cmd["operator"])
+        if operator not in self.cfg.operators:
+            self.commands_ignored += 1
+            log.warning("ignored acknowledgement of alarm %s from operator %r: not listed in "
+                        "outputs.mqtt.operators", cmd["alarm_id"], operator)
+            return
+        self.commands_applied += 1
+        log.info("acknowledgement of alarm %s from operator %r", cmd["alarm_id"], operator)
+        if self.on_command is not None:
+            result = self.on_command({"command": "ack", **cmd})
+            if inspect.isawaitable(result):
+                await result
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, batch: Batch) -> None:
+        client = self._client
+        if client is None:
+            raise SinkError(self.last_error or f"not connected to {self.where}")
+        qos = self.cfg.qos
+        try:
+            if batch.lane == "alarm":
+                for rec in batch.records:
+                    await client.publish(f"{self.prefix}/events", _dumps({**self._base, **rec}),
+                                         qos=qos)
+                    current = self.outbox.alarm_state(str(rec["id"]))
+                    payload = b"" if current is None else _dumps({**self._base, **current})
+                    await client.publish(f"{self.prefix}/alarms/{rec['id']}", payload, qos=qos,
+                                         retain=True)
+            elif self.cfg.telemetry:
+                await asyncio.gather(*(
+                    client.publish(f"{self.prefix}/telemetry/{rec['device']}",
+                                   _dumps({**self._base, **rec}), qos=qos)
+                    for rec in batch.records))
+        except aiomqtt.MqttError as exc:
+            # The run loop notices a dead connection and reconnects; here only report.
+            msg = explain(exc, self.where)
+            self.last_error, self.last_error_at = msg, time.time()
+            raise SinkError(msg) from exc
+        self.published += len(batch)
+
+    def health(self) -> dict[str, Any]:
+        return {"state": self.state, "where": self.where, "client_id": self.client_id,
+                "last_error": self.last_error, "last_error_at": self.last_error_at,
+                "connects": self.connects, "published": self.published,
+                "commands_applied": self.commands_applied,
+                "commands_ignored": self.commands_ignored}

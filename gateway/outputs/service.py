@@ -1,0 +1,69 @@
+"""``Outputs``: the sinks the configuration names, each with its delivery loop, as one task.
+
+The runtime starts it inside its TaskGroup (``tg.create_task(outputs.run())``); cancelling the
+task stops every connection. ``health()`` is what the live view, the summary and the sinks' own
+health messages show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gateway.outputs.config import OutputsConfig
+from gateway.outputs.delivery import Delivery, Sink
+from gateway.outputs.influx_sink import InfluxSink
+from gateway.outputs.lineproto import Identity
+from gateway.outputs.mqtt_sink import MqttSink, OnCommand
+from gateway.outputs.outbox import Outbox
+
+
+class Outputs:
+    """``Outputs(cfg.outputs, outbox, cfg.gateway, on_command)``; then ``await run()``.
+
+    The outbox must have been opened with ``sinks=cfg.outputs.sinks()``.
+    """
+
+    def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
+                 on_command: OnCommand | None = None) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.sinks: dict[str, Sink] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        if cfg.mqtt is not None:
+            self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
+                                          health_source=self.health)
+        if cfg.influx is not None:
+            self.sinks["influx"] = InfluxSink(cfg.influx, identity, health_source=self.health)
+        missing = set(self.sinks) - set(outbox.sinks)
+        if missing:
+            raise ValueError(f"the outbox was opened without sink(s) {sorted(missing)}; open it "
+                             "with sinks=cfg.outputs.sinks()")
+        for name, sink in self.sinks.items():
+            sub = cfg.mqtt if name == "mqtt" else cfg.influx
+            assert sub is not None
+            self.deliveries[name] = Delivery(
+                outbox, sink, batch_size=sub.batch_size or cfg.batch_size,
+                max_age_s=sub.max_age_s or cfg.max_age_s,
+                backoff_max_s=cfg.mqtt.reconnect_max_s if name == "mqtt" and cfg.mqtt else 60.0)
+
+    async def run(self) -> None:
+        """Run every sink and its delivery loop until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for name, sink in self.sinks.items():
+                tg.create_task(sink.run(), name=f"sink-{name}")
+                tg.create_task(self.deliveries[name].run(), name=f"delivery-{name}")
+
+    def health(self) -> dict[str, Any]:
+        """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}}}``."""
+        return {
+            "outbox": self.outbox.stats(),
+            "sinks": {name: {**sink.health(), **self.deliveries[name].health()}
+                      for name, sink in self.sinks.items()},
+        }
+
+
+async def run_outputs(cfg: OutputsConfig, outbox: Outbox, identity: Identity,
+                      on_command: OnCommand | None = None) -> None:
+    """Function form of :class:`Outputs` for callers that need no health."""
+    await Outputs(cfg, outbox, identity, on_command).run()
