@@ -17,6 +17,7 @@ from gateway.dashboards import common as c
 from gateway.dashboards.influxql import InfluxQL
 
 FLOOR = c.LOC + ' AND "floor" =~ /^$floor$/'
+IN_ROOMS = FLOOR + " AND \"room\" != ''"
 ROOM_LINK = ("/d/" + c.UID_ELECTRICAL + "/electrical-trends?${campus:queryparam}"
              "&${building:queryparam}&var-room=${__data.fields.room}&${__url_time_range}")
 DEVICE_LINK = ("/d/" + c.UID_HEALTH + "/health?${campus:queryparam}&${building:queryparam}"
@@ -27,7 +28,7 @@ def _room_map() -> stat.Panel:
     baseline = (f'SELECT last("power_w") * 0 AS "level" FROM "electrical" WHERE {FLOOR} '
                 f'AND {c.NOW} GROUP BY "room"')
     return (c.state_tiles("Floor $floor", "room", height=6, span=24)
-            .targets(c.state_grid_targets(baseline, FLOOR, "room"))
+            .targets(c.state_grid_targets(baseline, IN_ROOMS, "room"))
             .text(c.big_text(14, 18))
             .repeat("floor").repeat_direction("v")
             .data_links([c.link("Electrical trends of this room", ROOM_LINK)])
