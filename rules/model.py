@@ -35,6 +35,7 @@ class DeviceInfo:
     name: str = ""
     ratings: Mapping[str, float] = field(default_factory=dict)
     maintenance: bool = False
+    points: tuple[str, ...] = ()  # the profile's point keys; empty: the kind's usual keys
 
 
 @dataclass(slots=True)

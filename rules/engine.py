@@ -1,0 +1,195 @@
+"""The rules engine: snapshots in, events out, deterministic (time comes with the samples).
+
+Each device gets, once, the checkers its kind needs with its merged settings, so a poll only
+runs the rules that can apply to it and each rule only looks up the keys it uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+
+from rules.comm import CommLoss, SensorFault
+from rules.context import Checker, Clock, DeviceContext
+from rules.egress import BlockedExit, FireDoorOpen
+from rules.electrical import ArcFault, BreakerTrip, Overload, ResidualCurrent, Temperature
+from rules.events import Event
+from rules.loads import EbikeCharging, MaliciousLoad
+from rules.model import DeviceInfo, Snapshot
+from rules.panel import FireAlarm, PanelFault
+from rules.settings import RuleSet, RulesSettings
+
+
+def _ch(name: str, n: int, first: int = 1) -> list[str]:
+    return [f"{name}@{i}" for i in range(first, first + n)]
+
+
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "room_meter": ("voltage_v", "current_a", "power_w", "reactive_power_var", "power_factor"),
+    "breaker": ("breaker_closed", "trip_reason", "residual_current_ma", "temperature_c@1",
+                "temperature_c@2", "current_a", "power_w", "voltage_v", "power_factor",
+                "reactive_power_var"),
+    "residual_monitor": tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)),
+    "fire_detector": ("residual_alarm", "temperature_alarm", "arc_alarm", "fault",
+                      "residual_current_ma", *_ch("temperature_c", 4), "arc_count"),
+    "fire_panel": ("fire_alarm", "fault", "shielded", "supervisory", "main_power_fault",
+                   "backup_power_fault", "bus_fault", *_ch("fire_alarm", 8), *_ch("fault", 8),
+                   *_ch("shielded", 8), *_ch("supervisory", 8), *_ch("power_fault", 8)),
+    "door_monitor": tuple(_ch("door_open", 8) + _ch("door_closed", 8) + _ch("fault", 8)),
+    "exit_sensor": tuple(_ch("obstructed", 4) + _ch("fault", 4)),
+}
+"""Point keys of each kind as the built-in profiles define them; ``DeviceInfo.points`` wins."""
+
+Factory = Callable[[DeviceContext, frozenset[str]], Checker]
+
+# (rule ids that enable it, checker) per kind, in evaluation order.
+KIND_RULES: dict[str, tuple[tuple[tuple[str, ...], Factory], ...]] = {
+    "room_meter": ((("overload",), Overload), (("malicious_load",), MaliciousLoad),
+                   (("ebike_charging",), EbikeCharging)),
+    "breaker": ((("breaker_trip",), BreakerTrip), (("residual_current",), ResidualCurrent),
+                (("over_temperature", "temperature_rise"), Temperature),
+                (("overload",), Overload)),
+    "residual_monitor": ((("residual_current",), ResidualCurrent),
+                         (("sensor_fault",), SensorFault)),
+    "fire_detector": ((("arc_fault",), ArcFault), (("residual_current",), ResidualCurrent),
+                      (("over_temperature", "temperature_rise"), Temperature),
+                      (("sensor_fault",), SensorFault)),
+    "fire_panel": ((("fire_alarm",), FireAlarm), (("panel_fault",), PanelFault)),
+    "door_monitor": ((("fire_door_open",), FireDoorOpen),),
+    "exit_sensor": ((("blocked_exit",), BlockedExit), (("sensor_fault",), SensorFault)),
+}
+
+
+def _enabled(rules: RuleSet, ids: Iterable[str]) -> bool:
+    return any(getattr(rules, r).enabled for r in ids)
+
+
+# Restatements (shelved, maintenance) are appended after these, replacing an earlier one.
+_SEP_ZH = "｜"
+_SEP_EN = " | "
+
+
+class _Device:
+    __slots__ = ("checkers", "comm", "ctx", "last_ts")
+
+    def __init__(self, ctx: DeviceContext, checkers: list[Checker], comm: CommLoss | None):
+        self.ctx = ctx
+        self.checkers = checkers
+        self.comm = comm
+        self.last_ts = 0.0
+
+
+class Engine:
+    """``Engine(settings, devices)``; call :meth:`feed` with every snapshot, failed ones too."""
+
+    def __init__(self, settings: RulesSettings, devices: Mapping[str, DeviceInfo]) -> None:
+        self.settings = settings
+        self.clock = Clock(settings)
+        self._devs: dict[str, _Device] = {}
+        for dev_id, info in devices.items():
+            ctx = DeviceContext(info, settings, self.clock)
+            keys = frozenset(info.points or KIND_KEYS.get(info.kind, ()))
+            checkers: list[Checker] = []
+            for ids, factory in KIND_RULES.get(info.kind, ()):
+                if _enabled(ctx.rules, ids):
+                    c = factory(ctx, keys)
+                    if getattr(c, "active", True):
+                        checkers.append(c)
+            comm = CommLoss(ctx, keys) if ctx.rules.comm_loss.enabled else None
+            self._devs[dev_id] = _Device(ctx, checkers, comm)
+
+    def feed(self, snap: Snapshot) -> list[Event]:
+        """Events this snapshot causes, in a stable order. Unknown devices give none."""
+        dev = self._devs.get(snap.device)
+        out: list[Event] = []
+        if dev is None:
+            return out
+        dev.last_ts = snap.ts
+        if dev.comm is not None:
+            dev.comm.feed(snap, out)
+        if snap.ok:
+            for c in dev.checkers:
+                c.feed(snap, out)
+        if dev.ctx.shelved:
+            self._expire(dev, snap.ts, out)
+        return out
+
+    # ------------------------------------------------------------------ operator controls
+    def shelve(self, device: str, rule: str, until_ts: float) -> list[Event]:
+        """Keep (device, rule) alarms from paging until ``until_ts``; they are still recorded,
+        marked ``suppressed="shelved"``. Returns the restated open alarms."""
+        dev = self._require(device)
+        dev.ctx.shelved[rule] = until_ts
+        return self._restate(dev, lambda r: r == rule, "已搁置", "shelved")
+
+    def unshelve(self, device: str, rule: str) -> list[Event]:
+        dev = self._require(device)
+        dev.ctx.shelved.pop(rule, None)
+        return self._restate(dev, lambda r: r == rule, "搁置已解除", "shelving ended")
+
+    def set_maintenance(self, device: str, on: bool) -> list[Event]:
+        """Maintenance mode: the device's alarms are recorded as ``suppressed="maintenance"``
+        and page nobody. Ending it restates whatever is still present, unsuppressed."""
+        dev = self._require(device)
+        if dev.ctx.maintenance == on:
+            return []
+        dev.ctx.maintenance = on
+        if on:
+            return self._restate(dev, lambda r: True, "设备维护中，报警已抑制",
+                                 "device in maintenance, alarm suppressed")
+        return self._restate(dev, lambda r: True, "维护结束，报警仍存在",
+                             "maintenance ended, alarm still present")
+
+    def reset(self, device: str, rule: str, channel: str = "") -> list[Event]:
+        """An operator's reset of a latched gateway alarm after the device was reset on site.
+        If the device still reports the condition, the next poll raises it again."""
+        dev = self._require(device)
+        out: list[Event] = []
+        for r, cond in dev.ctx.conds:
+            last = cond.last
+            if r == rule and last is not None and last.channel == channel and cond.force_clear():
+                out.append(dataclasses.replace(
+                    last, kind="clear", ts=dev.last_ts,
+                    message_zh=f"{last.message_zh.split(_SEP_ZH)[0]}{_SEP_ZH}人工复位",
+                    message_en=f"{last.message_en.split(_SEP_EN)[0]}{_SEP_EN}reset by operator"))
+                cond.last = out[-1]
+        return out
+
+    def active(self, device: str) -> list[Event]:
+        """The last event of every alarm of ``device`` that is currently up."""
+        dev = self._require(device)
+        return [c.last for _, c in dev.ctx.conds if c.level and c.last is not None]
+
+    # ------------------------------------------------------------------ internals
+    def _require(self, device: str) -> _Device:
+        dev = self._devs.get(device)
+        if dev is None:
+            raise KeyError(f"device {device!r} is not configured; known devices: "
+                           f"{', '.join(sorted(self._devs)[:20])}")
+        return dev
+
+    def _restate(self, dev: _Device, which: Callable[[str], bool], zh: str,
+                 en: str) -> list[Event]:
+        out: list[Event] = []
+        ctx = dev.ctx
+        for rule, cond in ctx.conds:
+            last = cond.last
+            if cond.level and last is not None and which(rule):
+                ev = dataclasses.replace(
+                    last, kind="update", ts=max(dev.last_ts, last.ts),
+                    suppressed=ctx.suppression(rule, dev.last_ts),
+                    message_zh=f"{last.message_zh.split(_SEP_ZH)[0]}{_SEP_ZH}{zh}",
+                    message_en=f"{last.message_en.split(_SEP_EN)[0]}{_SEP_EN}{en}")
+                cond.last = ev
+                out.append(ev)
+        return out
+
+    def _expire(self, dev: _Device, ts: float, out: list[Event]) -> None:
+        expired = [r for r, until in dev.ctx.shelved.items() if ts >= until]
+        for r in expired:
+            del dev.ctx.shelved[r]
+        gone = set(expired)
+        out.extend(self._restate(dev, gone.__contains__, "搁置到期，报警仍存在",
+                                 "shelving expired, alarm still present"))
+
+
