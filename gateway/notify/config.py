@@ -1,11 +1,230 @@
-"""``notify:`` in the configuration."""
+"""``notify:`` in the configuration: the modem, the SMS providers, the on-call rota, escalation
+and storm control.
+
+Example (see ``gateway/notify/README.md`` for the whole story)::
+
+    notify:
+      enabled: true
+      modem: {port: /dev/ttyUSB2, pin: "${SIM_PIN}"}
+      providers:
+        - {type: aliyun, access_key_id: "${ALIYUN_KEY_ID}", access_key_secret: "${ALIYUN_SECRET}",
+           sign_name: 某某学院, template_code: SMS_123456789}
+      rota:
+        people:
+          wang: {phone: "+8613800000001"}
+          li:   {phone: "+8613800000002"}
+          zhao: {phone: "+8613800000003"}
+        levels: [[wang], [li], [zhao]]     # electrician, security duty officer, head
+        waits_s: [0, 300, 600]
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
+_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+_PHONE = re.compile(r"^\+?\d{5,20}$")
 
 
-class NotifyConfig(BaseModel):
-    """Placeholder grown by the SMS work (modem, providers, rota, escalation)."""
-
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ModemConfig(Strict):
+    """A 4G/GSM module on a serial or USB port (``/dev/ttyUSB2`` is the AT port of most)."""
+
+    name: str = "modem"
+    port: str
+    baudrate: int = Field(default=115200, ge=1200, le=921600)
+    pin: SecretStr | None = None
+    smsc: str | None = Field(default=None, description="SMS centre; empty uses the SIM's own")
+    command_wait_s: float = Field(default=5.0, gt=0, le=120)
+    send_wait_s: float = Field(default=60.0, gt=0, le=300)
+    health_every_s: float = Field(default=60.0, gt=0, le=3600)
+    reopen_after_s: float = Field(default=5.0, gt=0, le=600,
+                                  description="wait before reopening a modem that went silent")
+
+
+class _Provider(Strict):
+    name: str = ""
+    sign_name: str = Field(min_length=1, description="the approved SMS signature")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class AliyunProvider(_Provider):
+    """Aliyun SendSms (RPC API, HMAC-SHA1 signature). Not idempotent: firegate deduplicates."""
+
+    type: Literal["aliyun"]
+    endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    access_key_id: str = Field(min_length=1)
+    access_key_secret: SecretStr
+    region: str = "cn-hangzhou"
+    template_code: str = Field(min_length=1)
+    params: dict[str, str] = Field(
+        default_factory=lambda: {k: k for k in ("what", "where", "value", "time", "code")},
+        description="template variable -> one of what, where, value, time, code")
+
+
+class TencentProvider(_Provider):
+    """Tencent Cloud SendSms (API 3.0, TC3-HMAC-SHA256 signature)."""
+
+    type: Literal["tencent"]
+    endpoint: str = "https://sms.tencentcloudapi.com/"
+    secret_id: str = Field(min_length=1)
+    secret_key: SecretStr
+    region: str = "ap-guangzhou"
+    sdk_app_id: str = Field(min_length=1)
+    template_id: str = Field(min_length=1)
+    params: list[str] = Field(default_factory=lambda: ["what", "where", "value", "time", "code"],
+                              description="the template's {1}, {2}, ... in order")
+
+
+Provider = Annotated[AliyunProvider | TencentProvider, Field(discriminator="type")]
+PARAM_FIELDS = ("what", "where", "value", "time", "code")
+
+
+class Person(Strict):
+    phone: str
+    name_zh: str = ""
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        v = v.replace(" ", "").replace("-", "")
+        if not _PHONE.match(v):
+            raise ValueError(f"phone {v!r} must be digits, e.g. +8613800000001 or 13800000001")
+        return v
+
+
+class Shift(Strict):
+    """Who holds escalation level ``level`` (1 = first) on ``days`` from ``start`` to ``end``.
+
+    A shift whose end is not after its start runs past midnight into the next day. On a date in
+    ``holidays`` only shifts listing ``holiday`` apply.
+    """
+
+    days: list[Day] = Field(min_length=1)
+    start: str = "00:00"
+    end: str = "24:00"
+    level: int = Field(ge=1, le=9)
+    people: list[str] = Field(min_length=1)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        m = _HHMM.match(v)
+        if not m or (m.group(1) == "24" and m.group(2) != "00"):
+            raise ValueError(f"time {v!r} must be HH:MM, 00:00 to 24:00")
+        return v
+
+    def minutes(self) -> tuple[int, int]:
+        def mins(s: str) -> int:
+            h, m = s.split(":")
+            return int(h) * 60 + int(m)
+
+        return mins(self.start), mins(self.end)
+
+
+class RotaConfig(Strict):
+    utc_offset_h: float = Field(default=8.0, ge=-12, le=14, description="local time of the rota")
+    people: dict[str, Person] = Field(min_length=1)
+    levels: list[list[str]] = Field(
+        min_length=1, description="default people of each escalation level, first level first")
+    waits_s: list[float] = Field(default_factory=list,
+                                 description="wait before paging each level (first usually 0)")
+    shifts: list[Shift] = []
+    holidays: list[date] = []
+
+    @model_validator(mode="after")
+    def _names(self) -> RotaConfig:
+        known = set(self.people)
+
+        def check(names: list[str], where: str) -> None:
+            for n in names:
+                if n not in known:
+                    raise ValueError(f"{where}: {n!r} is not in rota.people (known: "
+                                     f"{', '.join(sorted(known))})")
+
+        for i, lv in enumerate(self.levels):
+            check(lv, f"levels[{i + 1}]")
+        for i, sh in enumerate(self.shifts):
+            check(sh.people, f"shifts[{i + 1}]")
+            if sh.level > len(self.levels):
+                raise ValueError(f"shifts[{i + 1}]: level {sh.level} but only "
+                                 f"{len(self.levels)} levels are defined")
+        if not self.waits_s:
+            self.waits_s = [0.0] + [300.0] * (len(self.levels) - 1)
+        if len(self.waits_s) != len(self.levels):
+            raise ValueError(f"waits_s has {len(self.waits_s)} entries but there are "
+                             f"{len(self.levels)} levels: give one wait per level")
+        if any(w < 0 for w in self.waits_s):
+            raise ValueError("waits_s must not be negative")
+        return self
+
+
+class StormConfig(Strict):
+    """Related alarms within ``group_window_s`` go out as one message; at most
+    ``max_per_window`` messages per number per ``rate_window_s``, then one summary. Critical
+    pages are never held back."""
+
+    group_window_s: float = Field(default=20.0, ge=0, le=600)
+    rate_window_s: float = Field(default=600.0, gt=0, le=86400)
+    max_per_window: int = Field(default=5, ge=2, le=100)
+
+
+class NotifyConfig(Strict):
+    """Paging. Disabled unless ``enabled`` and a channel (modem or provider) and a rota exist."""
+
+    enabled: bool = False
+    modem: ModemConfig | None = None
+    providers: list[Provider] = []
+    fallback: list[str] = Field(
+        default_factory=list,
+        description="channel names in the order tried; default: the modem, then providers")
+    rota: RotaConfig | None = None
+    storm: StormConfig = StormConfig()
+    ack_code_length: int = Field(default=4, ge=3, le=8)
+    critical_severities: list[str] = ["critical"]
+    critical_rules: list[str] = Field(
+        default_factory=lambda: ["fire*", "*panel*"],
+        description="rule name patterns paged as critical whatever their severity")
+    skip_severities: list[str] = ["info"]
+    modem_attempts: int = Field(default=2, ge=1, le=10,
+                                description="tries on the modem before the fallback channel")
+    retry_s: float = Field(default=30.0, gt=0, le=3600,
+                           description="wait before trying again when every channel failed")
+    stop_on_clear: bool = True
+    confirm_replies: bool = True
+
+    @model_validator(mode="after")
+    def _channels(self) -> NotifyConfig:
+        names = self.channel_names()
+        if len(set(names)) != len(names):
+            raise ValueError(f"channel names must be unique, got {names}: give providers a "
+                             f"name")
+        for n in self.fallback:
+            if n not in names:
+                raise ValueError(f"fallback names {n!r}, which is not a channel (channels: "
+                                 f"{', '.join(names) or 'none'})")
+        if self.enabled and not names:
+            raise ValueError("paging is enabled but neither a modem nor a provider is set")
+        if self.enabled and self.rota is None:
+            raise ValueError("paging is enabled but there is no rota: who should be paged?")
+        return self
+
+    def channel_names(self) -> list[str]:
+        names = [self.modem.name] if self.modem else []
+        for p in self.providers:
+            if not p.name:
+                p.name = p.type
+            names.append(p.name)
+        return names
+
+    def channel_order(self) -> list[str]:
+        return self.fallback or self.channel_names()

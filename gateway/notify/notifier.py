@@ -1,0 +1,348 @@
+"""The notifier: from alarm transitions to SMS in the on-call staff's pockets, and back.
+
+    notifier = Notifier(cfg.notify, ledger_ack=ledger.ack_from, identity=cfg.gateway)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(notifier.run())
+        ...
+        notifier.on_transition(transition.as_dict())
+
+Flow: a raised alarm starts an :class:`~gateway.notify.escalation.Escalation`; each level that
+falls due is resolved against the rota at that moment; pages go through storm control per phone
+number; composed messages are written to ``notify.sqlite`` (durable) and a dispatcher sends them
+through the channels in order (the modem, then the fallback providers), retrying until one
+accepts. A reply ``1 <code>`` from a number on the rota acknowledges the alarm in the ledger and
+stops its escalation; so does an acknowledgement from anywhere else (``acknowledged``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
+from gateway.notify.config import NotifyConfig
+from gateway.notify.escalation import Escalation
+from gateway.notify.modem_channel import ChannelDown, ModemChannel
+from gateway.notify.providers import ProviderError, make_channel
+from gateway.notify.rota import Rota
+from gateway.notify.store import PageStore, StoredPage
+from gateway.notify.storm import OutMessage, PageItem, StormControl
+from gateway.notify.text import compose, confirmation, local_tz
+
+log = logging.getLogger("firegate.notify")
+
+LedgerAck = Callable[[str, str, str], bool]
+REPLY = re.compile(r"^\s*(?:1|确认|確認|收到|ack|ok)\s*[#:：,，.。 ]?\s*([0-9A-Za-z]{3,8})\s*$",
+                   re.IGNORECASE)
+
+
+class _Identity(Protocol):
+    id: str
+    campus: str
+    building: str
+    data_dir: Path
+
+
+class _Sender(Protocol):
+    name: str
+    dedupe: bool
+
+    async def send(self, phone: str, text: str, params: dict[str, str], key: str) -> Any: ...
+
+
+@dataclass
+class _Alarm:
+    transition: dict[str, Any]
+    code: str
+    escalation: Escalation
+    acked: bool = False
+
+
+class Notifier:
+    def __init__(self, cfg: NotifyConfig, ledger_ack: LedgerAck, identity: _Identity, *,
+                 data_dir: str | Path | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if cfg.rota is None:
+            raise ValueError("notify.rota is missing: the notifier needs to know whom to page")
+        self.cfg = cfg
+        self.ledger_ack = ledger_ack
+        self.identity = identity
+        self.clock = clock
+        self.rota = Rota(cfg.rota)
+        self.tz = local_tz(cfg.rota.utc_offset_h)
+        self.storm = StormControl(cfg.storm)
+        self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
+        self.alarms: dict[str, _Alarm] = {}
+        self.codes: dict[str, str] = {}
+        self.replies: list[dict[str, Any]] = []
+        self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}
+        self.channel_errors: dict[str, str | None] = {}
+        self.modem: ModemChannel | None = None
+        self.channels: dict[str, _Sender] = {}
+        if cfg.modem is not None:
+            self.modem = ModemChannel(cfg.modem, self._on_sms, self._retry_now)
+            self.channels[self.modem.name] = self.modem
+        for p in cfg.providers:
+            ch = make_channel(p)
+            self.channels[ch.name] = ch
+        self._wake_sched = asyncio.Event()
+        self._wake_send = asyncio.Event()
+
+    # ------------------------------------------------------------------ inputs
+    def on_transition(self, transition: dict[str, Any]) -> None:
+        """Take one ledger transition (``Transition.as_dict()``); never blocks, never raises for
+        a malformed one (it is logged)."""
+        try:
+            self._transition(transition)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("alarm transition not understood (%s): %r", exc, transition)
+
+    def _transition(self, t: dict[str, Any]) -> None:
+        alarm_id, event = str(t["id"]), str(t["event"])
+        a = self.alarms.get(alarm_id)
+        if event == "raise":
+            if a is not None or str(t.get("severity")) in self.cfg.skip_severities:
+                return
+            t = dict(t)
+            t.setdefault("campus", self.identity.campus)
+            t.setdefault("building", self.identity.building)
+            code = self._new_code()
+            esc = Escalation(alarm_id, self.is_critical(t), list(self.rota.cfg.waits_s),
+                             self.clock())
+            self.alarms[alarm_id] = _Alarm(t, code, esc)
+            self.codes[code] = alarm_id
+            self._wake_sched.set()
+        elif a is None:
+            return
+        elif event == "update":
+            a.transition.update({k: v for k, v in t.items() if v is not None})
+        elif event == "ack":
+            self.acknowledged(alarm_id)
+        elif event == "clear":
+            if self.cfg.stop_on_clear:
+                a.escalation.stop("cleared")
+                self.storm.drop(alarm_id)
+        elif event == "close":
+            a.escalation.stop("closed")
+            self.storm.drop(alarm_id)
+            self.codes.pop(a.code, None)
+            del self.alarms[alarm_id]
+
+    def is_critical(self, t: dict[str, Any]) -> bool:
+        if str(t.get("severity")) in self.cfg.critical_severities:
+            return True
+        rule = str(t.get("rule", ""))
+        return any(fnmatch.fnmatchcase(rule, pat) for pat in self.cfg.critical_rules)
+
+    def acknowledged(self, alarm_id: str) -> None:
+        """The alarm was acknowledged (ledger, MQTT command, SMS reply): stop escalating it."""
+        a = self.alarms.get(alarm_id)
+        if a is None or a.acked:
+            return
+        a.acked = True
+        a.escalation.stop("acknowledged")
+        self.storm.drop(alarm_id)
+        self._counters["acknowledged"] += 1
+        self._wake_sched.set()
+
+    def _new_code(self) -> str:
+        n = self.cfg.ack_code_length
+        while True:
+            code = str(secrets.randbelow(10 ** n)).zfill(n)
+            if code not in self.codes:
+                return code
+
+    # ------------------------------------------------------------------ replies
+    def _on_sms(self, sms: IncomingSms) -> None:
+        self.handle_reply(sms.sender, sms.text)
+
+    def handle_reply(self, sender: str, text: str) -> str:
+        """Act on a reply; returns the outcome (also kept in ``replies`` and logged)."""
+        who = self.rota.who_has(sender) if sender else None
+        m = REPLY.match(text or "")
+        alarm_id = self.codes.get(m.group(1)) if m else None
+        if who is None:
+            outcome = "ignored: the number is not on the rota"
+        elif m is None:
+            outcome = "ignored: not a reply this gateway understands (send '1 <code>')"
+        elif alarm_id is None:
+            outcome = f"ignored: no open alarm has code {m.group(1)}"
+        elif self.alarms[alarm_id].acked:
+            outcome = "already acknowledged"
+        elif not self.ledger_ack(alarm_id, who, "sms"):
+            outcome = "the ledger refused the acknowledgement"
+        else:
+            self.acknowledged(alarm_id)
+            outcome = "acknowledged"
+            if self.cfg.confirm_replies:
+                a = self.alarms[alarm_id]
+                self.store.add(sender, confirmation(a.code, who, a.transition),
+                               {"what": "已确认", "code": a.code}, [alarm_id], False, "confirm")
+                self._wake_send.set()
+        entry = {"ts": self.clock(), "sender": sender, "text": text, "who": who,
+                 "alarm_id": alarm_id if outcome == "acknowledged" else None,
+                 "outcome": outcome}
+        self.replies.append(entry)
+        (log.info if outcome == "acknowledged" else log.warning)(
+            "SMS reply from %s (%s) %r: %s", sender, who or "unknown", text, outcome)
+        return outcome
+
+    # ------------------------------------------------------------------ escalation
+    def _tick(self, now: float) -> None:
+        out: list[OutMessage] = []
+        for alarm_id, a in self.alarms.items():
+            esc = a.escalation
+            for level in esc.due(now):
+                if level > 0 and not (esc.critical and level == 1):
+                    self._counters["escalations"] += 1
+                for person in self.rota.level(level, now):
+                    if person.name in esc.paged:
+                        continue
+                    esc.paged.add(person.name)
+                    item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
+                    out += self.storm.offer(person.phone, item, now)
+        out += self.storm.due(now)
+        for msg in out:
+            text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz)
+            self.store.add(msg.phone, text, params, [i.alarm_id for i in msg.items],
+                           msg.critical, msg.kind)
+        if out:
+            self._wake_send.set()
+
+    def _next_deadline(self) -> float | None:
+        times = [a.escalation.next_at for a in self.alarms.values()
+                 if a.escalation.next_at is not None]
+        storm = self.storm.next_deadline()
+        if storm is not None:
+            times.append(storm)
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ sending
+    def _retry_now(self) -> None:
+        """A channel came back: pending pages go now instead of at their next retry."""
+        self.store.db.execute("UPDATE pages SET next_try=0 WHERE state='pending'")
+        self._wake_send.set()
+
+    async def _deliver(self, page: StoredPage) -> bool:
+        errors: list[str] = []
+        key = f"{self.identity.id}-{page.id}"
+        for name in self.cfg.channel_order():
+            ch = self.channels[name]
+            tries = self.cfg.modem_attempts if ch is self.modem else 1
+            for attempt in range(tries):
+                dedupe_key = f"{name}:{key}"
+                if ch.dedupe:
+                    state = self.store.key_state(dedupe_key)
+                    if state == "sent":
+                        self._sent(page, name)
+                        return True
+                    if state == "inflight":
+                        errors.append(f"{name}: an earlier request's outcome is unknown; not "
+                                      f"sent again through {name}")
+                        break
+                    self.store.key_set(dedupe_key, name, "inflight")
+                try:
+                    await ch.send(page.phone, page.text, page.params, key)
+                except ProviderError as exc:
+                    if ch.dedupe and not exc.uncertain:
+                        self.store.key_forget(dedupe_key)
+                    errors.append(str(exc))
+                    self.channel_errors[name] = str(exc)
+                    break
+                except ChannelDown as exc:
+                    errors.append(str(exc))
+                    break
+                except ModemError as exc:
+                    errors.append(str(exc))
+                    self.channel_errors[name] = str(exc)
+                    if not exc.retryable or isinstance(exc, ModemSilent):
+                        break
+                    if attempt + 1 < tries:
+                        await asyncio.sleep(min(1.0, self.cfg.retry_s / 10))
+                    continue
+                if ch.dedupe:
+                    self.store.key_set(dedupe_key, name, "sent")
+                self.channel_errors[name] = None
+                self._sent(page, name)
+                return True
+        self._counters["failed"] += 1
+        why = "; ".join(errors) or "no channel configured"
+        self.store.mark_failed(page.id, why, self.clock() + self.cfg.retry_s)
+        log.error("page %d to %s not sent (will retry in %g s): %s", page.id, page.phone,
+                  self.cfg.retry_s, why)
+        return False
+
+    def _sent(self, page: StoredPage, channel: str) -> None:
+        self.store.mark_sent(page.id, channel)
+        if page.kind != "confirm":
+            self._counters["sent"] += 1
+        log.info("page %d to %s sent via %s", page.id, page.phone, channel)
+
+    # ------------------------------------------------------------------ running
+    async def run(self) -> None:
+        """Escalation, sending and the modem; ends on cancellation (TaskGroup-friendly)."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._scheduler(), name="notify-escalation")
+                tg.create_task(self._dispatcher(), name="notify-send")
+                if self.modem is not None:
+                    tg.create_task(self.modem.run(), name="notify-modem")
+        finally:
+            with contextlib.suppress(Exception):
+                self.store.db.commit()
+
+    async def _scheduler(self) -> None:
+        while True:
+            now = self.clock()
+            self._tick(now)
+            deadline = self._next_deadline()
+            wait = 60.0 if deadline is None else min(60.0, max(0.0, deadline - self.clock()))
+            self._wake_sched.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_sched.wait(), wait + 0.005)
+
+    async def _dispatcher(self) -> None:
+        while True:
+            self._wake_send.clear()
+            pages = self.store.due(self.clock())
+            for page in pages:
+                await self._deliver(page)
+            if pages:
+                continue
+            nt = self.store.next_try()
+            wait = 60.0 if nt is None else min(60.0, max(0.0, nt - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_send.wait(), wait + 0.005)
+
+    # ------------------------------------------------------------------ reporting
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
+
+    def health(self) -> dict[str, Any]:
+        oldest = self.store.oldest_pending()
+        channels: dict[str, Any] = {}
+        for name, ch in self.channels.items():
+            if isinstance(ch, ModemChannel):
+                channels[name] = ch.health()
+            else:
+                err = self.channel_errors.get(name)
+                channels[name] = {"ok": err is None, "error": err}
+        return {
+            "channels": channels,
+            "pending_pages": self.store.pending_count(),
+            "oldest_pending_s": round(self.clock() - oldest, 1) if oldest else None,
+            "active_alarms": sum(1 for a in self.alarms.values() if a.escalation.active),
+            "held_by_storm_control": self.storm.held_total,
+        }
+
+    def close(self) -> None:
+        self.store.close()

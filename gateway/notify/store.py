@@ -1,0 +1,130 @@
+"""Durable pages: ``notify.sqlite`` under the data directory.
+
+A composed message is written here before any channel is tried and leaves the ``pending`` state
+only when a channel accepted it, so a page survives a dead modem, a provider outage and a restart
+of the gateway (it is sent when a channel recovers). A table apart from the outbox because the
+outbox's lanes are drained by MQTT and InfluxDB, while a page has its own channels and retries.
+
+``sent_keys`` is the client-side deduplication Aliyun needs: a key is written before the request
+(``inflight``) and marked ``sent`` after it; a key left ``inflight`` means the outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  phone TEXT NOT NULL,
+  text TEXT NOT NULL,
+  params TEXT NOT NULL,
+  alarm_ids TEXT NOT NULL,
+  critical INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  created REAL NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_try REAL NOT NULL DEFAULT 0,
+  last_error TEXT,
+  state TEXT NOT NULL DEFAULT 'pending',
+  channel TEXT,
+  sent_at REAL
+);
+CREATE INDEX IF NOT EXISTS pages_pending ON pages(state, critical, id);
+CREATE TABLE IF NOT EXISTS sent_keys (
+  key TEXT PRIMARY KEY,
+  channel TEXT NOT NULL,
+  state TEXT NOT NULL,
+  ts REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class StoredPage:
+    id: int
+    phone: str
+    text: str
+    params: dict[str, str]
+    alarm_ids: list[str]
+    critical: bool
+    kind: str
+    created: float
+    attempts: int
+    last_error: str | None
+
+
+class PageStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add(self, phone: str, text: str, params: dict[str, str], alarm_ids: list[str],
+            critical: bool, kind: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO pages(phone, text, params, alarm_ids, critical, kind, created) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (phone, text, json.dumps(params, ensure_ascii=False), json.dumps(alarm_ids),
+             int(critical), kind, time.time()))
+        return int(cur.lastrowid or 0)
+
+    def due(self, now: float, limit: int = 20) -> list[StoredPage]:
+        rows = self.db.execute(
+            "SELECT id, phone, text, params, alarm_ids, critical, kind, created, attempts, "
+            "last_error FROM pages WHERE state='pending' AND next_try<=? "
+            "ORDER BY critical DESC, id LIMIT ?", (now, limit)).fetchall()
+        return [StoredPage(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]),
+                           r[6], r[7], r[8], r[9]) for r in rows]
+
+    def next_try(self) -> float | None:
+        row = self.db.execute("SELECT MIN(next_try) FROM pages WHERE state='pending'").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def mark_sent(self, page_id: int, channel: str) -> None:
+        self.db.execute("UPDATE pages SET state='sent', channel=?, sent_at=? WHERE id=?",
+                        (channel, time.time(), page_id))
+
+    def mark_failed(self, page_id: int, error: str, retry_at: float) -> None:
+        self.db.execute("UPDATE pages SET attempts=attempts+1, last_error=?, next_try=? "
+                        "WHERE id=?", (error, retry_at, page_id))
+
+    def pending_count(self) -> int:
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM pages WHERE state='pending'").fetchone()[0])
+
+    def oldest_pending(self) -> float | None:
+        row = self.db.execute("SELECT MIN(created) FROM pages WHERE state='pending'").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def pages(self, state: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT id, phone, text, kind, critical, state, channel, attempts, last_error " \
+            "FROM pages" + (" WHERE state=?" if state else "") + " ORDER BY id"
+        cols = ("id", "phone", "text", "kind", "critical", "state", "channel", "attempts",
+                "last_error")
+        return [dict(zip(cols, r, strict=True))
+                for r in self.db.execute(q, (state,) if state else ())]
+
+    # -------------------------------------------------------------- deduplication
+    def key_state(self, key: str) -> str | None:
+        row = self.db.execute("SELECT state FROM sent_keys WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def key_set(self, key: str, channel: str, state: str) -> None:
+        self.db.execute("INSERT INTO sent_keys(key, channel, state, ts) VALUES (?,?,?,?) "
+                        "ON CONFLICT(key) DO UPDATE SET state=excluded.state, ts=excluded.ts",
+                        (key, channel, state, time.time()))
+
+    def key_forget(self, key: str) -> None:
+        self.db.execute("DELETE FROM sent_keys WHERE key=?", (key,))
