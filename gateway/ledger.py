@@ -1,0 +1,481 @@
+"""The alarm ledger (挂账销号): every alarm from raise to a person's close, in SQLite (WAL) under
+the data directory, so it survives restarts and can be reviewed every two months.
+
+Life of an alarm: raised → (acknowledged) → cleared → closed. It can clear before or after it is
+acknowledged; a person closes it with a note, nothing closes by timer. While it is not closed, the
+same device, rule and channel reuse it (a new occurrence re-raises it as a repeat) rather than
+opening a duplicate. The same hazard (room, or device when it has no room, and rule) raised again
+within the repeat window counts as a repeat and is raised one severity higher (two after three).
+"""
+
+from __future__ import annotations
+
+import builtins
+import csv
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from rules.events import Event
+
+SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
+_BY_RANK = {v: k for k, v in SEVERITY_RANK.items()}
+STATES = ("raised", "acknowledged", "cleared", "closed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarms (
+    id TEXT PRIMARY KEY, device TEXT NOT NULL, rule TEXT NOT NULL, channel TEXT NOT NULL,
+    hazard TEXT NOT NULL, severity TEXT NOT NULL, base_severity TEXT NOT NULL,
+    state TEXT NOT NULL, active INTEGER NOT NULL, seq INTEGER NOT NULL,
+    raised_at REAL NOT NULL, first_raised_at REAL NOT NULL, updated_at REAL NOT NULL,
+    cleared_at REAL, acked_by TEXT, acked_at REAL, ack_via TEXT,
+    closed_by TEXT, closed_at REAL, note TEXT,
+    value TEXT, threshold TEXT, message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
+    site TEXT, campus TEXT, building TEXT, floor INTEGER, room TEXT, location TEXT,
+    repeat_count INTEGER NOT NULL, latched INTEGER NOT NULL, suppressed TEXT,
+    flapping INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alarms_open ON alarms (device, rule, channel)
+    WHERE state != 'closed';
+CREATE INDEX IF NOT EXISTS alarms_hazard ON alarms (hazard, rule, first_raised_at);
+CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (first_raised_at);
+CREATE TABLE IF NOT EXISTS history (
+    alarm_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, ts REAL NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (alarm_id, seq)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL,
+    via TEXT NOT NULL, device TEXT NOT NULL, action TEXT NOT NULL, params TEXT NOT NULL,
+    result TEXT NOT NULL, alarm_id TEXT, note TEXT
+);
+"""
+
+
+@dataclass(slots=True)
+class Alarm:
+    """One row of the ledger: the alarm's current state."""
+
+    id: str
+    device: str
+    rule: str
+    channel: str
+    hazard: str
+    severity: str
+    base_severity: str
+    state: str
+    active: bool
+    seq: int
+    raised_at: float
+    first_raised_at: float
+    updated_at: float
+    cleared_at: float | None
+    acked_by: str | None
+    acked_at: float | None
+    ack_via: str | None
+    closed_by: str | None
+    closed_at: float | None
+    note: str | None
+    value: float | str | None
+    threshold: float | str | None
+    message_zh: str
+    message_en: str
+    site: str
+    campus: str
+    building: str
+    floor: int | None
+    room: str | None
+    location: str
+    repeat_count: int
+    latched: bool
+    suppressed: str | None
+    flapping: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_COLUMNS = [f.name for f in fields(Alarm)]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One step in an alarm's life, as the outbox, MQTT and the notifier receive it."""
+
+    event: str  # raise | update | ack | clear | close
+    ts: float
+    alarm: Alarm
+
+    @property
+    def id(self) -> str:
+        return self.alarm.id
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.alarm.as_dict()
+        d["event"] = self.event
+        d["ts"] = self.ts
+        return d
+
+
+class LedgerError(ValueError):
+    """A ledger operation that cannot be done as asked; the message says why and what to do."""
+
+
+def _escalate(severity: str, repeats: int) -> str:
+    bump = 0 if repeats <= 0 else 1 if repeats < 3 else 2
+    return _BY_RANK[min(3, SEVERITY_RANK.get(severity, 2) + bump)]
+
+
+def _hazard(ev: Event) -> str:
+    """What "the same hazard" means: the room when the device has one (a room's repeat
+    offender is the room, whichever meter saw it), else the device."""
+    if ev.room:
+        return f"room:{ev.building}/{ev.room}"
+    return f"device:{ev.device}"
+
+
+class Ledger:
+    """``with Ledger(data_dir / "ledger.sqlite") as ledger: ledger.apply(event)``."""
+
+    def __init__(self, path: str | Path, *, repeat_window_s: float = 7 * 86400.0,
+                 utc_offset_h: float = 8.0) -> None:
+        self.path = Path(path)
+        self.repeat_window_s = repeat_window_s
+        self.tz = timezone(timedelta(hours=utc_offset_h))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_db()
+
+    def close_db(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ reading
+    def get(self, alarm_id: str) -> Alarm | None:
+        row = self.db.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id.strip(),)).fetchone()
+        return _alarm(row) if row else None
+
+    def open_alarms(self) -> builtins.list[Alarm]:
+        rows = self.db.execute("SELECT * FROM alarms WHERE state != 'closed' "
+                               "ORDER BY first_raised_at, id").fetchall()
+        return [_alarm(r) for r in rows]
+
+    def list(self, state: str | None = None, since: float | None = None,
+             until: float | None = None) -> builtins.list[Alarm]:
+        """Alarms by state (one of raised, acknowledged, cleared, closed, or ``open`` for all
+        not closed) first raised in [since, until)."""
+        where: builtins.list[str] = []
+        args: builtins.list[Any] = []
+        if state == "open":
+            where.append("state != 'closed'")
+        elif state is not None:
+            if state not in STATES:
+                raise LedgerError(f"unknown state {state!r}; use one of: open, "
+                                  f"{', '.join(STATES)}")
+            where.append("state = ?")
+            args.append(state)
+        if since is not None:
+            where.append("first_raised_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("first_raised_at < ?")
+            args.append(until)
+        sql = "SELECT * FROM alarms" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.db.execute(sql + " ORDER BY first_raised_at, id", args).fetchall()
+        return [_alarm(r) for r in rows]
+
+    def history(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
+        """Every transition of the alarm, oldest first, as it was published."""
+        rows = self.db.execute("SELECT data FROM history WHERE alarm_id = ? ORDER BY seq",
+                               (alarm_id.strip(),)).fetchall()
+        return [json.loads(r["data"]) for r in rows]
+
+    # ------------------------------------------------------------------ rule events
+    def apply(self, ev: Event) -> builtins.list[Transition]:
+        """Record a rules event; returns the transitions it made (none for a clear of an alarm
+        that is not up)."""
+        with self._tx():
+            row = self.db.execute(
+                "SELECT * FROM alarms WHERE device = ? AND rule = ? AND channel = ? "
+                "AND state != 'closed'", (ev.device, ev.rule, ev.channel)).fetchone()
+            cur = _alarm(row) if row else None
+            if ev.kind == "clear":
+                if cur is None or not cur.active:
+                    return []
+                cur.active = False
+                cur.state = "cleared"
+                cur.cleared_at = ev.ts
+                _refresh(cur, ev, keep_severity=True)
+                return [self._save(cur, "clear", ev.ts)]
+            if cur is not None and cur.active:
+                sev = _escalate(ev.severity, cur.repeat_count)
+                _refresh(cur, ev)
+                cur.severity, cur.base_severity = sev, ev.severity
+                return [self._save(cur, "update", ev.ts)]
+            if cur is not None:  # cleared, not yet closed: the hazard is back
+                cur.repeat_count += 1
+                cur.active = True
+                cur.state = "raised"
+                cur.raised_at = ev.ts
+                cur.cleared_at = None
+                cur.acked_by = cur.acked_at = cur.ack_via = None
+                _refresh(cur, ev)
+                cur.severity = _escalate(ev.severity, cur.repeat_count)
+                cur.base_severity = ev.severity
+                return [self._save(cur, "raise", ev.ts)]
+            return [self._save(self._new(ev), "raise", ev.ts, insert=True)]
+
+    def _new(self, ev: Event) -> Alarm:
+        hazard = _hazard(ev)
+        prev = self.db.execute(
+            "SELECT repeat_count FROM alarms WHERE hazard = ? AND rule = ? "
+            "AND raised_at >= ? ORDER BY raised_at DESC LIMIT 1",
+            (hazard, ev.rule, ev.ts - self.repeat_window_s)).fetchone()
+        repeats = prev["repeat_count"] + 1 if prev else 0
+        return Alarm(
+            id=self._next_id(ev.ts), device=ev.device, rule=ev.rule, channel=ev.channel,
+            hazard=hazard, severity=_escalate(ev.severity, repeats), base_severity=ev.severity,
+            state="raised", active=True, seq=0, raised_at=ev.ts, first_raised_at=ev.ts,
+            updated_at=ev.ts, cleared_at=None, acked_by=None, acked_at=None, ack_via=None,
+            closed_by=None, closed_at=None, note=None, value=ev.value, threshold=ev.threshold,
+            message_zh=ev.message_zh, message_en=ev.message_en, site=ev.site, campus=ev.campus,
+            building=ev.building, floor=ev.floor, room=ev.room, location=ev.location,
+            repeat_count=repeats, latched=ev.latched, suppressed=ev.suppressed,
+            flapping=ev.flapping)
+
+    def _next_id(self, ts: float) -> str:
+        """``A`` + local date + a counter of that day: short enough to type in an SMS reply."""
+        day = datetime.fromtimestamp(ts, self.tz).strftime("%y%m%d")
+        row = self.db.execute("SELECT id FROM alarms WHERE id LIKE ? ORDER BY length(id) DESC, "
+                              "id DESC LIMIT 1", (f"A{day}%",)).fetchone()
+        n = int(row["id"][7:]) + 1 if row else 1
+        return f"A{day}{n:03d}"
+
+    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> Transition:
+        a.seq += 1
+        a.updated_at = max(a.updated_at, ts)
+        values = [_encode(getattr(a, c), c) for c in _COLUMNS]
+        if insert:
+            self.db.execute(f"INSERT INTO alarms ({', '.join(_COLUMNS)}) VALUES "
+                            f"({', '.join('?' * len(_COLUMNS))})", values)
+        else:
+            sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
+            self.db.execute(f"UPDATE alarms SET {sets} WHERE id = ?", [*values[1:], a.id])
+        tr = Transition(event, ts, a)
+        self.db.execute("INSERT INTO history (alarm_id, seq, event, ts, data) VALUES (?,?,?,?,?)",
+                        (a.id, a.seq, event, ts, json.dumps(tr.as_dict(), ensure_ascii=False)))
+        return tr
+
+    # ------------------------------------------------------------------ people
+    def ack(self, alarm_id: str, who: str, via: str = "cli",
+            ts: float | None = None) -> builtins.list[Transition]:
+        """A person has seen the alarm. Raises KeyError for an unknown id and LedgerError when
+        it is closed or already acknowledged."""
+        ts = time.time() if ts is None else ts
+        if not who.strip():
+            raise LedgerError("say who acknowledges (a name or phone number)")
+        with self._tx():
+            a = self._require(alarm_id)
+            if a.state == "closed":
+                raise LedgerError(f"alarm {a.id} was closed by {a.closed_by} at "
+                                  f"{self.local(a.closed_at)}; nothing to acknowledge")
+            if a.acked_by:
+                raise LedgerError(f"alarm {a.id} was already acknowledged by {a.acked_by} "
+                                  f"at {self.local(a.acked_at)}")
+            a.acked_by, a.acked_at, a.ack_via = who.strip(), ts, via
+            if a.state == "raised":
+                a.state = "acknowledged"
+            return [self._save(a, "ack", ts)]
+
+    def close(self, alarm_id: str, who: str, note: str,
+              ts: float | None = None) -> builtins.list[Transition]:
+        """A person closes a cleared alarm with a note of what was found and done (销号)."""
+        ts = time.time() if ts is None else ts
+        if not who.strip():
+            raise LedgerError("say who closes the alarm (a name)")
+        if not note or not note.strip():
+            raise LedgerError("a note is required to close an alarm: write what was found and "
+                              "what was done, for the two-monthly review")
+        with self._tx():
+            a = self._require(alarm_id)
+            if a.state == "closed":
+                raise LedgerError(f"alarm {a.id} is already closed (by {a.closed_by} at "
+                                  f"{self.local(a.closed_at)})")
+            if a.active:
+                what = "reset the device on site" if a.latched else "remove the cause"
+                raise LedgerError(f"alarm {a.id} ({a.rule} at {a.device}) is still present: "
+                                  f"{what}, wait until it clears, then close it")
+            if not a.acked_by:
+                a.acked_by, a.acked_at, a.ack_via = who.strip(), ts, "close"
+            a.state = "closed"
+            a.closed_by, a.closed_at, a.note = who.strip(), ts, note.strip()
+            return [self._save(a, "close", ts)]
+
+    def record_action(self, *, who: str, via: str, device: str, action: str,
+                      params: dict[str, Any] | None = None, result: str, ts: float | None = None,
+                      alarm_id: str | None = None, note: str | None = None) -> int:
+        """Audit of an action on a device (a remote trip, a setting written): who, how, result."""
+        ts = time.time() if ts is None else ts
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO actions (ts, who, via, device, action, params, result, alarm_id, "
+                "note) VALUES (?,?,?,?,?,?,?,?,?)",
+                (ts, who, via, device, action, json.dumps(params or {}, ensure_ascii=False),
+                 result, alarm_id, note))
+            return int(cur.lastrowid or 0)
+
+    def actions(self, device: str | None = None) -> builtins.list[dict[str, Any]]:
+        sql = "SELECT * FROM actions" + (" WHERE device = ?" if device else "") + " ORDER BY id"
+        rows = self.db.execute(sql, (device,) if device else ()).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["params"] = json.loads(d["params"])
+            out.append(d)
+        return out
+
+    def _require(self, alarm_id: str) -> Alarm:
+        a = self.get(alarm_id)
+        if a is None:
+            raise KeyError(f"no alarm {alarm_id.strip()!r} in the ledger {self.path}")
+        return a
+
+    # ------------------------------------------------------------------ review
+    def local(self, ts: float | None) -> str:
+        if ts is None:
+            return ""
+        return datetime.fromtimestamp(ts, self.tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    def export_csv(self, from_ts: float, to_ts: float, out: str | Path | IO[str],
+                   summary: bool = False) -> int:
+        """Alarms first raised in [from_ts, to_ts) for the two-monthly review: one row per
+        alarm, or with ``summary`` one row per building and rule (counts, repeats, mean and
+        longest time to acknowledge and to close). Returns the number of rows written."""
+        alarms = self.list(since=from_ts, until=to_ts)
+        rows = _summary_rows(alarms) if summary else [self._row(a) for a in alarms]
+        header = list(rows[0]) if rows else (_SUMMARY_HEADER if summary else _DETAIL_HEADER)
+        if isinstance(out, (str, Path)):
+            with open(out, "w", encoding="utf-8-sig", newline="") as f:
+                _write(f, header, rows)
+        else:
+            _write(out, header, rows)
+        return len(rows)
+
+    def _row(self, a: Alarm) -> dict[str, Any]:
+        return {
+            "id": a.id, "campus": a.campus, "building": a.building,
+            "floor": "" if a.floor is None else a.floor, "room": a.room or "",
+            "device": a.device, "rule": a.rule, "channel": a.channel, "severity": a.severity,
+            "state": a.state, "raised_at": self.local(a.first_raised_at),
+            "acked_at": self.local(a.acked_at), "acked_by": a.acked_by or "",
+            "cleared_at": self.local(a.cleared_at), "closed_at": self.local(a.closed_at),
+            "closed_by": a.closed_by or "",
+            "time_to_ack_s": _dur(a.first_raised_at, a.acked_at),
+            "time_to_close_s": _dur(a.first_raised_at, a.closed_at),
+            "repeat_count": a.repeat_count, "note": a.note or "", "message_zh": a.message_zh,
+        }
+
+
+_DETAIL_HEADER = ["id", "campus", "building", "floor", "room", "device", "rule", "channel",
+                  "severity", "state", "raised_at", "acked_at", "acked_by", "cleared_at",
+                  "closed_at", "closed_by", "time_to_ack_s", "time_to_close_s", "repeat_count",
+                  "note", "message_zh"]
+_SUMMARY_HEADER = ["campus", "building", "rule", "alarms", "repeats", "open", "acknowledged",
+                   "closed", "mean_time_to_ack_s", "max_time_to_ack_s", "mean_time_to_close_s",
+                   "max_time_to_close_s"]
+
+
+def _dur(start: float, end: float | None) -> float | str:
+    return "" if end is None else round(end - start, 1)
+
+
+def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, str], list[Alarm]] = {}
+    for a in alarms:
+        groups.setdefault((a.campus, a.building, a.rule), []).append(a)
+    rows = []
+    for (campus, building, rule), group in sorted(groups.items()):
+        acks = [a.acked_at - a.first_raised_at for a in group if a.acked_at is not None]
+        closes = [a.closed_at - a.first_raised_at for a in group if a.closed_at is not None]
+        rows.append({
+            "campus": campus, "building": building, "rule": rule, "alarms": len(group),
+            "repeats": sum(1 for a in group if a.repeat_count > 0),
+            "open": sum(1 for a in group if a.state != "closed"),
+            "acknowledged": len(acks), "closed": len(closes),
+            "mean_time_to_ack_s": round(sum(acks) / len(acks), 1) if acks else "",
+            "max_time_to_ack_s": round(max(acks), 1) if acks else "",
+            "mean_time_to_close_s": round(sum(closes) / len(closes), 1) if closes else "",
+            "max_time_to_close_s": round(max(closes), 1) if closes else "",
+        })
+    return rows
+
+
+def _write(f: IO[str], header: list[str], rows: list[dict[str, Any]]) -> None:
+    w = csv.DictWriter(f, fieldnames=header)
+    w.writeheader()
+    w.writerows(rows)
+
+
+def _encode(v: Any, column: str) -> Any:
+    if column in ("value", "threshold"):
+        return json.dumps(v)
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def _alarm(row: sqlite3.Row) -> Alarm:
+    d = dict(row)
+    d["value"] = json.loads(d["value"]) if d["value"] is not None else None
+    d["threshold"] = json.loads(d["threshold"]) if d["threshold"] is not None else None
+    for b in ("active", "latched", "flapping"):
+        d[b] = bool(d[b])
+    return Alarm(**d)
+
+
+def _refresh(a: Alarm, ev: Event, keep_severity: bool = False) -> None:
+    a.value, a.threshold = ev.value, ev.threshold
+    a.message_zh, a.message_en = ev.message_zh, ev.message_en
+    a.suppressed, a.flapping, a.latched = ev.suppressed, ev.flapping, ev.latched
+    if not keep_severity:
+        a.severity = ev.severity
+
+
+def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
+    """``2026-03-01`` or ``2026-03-01 08:30`` in local time (or an ISO time with its own
+    offset) as seconds since the epoch."""
+    t = text.strip()
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise LedgerError(f"{text!r} is not a date; write it as YYYY-MM-DD or "
+                          f"\"YYYY-MM-DD HH:MM\"") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone(timedelta(hours=utc_offset_h)))
+    return dt.astimezone(UTC).timestamp()
+
+
+__all__ = ["Alarm", "Ledger", "LedgerError", "Transition", "parse_when"]
