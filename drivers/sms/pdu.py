@@ -228,8 +228,12 @@ def encode_submit(number: str, text: str, *, reference: int = 0, smsc: str | Non
             septets = gsm7_septets(chunk)
             fill = (7 - (len(udh) * 8) % 7) % 7 if udh else 0
             udh_septets = (len(udh) * 8 + fill) // 7
-            ud = udh + pack_septets(septets, fill)
             udl = udh_septets + len(septets)
+            if (udl * 7) % 8 == 1:
+                # 7 spare bits would read as a trailing '@': 23.038 6.1.2.3.1 fills them with CR
+                ud = udh + pack_septets([*septets, 0x0D], fill)
+            else:
+                ud = udh + pack_septets(septets, fill)
         tpdu = bytes([first, 0x00]) + da + bytes([0x00, dcs])
         if validity_minutes is not None:
             tpdu += bytes([_relative_vp(validity_minutes)])
