@@ -157,7 +157,7 @@ class DeviceModel:
 
     def values(self) -> dict[str, Value]:
         """The engineering values the registers hold now."""
-        self._refresh(force=True)
+        self._refresh()
         return dict(self._values)
 
     def check(self, key: str, value: Any) -> Any:
@@ -205,7 +205,7 @@ class DeviceModel:
         end = address + len(values)
         if self.strict and any(a not in self.defined[table] for a in range(address, end)):
             return False
-        self._refresh(force=True)
+        self._refresh()
         words = self._words[table]
         for i, v in enumerate(values):
             words[address + i] = int(v)
@@ -483,8 +483,10 @@ class Breaker(Electrical):
         closed = bool(values.get("breaker_closed", True))
         if not closed and "residual_current_ma" not in self.overrides:
             values["residual_current_ma"] = 0
-        values["remote_closed"] = closed
-        values["remote_locked"] = bool(values.get("locked", False))
+        if "remote_closed" not in self.overrides:
+            values["remote_closed"] = closed
+        if "remote_locked" not in self.overrides:
+            values["remote_locked"] = bool(values.get("locked", False))
 
 
 class ResidualMonitor(DeviceModel):
