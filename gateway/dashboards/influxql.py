@@ -8,9 +8,10 @@ DBRP mapping) and 3.x all answer, and what the tests run against a real InfluxDB
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
@@ -42,6 +43,28 @@ class InfluxQLQuery(cogvariants.Dataquery):
         if self.datasource is not None:
             payload["datasource"] = self.datasource
         return payload
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> cogvariants.Dataquery:
+        """Parse a target of an InfluxDB panel; anything else (a server-side expression in the
+        same panel) is kept as the SDK's opaque bag so nothing is lost."""
+        if "query" not in data:
+            return cogruntime.UnknownDataquery(data)
+        q = cls()
+        q.ref_id = data.get("refId", "A")
+        q.query = data["query"]
+        q.result_format = data.get("resultFormat", "time_series")
+        q.alias = data.get("alias")
+        q.hide = data.get("hide")
+        if "datasource" in data:
+            q.datasource = DataSourceRef.from_json(data["datasource"])
+        return q
+
+
+def variant_config() -> cogruntime.DataqueryConfig:
+    """Lets ``Dashboard.from_json`` read InfluxDB targets back (the SDK has no such variant)."""
+    return cogruntime.DataqueryConfig(identifier="influxdb",
+                                      from_json_hook=InfluxQLQuery.from_json)
 
 
 class InfluxQL(cogbuilder.Builder[InfluxQLQuery]):

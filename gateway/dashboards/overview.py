@@ -15,7 +15,6 @@ from grafana_foundation_sdk.models import dashboard as dm
 from gateway.dashboards import common as c
 from gateway.dashboards.influxql import InfluxQL
 
-MIXED = dm.DataSourceRef(type_val="datasource", uid="-- Mixed --")
 BUILDING_LINK = ("/d/" + c.UID_BUILDING + "/building?var-campus=${__data.fields.campus}"
                  "&var-building=${__data.fields.building}&${__url_time_range}")
 
@@ -105,7 +104,6 @@ def _gateways_silent() -> stat.Panel:
     reporting = ('SELECT count("pending") FROM (SELECT last("outbox_pending") AS "pending" FROM '
                  f'"gateway_health" WHERE {c.LOC} AND time > now() - $stale GROUP BY "gateway")')
     return (c.count_stat("Gateways silent", known, height=7, span=3)
-            .datasource(MIXED)
             .targets([InfluxQL(known).ref_id("A").hide().datasource(c.DS),
                       InfluxQL(reporting).ref_id("B").hide().datasource(c.DS),
                       expr.TypeMath().ref_id("C").expression("$A - $B")
