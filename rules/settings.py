@@ -130,6 +130,7 @@ class TemperatureRise(RuleBase):
 
 class ArcFault(RuleBase):
     severity: Severity = "critical"
+    off_delay_s: float = Field(default=0.0, ge=0, le=86400)
     min_increase: int = Field(default=1, ge=1, le=10000,
                               description="arc counter growth between polls that alarms")
     counter_bits: int = Field(default=32, ge=8, le=64)
