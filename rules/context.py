@@ -99,10 +99,14 @@ def report(ctx: DeviceContext, cond: Condition, code: int, rule: str, channel: s
     if code == CLEAR:
         last = cond.last
         sev = last.severity if last else severities[0]
+        if last is not None:  # what it was, rather than the value that ended it
+            zh = last.message_zh.removeprefix(f"{ctx.where_zh}：").split("｜")[0]
+            en = last.message_en.removeprefix(f"{ctx.where_en}: ").split(" | ")[0]
         if cond.latched:
-            zh, en = f"设备已复位，报警解除（{zh}）", f"reset at the device, alarm over ({en})"
+            zh, en = f"设备已复位，报警解除（此前：{zh}）", f"reset at the device, alarm over " \
+                f"(was: {en})"
         else:
-            zh, en = f"已恢复正常（{zh}）", f"back to normal ({en})"
+            zh, en = f"已恢复正常（此前：{zh}）", f"back to normal (was: {en})"
         out.append(ctx.event("clear", rule, channel, sev, ts, value, threshold, zh, en, cond))
         return
     out.append(ctx.event(_KINDS[code], rule, channel, severities[cond.level - 1], ts, value,

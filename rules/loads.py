@@ -134,12 +134,14 @@ class EbikeCharging(Checker):
         stay = max(enter, cond.level) if present else 0
         code = cond.update(ts, enter, stay)
         if code != NONE:
-            mins = (ts - self.since) / 60.0
+            secs = ts - self.since
+            dur_zh = f"{secs / 60:.0f} 分钟" if secs >= 120 else f"{secs:.0f} 秒"
+            dur_en = f"{secs / 60:.0f} min" if secs >= 120 else f"{secs:.0f} s"
             how_zh = "，功率分段下降（充电特征）" if self.stepped else ""
             how_en = ", stepping down like a charger" if self.stepped else ""
             report(self.ctx, cond, code, "ebike_charging", "", SEVERITIES, ts, round(load, 1),
-                   s.min_w, f"疑似室内电动自行车充电：约 {load:.0f} W 持续 {mins:.0f} 分钟{how_zh}",
-                   f"suspected e-bike charging indoors: about {load:.0f} W for {mins:.0f} min"
+                   s.min_w, f"疑似室内电动自行车充电：约 {load:.0f} W 持续 {dur_zh}{how_zh}",
+                   f"suspected e-bike charging indoors: about {load:.0f} W for {dur_en}"
                    f"{how_en}", out)
         if cond.level == 0 and self.gone_since is not None and \
                 ts - self.gone_since >= s.off_delay_s:

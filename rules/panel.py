@@ -87,8 +87,8 @@ class PanelFault(Checker):
             on = 1 if v else 0
             code = cond.update(snap.ts, on, on)
             if code != NONE:
-                zz = f"{ch}号防区" if ch else "控制器"
-                ze = f"zone {ch}" if ch else "panel"
+                zz = f"{ch}号防区" if ch else ""
+                ze = f" zone {ch}" if ch else ""
                 report(self.ctx, cond, code, "panel_fault", key, sev, snap.ts, on, 1,
-                       f"火灾报警控制器{zz}{_ZH.get(name, name)}", f"fire panel {ze}: "
+                       f"火灾报警控制器{zz}{_ZH.get(name, name)}", f"fire panel{ze}: "
                        f"{_EN.get(name, name)}", out)
