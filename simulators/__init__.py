@@ -80,7 +80,8 @@ class DeviceHandle:
 
     def stats(self) -> dict[str, Any]:
         st = self._server.context.stats[self.model.unit]
-        return {**st.as_dict(), "faults": dict(self._server.faults.injected.get(self.model.unit, {}))}
+        injected = self._server.faults.injected.get(self.model.unit, {})
+        return {**st.as_dict(), "faults": dict(injected)}
 
     def requests(self) -> list[Any]:
         """The last requests this device received, as ``drivers.model.Request``."""
@@ -178,7 +179,9 @@ class Simulation:
 
     def requests(self) -> int:
         return sum(
-            sum(st.requests.values()) for s in self.servers.values() for st in s.context.stats.values()
+            sum(st.requests.values())
+            for s in self.servers.values()
+            for st in s.context.stats.values()
         )
 
     async def scenario_done(self) -> None:

@@ -277,7 +277,7 @@ def _neutral(pt: Point) -> Value:
 
 def _encode_point(pt: Point, value: Value) -> list[int]:
     if pt.name in COUNTERS and pt.type is DataType.U32 and not isinstance(value, str | bool):
-        raw = int(round((float(value) - pt.offset) / pt.scale)) % U32
+        raw = round((float(value) - pt.offset) / pt.scale) % U32
         return encode_raw(pt, raw)
     return encode(pt, value)
 
@@ -293,7 +293,7 @@ def check_value(pt: Point, value: Any) -> Value:
     if pt.enum is not None:
         allowed = list(pt.enum.values())
         if value in allowed and type(value) is type(allowed[allowed.index(value)]):
-            return value  # type: ignore[no-any-return]
+            return value  # type: ignore[no-any-return,unused-ignore]
         if isinstance(value, int) and not isinstance(value, bool) and value in pt.enum:
             return pt.enum[value]
         raise ValueError(
@@ -316,7 +316,7 @@ def check_value(pt: Point, value: Any) -> Value:
     raw = (float(value) - pt.offset) / pt.scale
     lo, hi = _RAW_RANGE.get(pt.type, (0, (1 << pt.width) - 1))
     if pt.name in COUNTERS and pt.type is DataType.U32:
-        lo, hi = 0, math.inf
+        hi = 1 << 62  # counters wrap in the device (modulo 2**32)
     if not lo <= round(raw) <= hi:
         vlo, vhi = sorted((lo * pt.scale + pt.offset, hi * pt.scale + pt.offset))
         raise ValueError(
@@ -381,9 +381,9 @@ class Electrical(DeviceModel):
             names = {a.name for a in new}
             self.appliances = [a for a in self.appliances if a.name not in names] + new
         elif key == "unload":
-            names = parse_unload(value)
+            gone = parse_unload(value)
             self.appliances = (
-                [] if names is None else [a for a in self.appliances if a.name not in names]
+                [] if gone is None else [a for a in self.appliances if a.name not in gone]
             )
         else:
             super().apply_pseudo(key, value)

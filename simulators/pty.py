@@ -51,7 +51,9 @@ def gap_s(baudrate: int) -> float:
     return GAP_CHARS * char_s(baudrate)
 
 
-def transaction_s(req_bytes: int, resp_bytes: int, baudrate: int, turnaround_s: float = 0.0) -> float:
+def transaction_s(
+    req_bytes: int, resp_bytes: int, baudrate: int, turnaround_s: float = 0.0
+) -> float:
     """Request start to reply end on the wire, per the model above."""
     return (req_bytes + resp_bytes) * char_s(baudrate) + gap_s(baudrate) + turnaround_s
 

@@ -243,7 +243,7 @@ class BusServer:
     async def stop(self) -> None:
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await self._server.shutdown()
+                await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
         if self.relay is not None:
             self.relay.close()

@@ -19,8 +19,8 @@ Client = AsyncModbusTcpClient | AsyncModbusSerialClient
 def sample_value(pt: Point, i: int) -> Value:
     """A value the point can hold exactly, different from the device's life value."""
     if pt.enum is not None:
-        return list(pt.enum.values())[-1 - (i % 2)] if len(pt.enum) > 1 else list(
-            pt.enum.values())[0]
+        options = list(pt.enum.values())
+        return options[-1 - (i % 2)] if len(options) > 1 else options[0]
     if pt.table.is_bit or (pt.type is DataType.BIT and pt.width == 1):
         return i % 2 == 0
     if pt.type is DataType.BIT:

@@ -33,8 +33,8 @@ def one_bus(kind: str, tmp_path: Path, devices: list[tuple[str, str, int]],
     )
 
 
-async def connected(sim: Simulation, kind: str, timeout: float = 1.0) -> Client:
-    client = client_for(kind, sim.ports()["bus"], timeout)
+async def connected(sim: Simulation, kind: str, wait_s: float = 1.0) -> Client:
+    client = client_for(kind, sim.ports()["bus"], wait_s)
     assert await client.connect()
     return client
 
@@ -139,7 +139,7 @@ async def test_unknown_unit_gets_exception_0x0b_from_a_tcp_endpoint(tmp_path: Pa
 async def test_unknown_unit_is_silent_on_a_serial_line(kind: str, tmp_path: Path) -> None:
     spec = one_bus(kind, tmp_path, [("meter", "ddsu666", 1)])
     async with Simulation(spec) as sim:
-        client = await connected(sim, kind, timeout=0.3)
+        client = await connected(sim, kind, wait_s=0.3)
         try:
             with pytest.raises(ModbusIOException):
                 await client.read_input_registers(0x2000, count=2, device_id=7)
@@ -228,7 +228,7 @@ async def test_fault_makes_reads_fail_then_the_device_recovers(
 ) -> None:
     spec = one_bus(kind, tmp_path, [("meter", "ddsu666", 1), ("other", "ddsu666", 2)])
     async with Simulation(spec) as sim:
-        client = await connected(sim, kind, timeout=0.25)
+        client = await connected(sim, kind, wait_s=0.25)
         try:
             sim.device("meter").fault(fault, for_s=0.4, **options)  # type: ignore[arg-type]
             with pytest.raises(ModbusIOException):
@@ -247,7 +247,7 @@ async def test_fault_makes_reads_fail_then_the_device_recovers(
 async def test_slow_device_still_answers_a_patient_master(kind: str, tmp_path: Path) -> None:
     spec = one_bus(kind, tmp_path, [("meter", "ddsu666", 1)])
     async with Simulation(spec) as sim:
-        client = await connected(sim, kind, timeout=2.0)
+        client = await connected(sim, kind, wait_s=2.0)
         try:
             sim.device("meter").fault("slow", delay_s=0.3)
             rr = await client.read_input_registers(0x2000, count=2, device_id=1)
