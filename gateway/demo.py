@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.app import run_gateway
 from gateway.config import Config, ConfigError, RtuBus, load_config
+from gateway.demo_outputs import demo_extras, demo_overrides, demo_summary
 from gateway.simulate import spec_from_config
 from simulators import Simulation
 from simulators.scenario import ScenarioError, load_scenario
@@ -43,16 +44,21 @@ def demo_config(data_dir: Path, overrides: dict[str, Any] | None = None) -> Conf
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         if args.data_dir:
             base = Path(args.data_dir)
             base.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before anything runs)
         else:
             base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firegate-demo-")))
-        try:
-            from gateway.demo_outputs import demo_overrides
+        modem_sim = None
+        modem_port = None
+        if args.modem:
+            from simulators.modem import ModemSimulator
 
-            cfg = demo_config(base, demo_overrides(args, base))
+            modem_sim = ModemSimulator(log_path=args.sms_log)
+            modem_port = await stack.enter_async_context(modem_sim)
+        try:
+            cfg = demo_config(base, demo_overrides(args, base, modem_port))
         except (ConfigError, ValueError) as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 2
@@ -70,9 +76,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"firegate demo: {len(cfg.devices)} simulated devices on {len(cfg.buses)} buses, "
               f"{args.for_s:g} s; data in {cfg.gateway.data_dir}", flush=True)
         async with Simulation(spec, scenario=scenario):
-            from gateway.demo_outputs import demo_extras, demo_summary
-
-            return await run_gateway(cfg, for_s=args.for_s, summary=args.summary,
-                                     view=not args.no_view, extras=demo_extras(args, base),
-                                     on_summary=demo_summary(args))
-    return 0
+            rc = await run_gateway(cfg, for_s=args.for_s, summary=args.summary,
+                                   view=not args.no_view, extras=demo_extras(args, modem_sim),
+                                   on_summary=demo_summary(args))
+        if modem_sim is not None and args.sms_log:
+            modem_sim.write_jsonl(args.sms_log)
+        return rc

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rules.engine import Engine
-
 from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
@@ -26,6 +24,7 @@ from gateway.ledger import Ledger
 from gateway.outputs.outbox import Outbox
 from gateway.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.records import telemetry_record
+from rules.engine import Engine
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
@@ -89,6 +88,8 @@ class Gateway:
         self.ledger: Ledger
         self.outbox: Outbox
         self.pollers: list[BusPoller] = []
+        self.outputs: Any = None  # gateway.outputs.service.Outputs when sinks are configured
+        self.notifier: Any = None  # gateway.notify.notifier.Notifier when paging is enabled
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -109,13 +110,7 @@ class Gateway:
         self._stack.close()
 
     def sink_names(self) -> list[str]:
-        out = self.cfg.outputs
-        names = []
-        if self.with_outputs and getattr(out, "mqtt", None) is not None:
-            names.append("mqtt")
-        if self.with_outputs and getattr(out, "influx", None) is not None:
-            names.append("influx")
-        return names
+        return self.cfg.outputs.sinks() if self.with_outputs else []
 
     def build_pollers(self) -> list[BusPoller]:
         cfg = self.cfg
@@ -222,7 +217,7 @@ class Gateway:
             alarms.append({k: d.get(k) for k in ("id", "device", "rule", "severity", "state",
                                                  "raised_at", "cleared_at")})
         st = self.outbox.stats()
-        return {
+        out: dict[str, Any] = {
             "duration_s": round(time.time() - self.started, 1),
             "devices": len(self.devices),
             "devices_online": sum(1 for h in self.health.values() if h.online),
@@ -231,3 +226,6 @@ class Gateway:
             "alarms": alarms,
             "outbox": {k: st.get(k, 0) for k in ("pending", "delivered", "shed")},
         }
+        if self.notifier is not None:
+            out["sms"] = self.notifier.counters()
+        return out

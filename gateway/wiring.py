@@ -1,7 +1,7 @@
 """Optional parts of a running gateway: the northbound outputs and the SMS notifier.
 
 Kept apart from the runtime so that a gateway without outputs (the embedded default) imports
-nothing of MQTT or InfluxDB.
+nothing of MQTT, InfluxDB or the modem.
 """
 
 from __future__ import annotations
@@ -13,4 +13,23 @@ from gateway.runtime import Gateway
 
 
 def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
-    return []
+    """Coroutines to run beside the pollers; also hooks them into the gateway's data path."""
+    cfg = gw.cfg
+    coros: list[Awaitable[Any]] = []
+    if gw.sink_names():
+        from gateway.outputs.service import Outputs
+
+        def on_command(cmd: dict[str, Any]) -> None:
+            # The sink already checked that the operator is listed; the ledger checks the alarm.
+            gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
+
+        gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command)
+        coros.append(gw.outputs.run())
+    if cfg.notify.enabled:
+        from gateway.notify.notifier import Notifier
+
+        gw.notifier = Notifier(cfg.notify, gw.acknowledge, cfg.gateway,
+                               data_dir=cfg.gateway.data_dir)
+        gw.listeners.append(gw.notifier.on_transition)
+        coros.append(gw.notifier.run())
+    return coros
