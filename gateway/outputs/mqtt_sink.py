@@ -20,6 +20,7 @@ fixed client id) so acknowledgements queued for the gateway are not lost while i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -124,9 +125,13 @@ class MqttSink:
                         failures = 0
                         self._client = client
                         self._ready.set()
-                        async with asyncio.TaskGroup() as tg:
-                            tg.create_task(self._health_loop(client))
-                            tg.create_task(self._commands(client))
+                        try:
+                            async with asyncio.TaskGroup() as tg:
+                                tg.create_task(self._health_loop(client))
+                                tg.create_task(self._commands(client))
+                        except asyncio.CancelledError:
+                            await self._goodbye(client)
+                            raise
                 except* (aiomqtt.MqttError, ssl.SSLError, OSError) as group:
                     exc = group.exceptions[0]
                     self._down(explain(exc, self.where))
@@ -139,6 +144,12 @@ class MqttSink:
             self._ready.clear()
             self._client = None
             self.state = "stopped"
+
+    async def _goodbye(self, client: aiomqtt.Client) -> None:
+        """On a clean stop the broker sends no will, so say ``offline`` ourselves."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.publish(f"{self.prefix}/state", b"offline", qos=1,
+                                                  retain=True), 2)
 
     def _down(self, msg: str) -> None:
         self._ready.clear()
