@@ -207,6 +207,20 @@ class Ledger:
         rows = self.db.execute(sql + " ORDER BY first_raised_at, id", args).fetchall()
         return [_alarm(r) for r in rows]
 
+    def active_events(self) -> builtins.list[Event]:
+        """The alarms still up, as rule events, for ``Engine.restore`` after a restart."""
+        out = []
+        for a in self.open_alarms():
+            if a.active:
+                out.append(Event(kind="raise", rule=a.rule, device=a.device, channel=a.channel,
+                                 severity=a.base_severity, ts=a.raised_at, value=a.value,
+                                 threshold=a.threshold, message_zh=a.message_zh,
+                                 message_en=a.message_en, site=a.site, campus=a.campus,
+                                 building=a.building, floor=a.floor, room=a.room,
+                                 location=a.location, latched=a.latched,
+                                 suppressed=a.suppressed, flapping=a.flapping))
+        return out
+
     def history(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
         """Every transition of the alarm, oldest first, as it was published."""
         rows = self.db.execute("SELECT data FROM history WHERE alarm_id = ? ORDER BY seq",

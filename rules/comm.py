@@ -20,7 +20,7 @@ class CommLoss(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.comm_loss
         self.sev = (s.severities.get(ctx.info.kind, s.severity),)
-        self.cond = ctx.condition("comm_loss", s.on_delay_s, s.off_delay_s)
+        self.cond = ctx.condition("comm_loss", "", s.on_delay_s, s.off_delay_s)
         self.fails = 0
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
@@ -50,7 +50,8 @@ class SensorFault(Checker):
         s = self.s = ctx.rules.sensor_fault
         names = ("fault", "loop_fault")
         self.chans: list[tuple[str, str, Condition]] = [
-            (k, k.partition("@")[2], ctx.condition("sensor_fault", s.on_delay_s, s.off_delay_s))
+            (k, k.partition("@")[2], ctx.condition("sensor_fault", k.partition("@")[2],
+                                                        s.on_delay_s, s.off_delay_s))
             for k in sorted(keys, key=lambda k: (len(k), k)) if k.partition("@")[0] in names
         ]
 

@@ -23,13 +23,14 @@ CLEAR = 3
 class Condition:
     """State machine for one alarm. :meth:`update` returns NONE, RAISE, UPDATE or CLEAR."""
 
-    __slots__ = ("down_since", "flap_count", "flap_window", "flapping", "last", "latched",
-                 "level", "off_delay", "on_delay", "pending_level", "pending_since", "raises",
-                 "rule")
+    __slots__ = ("channel", "down_since", "flap_count", "flap_window", "flapping", "last",
+                 "latched", "level", "off_delay", "on_delay", "pending_level", "pending_since",
+                 "raises", "rule")
 
     def __init__(self, rule: str, on_delay: float, off_delay: float, *, latched: bool = False,
-                 flap_count: int = 5, flap_window: float = 600.0) -> None:
+                 flap_count: int = 5, flap_window: float = 600.0, channel: str = "") -> None:
         self.rule = rule
+        self.channel = channel
         self.on_delay = on_delay
         self.off_delay = off_delay
         self.latched = latched
@@ -84,6 +85,14 @@ class Condition:
         else:
             self.down_since = None
         return NONE
+
+    def restore(self, last: Event) -> None:
+        """Start as an alarm that is already up (it was open in the ledger before a restart),
+        at the lowest level: the next poll raises it further or clears it through the usual
+        delays, so an alarm that ended while the gateway was down still clears."""
+        if self.level == 0:
+            self.level = 1
+            self.last = last
 
     def force_clear(self) -> bool:
         """Drop an active alarm (an operator reset of a latched one). True if it was active."""

@@ -54,11 +54,11 @@ class DeviceContext:
         self.where_en = f"{name} ({where})" if where else name
         self.where_zh = f"{where} {name}" if where else name
 
-    def condition(self, rule: str, on_delay: float, off_delay: float,
+    def condition(self, rule: str, channel: str, on_delay: float, off_delay: float,
                   latched: bool = False) -> Condition:
         f = self.settings.flapping
         c = Condition(rule, on_delay, off_delay, latched=latched, flap_count=f.count,
-                      flap_window=f.window_s)
+                      flap_window=f.window_s, channel=channel)
         self.conds.append((rule, c))
         return c
 

@@ -29,7 +29,8 @@ class BlockedExit(Checker):
         s = self.s = ctx.rules.blocked_exit
         self.scheds = [(sc.minutes(), sc.hold_s, sc.severity or s.severity) for sc in s.schedules]
         self.chans: list[tuple[str, str, Condition, list[float | None]]] = [
-            (f"obstructed@{ch}", ch, ctx.condition("blocked_exit", 0.0, s.off_delay_s), [None])
+            (f"obstructed@{ch}", ch, ctx.condition("blocked_exit", ch, 0.0, s.off_delay_s),
+             [None])
             for ch in _channels(keys, "obstructed")
         ]
 
@@ -86,7 +87,7 @@ class FireDoorOpen(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.fire_door_open
         self.chans: list[tuple[str, Condition, list[float | None]]] = [
-            (ch, ctx.condition("fire_door_open", 0.0, s.off_delay_s), [None, None])
+            (ch, ctx.condition("fire_door_open", ch, 0.0, s.off_delay_s), [None, None])
             for ch in _channels(keys, "door_open") if ch not in s.normally_open
         ]
 

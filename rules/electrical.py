@@ -34,8 +34,9 @@ class Overload(Checker):
         self.limit_w = float(lim) if lim else None
         self.i_key = "current_a" if "current_a" in keys and self.rated_a else None
         self.p_key = "power_w" if "power_w" in keys and self.limit_w else None
-        self.cur = ctx.condition("overload", 0.0, s.off_delay_s)
-        self.pcond = ctx.condition("overload", s.power_on_delay_s, s.off_delay_s)
+        self.cur = ctx.condition("overload", "current", 0.0, s.off_delay_s)
+        self.pcond = ctx.condition("overload", "power", s.power_on_delay_s,
+                                     s.off_delay_s)
         self.heat = 0.0
         self.last_ts: float | None = None
 
@@ -101,7 +102,7 @@ class ResidualCurrent(Checker):
         for k in sorted(keys, key=_key_order):
             name, _, ch = k.partition("@")
             if name == "residual_current_ma":
-                chans.append((k, ch, ctx.condition("residual_current", s.on_delay_s,
+                chans.append((k, ch, ctx.condition("residual_current", ch, s.on_delay_s,
                                                    s.off_delay_s)))
         self.chans = chans
         self.last = [0.0] * len(chans)  # last reading per channel, for polls without one
@@ -172,14 +173,15 @@ class Temperature(Checker):
         for k in sorted(keys, key=_key_order):
             name, _, ch = k.partition("@")
             if name == "temperature_c":
-                over = ctx.condition("over_temperature", s.on_delay_s, s.off_delay_s) \
+                over = ctx.condition("over_temperature", ch, s.on_delay_s,
+                                     s.off_delay_s) \
                     if s.enabled else None
-                rc = ctx.condition("temperature_rise", r.on_delay_s, r.off_delay_s) \
+                rc = ctx.condition("temperature_rise", ch, r.on_delay_s, r.off_delay_s) \
                     if r.enabled else None
                 chans.append((k, ch, over, rc, deque[tuple[float, float]]()))
         self.chans = chans
         self.bit_key = "temperature_alarm" if "temperature_alarm" in keys and s.enabled else None
-        self.bit_cond = ctx.condition("over_temperature", 0.0, s.off_delay_s)
+        self.bit_cond = ctx.condition("over_temperature", "detector", 0.0, s.off_delay_s)
         self.bit = False
 
     @property
@@ -252,7 +254,7 @@ class ArcFault(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.arc_fault
         self.sev: tuple[Severity, ...] = (s.severity,)
-        self.cond = ctx.condition("arc_fault", s.on_delay_s, s.off_delay_s, latched=True)
+        self.cond = ctx.condition("arc_fault", "", s.on_delay_s, s.off_delay_s, latched=True)
         self.count: int | None = None
         self.bit = False
         self.grew_at: float | None = None
@@ -282,8 +284,8 @@ class ArcFault(Checker):
                     delta = wrapped if wrapped <= self.s.max_step else n  # wrap, else reset
             self.count = n
         grew = delta >= self.s.min_increase
-        if grew:
-            self.grew_at = ts
+        if grew or (self.grew_at is None and self.cond.level):
+            self.grew_at = ts  # (restored after a restart: the quiet time starts now)
         enter = 1 if (rising or grew or self.bit) else 0
         quiet = self.grew_at is None or ts - self.grew_at >= self.s.latch_quiet_s
         cond = self.cond
@@ -311,7 +313,7 @@ class BreakerTrip(Checker):
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.breaker_trip
-        self.cond = ctx.condition("breaker_trip", s.on_delay_s, s.off_delay_s)
+        self.cond = ctx.condition("breaker_trip", "", s.on_delay_s, s.off_delay_s)
         self.closed: bool | None = None
         self.reason = "none"
 

@@ -155,6 +155,22 @@ class Engine:
                 cond.last = out[-1]
         return out
 
+    def restore(self, open_alarms: Iterable[Event]) -> int:
+        """After a restart: the alarms the ledger still has up (``Ledger.active_events()``)
+        start up here too, so one that ended while the gateway was down clears at the next
+        poll, and one still present is not raised a second time. Returns how many matched."""
+        n = 0
+        for ev in open_alarms:
+            dev = self._devs.get(ev.device)
+            if dev is None:
+                continue
+            for rule, cond in dev.ctx.conds:
+                if rule == ev.rule and cond.channel == ev.channel:
+                    cond.restore(ev)
+                    n += 1
+                    break
+        return n
+
     def active(self, device: str) -> list[Event]:
         """The last event of every alarm of ``device`` that is currently up."""
         dev = self._require(device)

@@ -53,7 +53,7 @@ class MaliciousLoad(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.malicious_load
         self.sev = (s.severity,)
-        self.cond = ctx.condition("malicious_load", s.on_delay_s, s.off_delay_s)
+        self.cond = ctx.condition("malicious_load", "", s.on_delay_s, s.off_delay_s)
         self.base: tuple[float, float] | None = None
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
@@ -91,7 +91,7 @@ class EbikeCharging(Checker):
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.ebike_charging
-        self.cond = ctx.condition("ebike_charging", 0.0, s.off_delay_s)
+        self.cond = ctx.condition("ebike_charging", "", 0.0, s.off_delay_s)
         self.base: tuple[float, float] | None = None
         self.since: float | None = None
         self.gone_since: float | None = None

@@ -32,7 +32,8 @@ class FireAlarm(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.fire_alarm
         self.chans: list[tuple[str, str, Condition]] = [
-            (k, _split(k)[1], ctx.condition("fire_alarm", s.on_delay_s, s.off_delay_s,
+            (k, _split(k)[1], ctx.condition("fire_alarm", _split(k)[1], s.on_delay_s,
+                                             s.off_delay_s,
                                              latched=True))
             for k in sorted(keys, key=lambda k: (len(k), k)) if _split(k)[0] == "fire_alarm"
         ]
@@ -70,7 +71,7 @@ class PanelFault(Checker):
             name, ch = _split(k)
             sev = s.severities.get(name)
             if sev is not None:
-                chans.append((k, name, ch, (sev,), ctx.condition("panel_fault", s.on_delay_s,
+                chans.append((k, name, ch, (sev,), ctx.condition("panel_fault", k, s.on_delay_s,
                                                                  s.off_delay_s)))
         self.chans = chans
 

@@ -16,8 +16,9 @@ from gateway.cli_alarms import main as alarms_main
 from gateway.ledger import Ledger, LedgerError
 from rules.engine import Engine
 from rules.events import Event
+from rules.model import Snapshot
 from rules.settings import RulesSettings
-from tests.rules_kit import DAY, DEVICES
+from tests.rules_kit import DAY, DEVICES, Rig
 from tests.test_rules_replay import load_stream
 
 ROOT = Path(__file__).parent.parent
@@ -256,3 +257,41 @@ def test_cli_finds_the_ledger_from_the_configuration(tmp_path: Path) -> None:
                           "-c", str(cfg)], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 2 and "--note" in res.stderr
+
+
+def test_alarm_that_ended_while_the_gateway_was_down_clears_after_restart(
+        tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    settings = RulesSettings.model_validate({"defaults": {"residual_current":
+                                                          {"on_delay_s": 0}}})
+    with Ledger(path) as led:
+        rig = Rig(settings)
+        for e in rig.at(DAY, "rcm-1", residual_current_ma__3=500.0):
+            led.apply(e)
+        [a] = led.open_alarms()
+    with Ledger(path) as led:  # restart; the leak was fixed meanwhile
+        engine = Engine(settings, DEVICES)
+        assert engine.restore(led.active_events()) == 1
+        for i in range(20):
+            for e in engine.feed(Snapshot("rcm-1", DAY + 600 + i, True,
+                                          {"residual_current_ma@3": 40.0})):
+                led.apply(e)
+        b = led.get(a.id)
+        assert b is not None and b.state == "cleared"
+        led.close(a.id, who="electrician Sun", note="damp socket replaced", ts=DAY + 900)
+        assert [h["event"] for h in led.history(a.id)] == ["raise", "clear", "close"]
+
+
+def test_alarm_still_present_after_restart_is_not_raised_twice(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as led:
+        rig = Rig()
+        for e in rig.at(DAY, "panel", fire_alarm__4=True):
+            led.apply(e)
+    with Ledger(path) as led:
+        engine = Engine(RulesSettings(), DEVICES)
+        engine.restore(led.active_events())
+        out = engine.feed(Snapshot("panel", DAY + 30, True, {"fire_alarm@4": True}))
+        assert out == []
+        [a] = led.open_alarms()
+        assert a.rule == "fire_alarm" and [h["event"] for h in led.history(a.id)] == ["raise"]
