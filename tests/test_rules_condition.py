@@ -72,3 +72,24 @@ def test_cable_temperature_hovering_at_the_setting_raises_once(noise: list[float
         rig.at(DAY + 5 * i, "brk-1", temperature_c__1=70.0 + n)
     kinds = rig.kinds("over_temperature")
     assert kinds.count("raise") <= 1 and "clear" not in kinds
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(min_value=-45.0, max_value=45.0), min_size=5, max_size=200))
+def test_room_power_hovering_at_its_limit_raises_once(noise: list[float]) -> None:
+    """1200 W limit, 50 W hysteresis: a room at 1200 ± 45 W does not flap."""
+    rig = Rig({"defaults": {"overload": {"power_on_delay_s": 0, "off_delay_s": 0}}})
+    for i, n in enumerate(noise):
+        rig.at(DAY + i, "room-301", power_w=1200.0 + n, power_factor=0.9)
+    kinds = [e.kind for e in rig.events if e.rule == "overload"]
+    assert kinds.count("raise") <= 1 and "clear" not in kinds
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(min_value=0.96, max_value=1.2), min_size=5, max_size=400))
+def test_current_hovering_around_the_rating_does_not_flap(ratios: list[float]) -> None:
+    rig = Rig()
+    for i, r in enumerate(ratios):
+        rig.at(DAY + i, "brk-1", current_a=16.0 * r)
+    kinds = [e.kind for e in rig.events if e.rule == "overload"]
+    assert kinds.count("raise") <= 1 and "clear" not in kinds
