@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from simulators.device import DeviceModel, local_hour, make_model
-from simulators.faults import DEFAULT_SLOW_S, make_fault
+from simulators.faults import BUS_WIDE, DEFAULT_SLOW_S, make_fault
 from simulators.scenario import Scenario, ScenarioPlayer
 from simulators.server import BusServer
 from simulators.spec import SimBus, SimDevice, SimSpec, SpecError, load_spec, spec_from_dict
@@ -167,6 +167,33 @@ class Simulation:
         except KeyError:
             raise KeyError(
                 f"no simulated device {device_id!r}; devices: {', '.join(self._handles)}"
+            ) from None
+
+    def bus_fault(
+        self,
+        bus_id: str,
+        kind: str,
+        for_s: float | None = None,
+        *,
+        delay_s: float = DEFAULT_SLOW_S,
+        code: int = 4,
+        mode: str = "corrupt",
+    ) -> None:
+        """A fault of the whole line: every device on ``bus_id`` shows ``kind`` (a cut pair is
+        ``offline``, a noisy one ``garbage``); a device's own fault takes precedence."""
+        server = self._server(bus_id)
+        server.faults.set(BUS_WIDE, make_fault(kind, for_s, server.faults.clock(), delay_s,
+                                               code, mode))
+
+    def heal_bus(self, bus_id: str) -> None:
+        self._server(bus_id).faults.set(BUS_WIDE, None)
+
+    def _server(self, bus_id: str) -> BusServer:
+        try:
+            return self.servers[bus_id]
+        except KeyError:
+            raise KeyError(
+                f"no simulated bus {bus_id!r}; buses: {', '.join(self.servers)}"
             ) from None
 
     def ports(self) -> dict[str, int | str]:

@@ -9,6 +9,9 @@
 |             | that disagrees with the frame), ``truncate`` (the first half of the frame),   |
 |             | or ``noise`` (random bytes of the same length)                                |
 
+A fault can also hold a whole bus (``BUS_WIDE``): a cut or shorted RS-485 pair silences every
+device, a noisy line garbles every reply.
+
 ``offline`` and ``garbage`` act on the bytes leaving the simulator (the pymodbus packet hook for
 TCP kinds, the pty relay for RTU), so they look exactly like a broken device on the wire;
 ``slow`` and ``exception`` act in the device's data store.
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 FAULT_KINDS = ("offline", "slow", "exception", "garbage")
 GARBAGE_MODES = ("corrupt", "truncate", "noise")
 DEFAULT_SLOW_S = 0.3
+BUS_WIDE = -1  # the unit key of a fault that holds every device of the bus
 
 
 @dataclass
@@ -75,11 +79,15 @@ class FaultTable:
             self._faults[unit] = fault
 
     def active(self, unit: int) -> Fault | None:
-        f = self._faults.get(unit)
-        if f is None:
+        """The fault ``unit`` shows now: its own, else one that holds the whole bus."""
+        if not self._faults:
             return None
-        if self.clock() >= f.until:
-            del self._faults[unit]
+        return self._current(unit) or self._current(BUS_WIDE)
+
+    def _current(self, key: int) -> Fault | None:
+        f = self._faults.get(key)
+        if f is not None and self.clock() >= f.until:
+            del self._faults[key]
             return None
         return f
 
@@ -94,7 +102,7 @@ class FaultTable:
         """
         if not frame:
             return frame
-        unit = frame[0] if framing == "rtu" else (frame[6] if len(frame) > 6 else -1)
+        unit = frame[0] if framing == "rtu" else (frame[6] if len(frame) > 6 else -2)
         f = self.active(unit)
         if f is None or f.kind not in ("offline", "garbage"):
             return frame

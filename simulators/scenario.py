@@ -10,15 +10,16 @@ pseudo-points of its kind (``load``, ``unload``, ``arcs``, ``clear``; see
 ``simulators/device.py``). ``fault`` is offline, slow, exception or garbage; ``for`` is its
 duration in seconds (omit it for "until the end"); ``delay_s`` (slow), ``code`` (exception)
 and ``mode`` (garbage: corrupt, truncate, noise) tune it. The file may also be a mapping with
-the list under ``steps:``. Every problem is reported with the step number, its line and the
-field, before anything runs.
+the list under ``steps:``. An extension: ``{at, bus: BUS_ID, fault: KIND, for: SECONDS}`` holds
+a whole line (a cut RS-485 pair is ``offline``, a noisy one ``garbage``). Every problem is
+reported with the step number, its line and the field, before anything runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STEP_KEYS = {"at", "device", "set", "fault", "for", "delay_s", "code", "mode"}
+STEP_KEYS = {"at", "device", "bus", "set", "fault", "for", "delay_s", "code", "mode"}
 FAULT_OPTIONS = {"for", "delay_s", "code", "mode"}
 
 
@@ -46,7 +47,7 @@ class ScenarioError(ValueError):
 class Step:
     number: int
     at: float
-    device: str
+    device: str  # "" for a bus step
     set: dict[str, Any] | None = None
     fault: str | None = None
     for_s: float | None = None
@@ -54,6 +55,7 @@ class Step:
     code: int = 4
     mode: str = "corrupt"
     line: int | None = None
+    bus: str | None = None
 
 
 @dataclass
@@ -95,15 +97,21 @@ def load_scenario(
     if isinstance(node, yaml.SequenceNode):
         lines = [item.start_mark.line + 1 for item in node.value]
     models = {d.id: make_model(d) for d in spec.devices}
+    buses = {b.id for b in spec.buses}
     steps = [
-        _step(name, i, raw, lines[i - 1] if i <= len(lines) else None, models)
+        _step(name, i, raw, lines[i - 1] if i <= len(lines) else None, models, buses)
         for i, raw in enumerate(data, 1)
     ]
     return Scenario(steps=steps, source=name)
 
 
 def _step(
-    source: str, number: int, raw: Any, line: int | None, models: Mapping[str, DeviceModel]
+    source: str,
+    number: int,
+    raw: Any,
+    line: int | None,
+    models: Mapping[str, DeviceModel],
+    buses: set[str],
 ) -> Step:
     where = f"{source}: step {number}" + (f" (line {line})" if line else "")
 
@@ -120,6 +128,20 @@ def _step(
     at = raw.get("at")
     if isinstance(at, bool) or not isinstance(at, int | float) or at < 0:
         raise fail("at", f"seconds from the start (a number >= 0) is required, not {at!r}")
+    has_set, has_fault = "set" in raw, "fault" in raw
+    if has_set == has_fault:
+        raise fail("", "a step has either set: or fault:, exactly one of them")
+    if "bus" in raw:
+        if "device" in raw:
+            raise fail("bus", "a step is about a device or a whole bus, not both")
+        if has_set:
+            raise fail("set", "a bus step takes fault:, values are set on devices")
+        bus = raw["bus"]
+        if bus not in buses:
+            raise fail("bus", f"no bus {bus!r} in the simulation; buses: "
+                       f"{', '.join(sorted(buses)) or 'none'}")
+        step = Step(number=number, at=float(at), device="", line=line, bus=str(bus))
+        return _fault_options(step, raw, fail)
     dev = raw.get("device")
     if not isinstance(dev, str):
         raise fail("device", "the id of a simulated device is required")
@@ -127,9 +149,6 @@ def _step(
     if model is None:
         raise fail("device", f"no device {dev!r} in the simulation; devices: "
                    f"{', '.join(sorted(models)) or 'none'}")
-    has_set, has_fault = "set" in raw, "fault" in raw
-    if has_set == has_fault:
-        raise fail("", "a step has either set: or fault:, exactly one of them")
     step = Step(number=number, at=float(at), device=dev, line=line)
     if has_set:
         extra = FAULT_OPTIONS & set(raw)
@@ -146,6 +165,12 @@ def _step(
                 raise fail(f"set.{key}", str(exc)) from None
         step.set = checked
         return step
+    return _fault_options(step, raw, fail)
+
+
+def _fault_options(
+    step: Step, raw: Mapping[str, Any], fail: Callable[[str, str], ScenarioError]
+) -> Step:
     kind = raw["fault"]
     if kind not in FAULT_KINDS:
         raise fail("fault", f"{kind!r} is not one of {', '.join(FAULT_KINDS)}")
@@ -204,9 +229,13 @@ class ScenarioPlayer:
             self.applied.append(step)
 
     def apply(self, step: Step) -> None:
+        dur = None if step.for_s is None else step.for_s * self.time_scale
+        if step.bus is not None and step.fault is not None:
+            self.sim.bus_fault(step.bus, step.fault, dur, delay_s=step.delay_s, code=step.code,
+                               mode=step.mode)
+            return
         dev = self.sim.device(step.device)
         if step.set is not None:
             dev.set(step.set)
         elif step.fault is not None:
-            dur = None if step.for_s is None else step.for_s * self.time_scale
             dev.fault(step.fault, dur, delay_s=step.delay_s, code=step.code, mode=step.mode)

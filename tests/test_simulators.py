@@ -336,3 +336,29 @@ def test_standalone_entry_point_serves_a_spec_file(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, cwd=Path(__file__).parents[1],
     )
     assert proc.returncode == 2 and "profile 'nosuch' is not known" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["rtu", "tcp"])
+async def test_a_cut_line_silences_every_device_until_it_is_mended(
+    kind: str, tmp_path: Path
+) -> None:
+    spec = one_bus(kind, tmp_path, [("m1", "ddsu666", 1), ("m2", "ddsu666", 2)])
+    async with Simulation(spec) as sim:
+        client = await connected(sim, kind, wait_s=0.25)
+        try:
+            sim.bus_fault("bus", "offline")
+            for unit in (1, 2):
+                with pytest.raises(ModbusIOException):
+                    await client.read_input_registers(0x2000, count=2, device_id=unit)
+            sim.device("m2").fault("exception")  # a device's own fault wins over the line's
+            rr = await client.read_input_registers(0x2000, count=2, device_id=2)
+            assert rr.isError() and rr.exception_code == 4
+            sim.heal_bus("bus")
+            sim.device("m2").heal()
+            for unit in (1, 2):
+                ok = await client.read_input_registers(0x2000, count=2, device_id=unit)
+                assert not ok.isError()
+        finally:
+            client.close()
+    with pytest.raises(KeyError, match="no simulated bus 'nope'"):
+        sim.bus_fault("nope", "offline")

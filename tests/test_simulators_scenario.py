@@ -38,12 +38,14 @@ GOOD = """\
 - {at: 7, device: brk-1, fault: garbage, for: 1, mode: truncate}
 - {at: 8, device: brk-1, fault: exception, code: 6}
 - {at: 9, device: room-101, set: {clear: all}}
+- {at: 10, bus: bus, fault: garbage, for: 2, mode: noise}
 """
 
 
 def test_a_good_scenario_loads_with_its_steps() -> None:
     sc = load_scenario("night.yaml", SPEC, text=GOOD)
-    assert len(sc.steps) == 10
+    assert len(sc.steps) == 11
+    assert (sc.steps[10].bus, sc.steps[10].fault, sc.steps[10].mode) == ("bus", "garbage", "noise")
     assert sc.steps[0].set == {"load": "kettle"} and sc.steps[0].line == 2
     off = sc.steps[5]
     assert (off.fault, off.for_s, off.device) == ("offline", 10.0, "efd-1")
@@ -51,7 +53,7 @@ def test_a_good_scenario_loads_with_its_steps() -> None:
     assert sc.steps[8].code == 6 and sc.steps[8].for_s is None
     assert sc.duration_s == 15.0
     wrapped = load_scenario("w.yaml", SPEC, text="steps:\n" + GOOD.replace("- ", "  - "))
-    assert len(wrapped.steps) == 10
+    assert len(wrapped.steps) == 11
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,10 @@ def test_a_good_scenario_loads_with_its_steps() -> None:
         ("- just a string", "step 1 (line 1): a step is a mapping"),
         ("at: 1\ndevice: efd-1", "a scenario is a list of steps"),
         ("- {at: 1, device: [efd-1", "not valid YAML"),
+        ("- {at: 1, bus: rs485-9, fault: offline}",
+         "step 1 (line 1): bus: no bus 'rs485-9' in the simulation; buses: bus"),
+        ("- {at: 1, bus: bus, set: {power_w: 1}}", "set: a bus step takes fault:"),
+        ("- {at: 1, bus: bus, device: efd-1, fault: offline}", "bus: a step is about a device"),
     ],
 )
 def test_bad_scenarios_are_refused_naming_step_line_and_field(text: str, expected: str) -> None:
@@ -107,18 +113,23 @@ async def test_player_applies_steps_at_their_times_seen_by_a_client() -> None:
 - {at: 0, device: room-101, set: {power_w: 1500, voltage_v: 231}}
 - {at: 0, device: brk-1, set: {breaker_closed: false, trip_reason: residual_current}}
 - {at: 20, device: efd-1, fault: offline, for: 100}
+- {at: 30, bus: bus, fault: exception, for: 100, code: 6}
 """
     sc = load_scenario("play.yaml", SPEC, text=text)
     async with Simulation(SPEC, sc, time_scale=0.01) as sim:
         await sim.scenario_done()
-        assert sim.player is not None and len(sim.player.applied) == 3
+        assert sim.player is not None and len(sim.player.applied) == 4
         client = client_for("tcp", sim.ports()["bus"], timeout=0.3)
         await client.connect()
         try:
+            # the bus-wide exception of step 4 holds every device without its own fault
+            door = await client.read_discrete_inputs(0, count=24, device_id=4)
+            assert door.isError() and door.exception_code == 6
+            with pytest.raises(ModbusIOException):  # efd-1's own offline fault wins
+                await client.read_holding_registers(0, count=8, device_id=3)
+            sim.heal_bus("bus")
             room = await read_device(client, PROFILES["ddsu666"], 1)
             brk = await read_device(client, PROFILES["lx47le"], 2)
-            with pytest.raises(ModbusIOException):
-                await client.read_holding_registers(0, count=8, device_id=3)
         finally:
             client.close()
     assert room["power_w"] == pytest.approx(1500) and room["current_a"] == pytest.approx(1500 / 231)
