@@ -110,3 +110,23 @@ def test_demo_block_is_valid_and_shortens_durations() -> None:
     rs = RulesSettings.model_validate(data)
     assert rs.defaults.ebike_charging.min_duration_s == 20
     assert rs.defaults.fire_door_open.hold_s == 5
+
+
+def test_firegate_check_refuses_with_the_standard(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    path = write(tmp_path, "  defaults:\n    over_temperature: {setting_c: 160}\n")
+    assert main(["check", "-c", str(path)]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "rules.defaults.over_temperature.setting_c" in text and "GB 14287.3" in text
+
+
+def test_firegate_alarms_is_wired_into_the_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+    from gateway.ledger import Ledger
+
+    Ledger(tmp_path / "ledger.sqlite").close_db()
+    assert main(["alarms", "list", "--state", "all", "--data-dir", str(tmp_path)]) == 0
