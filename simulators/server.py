@@ -32,7 +32,7 @@ from pymodbus.simulator import SimDevice as PmSimDevice
 from drivers.model import Request, Table
 from simulators.device import DeviceModel
 from simulators.faults import FaultTable
-from simulators.pty import PtyRelay, transaction_s
+from simulators.pty import PtyRelay, gap_s, transaction_s
 from simulators.spec import SimBus
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class BusContext:
         self.unknown_unit_requests = 0
         self.serial_timing = serial_timing  # rtu_over_tcp with emulate_timing: hold the line
         self._line = asyncio.Lock()
+        self._free_at = 0.0
 
     def device_ids(self) -> list[int]:
         return list(self.models)
@@ -159,12 +160,17 @@ class BusContext:
         return None
 
     async def _line_time(self, req: int, resp: int) -> None:
+        """Hold the serial side as the pty relay would (same model, ``simulators.pty``): a
+        transaction starts a 3.5-character gap after the previous one ended."""
         if not self.serial_timing:
             return
         async with self._line:
-            await asyncio.sleep(
-                transaction_s(req, resp, self.bus.baudrate, self.bus.turnaround_s)
-            )
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            start = max(now, self._free_at)
+            end = start + transaction_s(req, resp, self.bus.baudrate, self.bus.turnaround_s)
+            self._free_at = end + gap_s(self.bus.baudrate)
+            await asyncio.sleep(end - now)
 
 
 def _placeholder() -> PmSimDevice:
