@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dashdata
 import pytest
 
 from gateway.dashboards.export import dashboards
+from tests import dashdata
 
 DB = "firegate"
 HOURS = 6.0

@@ -106,7 +106,7 @@ def level_per(by: str) -> list[dm.DataTransformerConfig]:
 
 def campus_var() -> db.QueryVariable:
     return (db.QueryVariable("campus").label("Campus").datasource(DS)
-            .query('SHOW TAG VALUES FROM "gateway_health" WITH KEY = "campus"')
+            .query('SHOW TAG VALUES FROM "device_health" WITH KEY = "campus"')
             .refresh(dm.VariableRefresh.ON_DASHBOARD_LOAD).sort(dm.VariableSort.ALPHABETICAL_ASC)
             .multi(True).include_all(True).all_value(".*")
             .current(dm.VariableOption(selected=True, text="All", value="$__all")))
@@ -114,7 +114,7 @@ def campus_var() -> db.QueryVariable:
 
 def building_var(multi: bool = True) -> db.QueryVariable:
     var = (db.QueryVariable("building").label("Building").datasource(DS)
-           .query('SHOW TAG VALUES FROM "gateway_health" WITH KEY = "building" WHERE ' + CAMPUS)
+           .query('SHOW TAG VALUES FROM "device_health" WITH KEY = "building" WHERE ' + CAMPUS)
            .refresh(dm.VariableRefresh.ON_DASHBOARD_LOAD)
            .sort(dm.VariableSort.ALPHABETICAL_ASC).multi(multi))
     if multi:

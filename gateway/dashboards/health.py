@@ -92,7 +92,7 @@ def build() -> db.Dashboard:
                              "Outbox depth and age, poll cycle times, device response times "
                              "and errors, modem signal and SMS.")
             .with_variable(c.campus_var()).with_variable(c.building_var())
-            .with_variable(c.tag_var("gateway", "Gateway", "gateway_health", c.LOC))
+            .with_variable(c.tag_var("gateway", "Gateway", "device_health", c.LOC))
             .with_variable(c.tag_var("device", "Device", "device_health", c.LOC))
             .with_variable(c.lookback_var())
             .with_row(db.Row("Gateways"))
