@@ -12,7 +12,7 @@ from gateway.outputs.config import InfluxConfig, OutputsConfig
 from gateway.outputs.lineproto import LineBuilder
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
-from tests.outputs_helpers import Ident, drained, tele, transition
+from tests.outputs_helpers import Ident, drained, tele, transition, until
 from tests.servers import Influx1, Victoria
 
 
@@ -51,7 +51,7 @@ def test_line_protocol_escapes_and_types_parse_in_real_influxdb(influx1: Influx1
 
 async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
         tmp_path: Path, victoria: Victoria) -> None:
-    cfg = influx_cfg(victoria.url)
+    cfg = influx_cfg(victoria.url, health_interval_s=0.2)
     now = time.time()
     with Outbox(tmp_path / "o.sqlite", budget_bytes=50_000_000, sinks=cfg.sinks()) as ob:
         for cycle in range(10):
@@ -62,6 +62,8 @@ async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
         task = asyncio.create_task(outputs.run())
         await drained(ob, "influx")
         h = outputs.health()
+        await until(lambda: bool(victoria.export('{__name__="gateway_health_outbox_pending"}')),
+                    what="gateway_health in VictoriaMetrics")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert h["sinks"]["influx"]["state"] == "connected"
@@ -76,6 +78,8 @@ async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
     assert len(victoria.points('{__name__="device_health_ok",device=~"land-.*"}')) == 300
     alarm = victoria.export('{__name__="alarm_seq",device="room-301",rule="overload"}')
     assert alarm and alarm[0].metric["severity"] == "major"
+    health = victoria.export('{__name__="gateway_health_influx_connected"}')
+    assert health[0].metric["gateway"] == "gw-a1" and health[0].values[-1] == 1
 
 
 async def test_influx_outage_loses_nothing_and_repeats_are_harmless(
