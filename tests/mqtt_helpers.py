@@ -22,7 +22,7 @@ SCHEMAS = Path(__file__).parents[1] / "gateway" / "schemas"
 PREFIX = "firegate/vc/gw-a1"
 
 
-def _registry() -> Registry:  # type: ignore[type-arg]
+def _registry() -> Registry:
     resources = []
     for p in SCHEMAS.glob("*.json"):
         schema = json.loads(p.read_text())
@@ -75,7 +75,7 @@ class Watcher:
                     await c.subscribe(self.topic, qos=1)
                     self.subscribed.set()
                     async for m in c.messages:
-                        self.got.append((str(m.topic), bytes(m.payload), bool(m.retain)))  # type: ignore[arg-type]
+                        self.got.append((str(m.topic), bytes(m.payload), bool(m.retain)))
             except aiomqtt.MqttError:
                 self.subscribed.clear()
                 await asyncio.sleep(0.2)
@@ -112,5 +112,5 @@ async def retained(server: Mosquitto, topic: str) -> dict[str, bytes]:
                 if str(m.topic) == marker:
                     break
                 if m.retain:
-                    out[str(m.topic)] = bytes(m.payload)  # type: ignore[arg-type]
+                    out[str(m.topic)] = bytes(m.payload)
     return out

@@ -288,7 +288,7 @@ class Victoria(Server):
 
     def points(self, match: str = '{__name__!=""}') -> set[tuple[str, int]]:
         """Distinct (series, timestamp) pairs: what a repeated write cannot inflate."""
-        pairs = set()
+        pairs: set[tuple[str, int]] = set()
         for s in self.export(match):
             key = json.dumps(s.metric, sort_keys=True)
             pairs.update((key, t) for t in s.timestamps)
