@@ -264,9 +264,11 @@ class Ledger:
 
     def _new(self, ev: Event) -> Alarm:
         hazard = _hazard(ev)
+        # An earlier occurrence that had ended; another channel alarming at the same time is
+        # the same incident seen twice, not a repeat.
         prev = self.db.execute(
             "SELECT repeat_count FROM alarms WHERE hazard = ? AND rule = ? "
-            "AND raised_at >= ? ORDER BY raised_at DESC LIMIT 1",
+            "AND raised_at >= ? AND active = 0 ORDER BY raised_at DESC LIMIT 1",
             (hazard, ev.rule, ev.ts - self.repeat_window_s)).fetchone()
         repeats = prev["repeat_count"] + 1 if prev else 0
         return Alarm(

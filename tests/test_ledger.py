@@ -295,3 +295,12 @@ def test_alarm_still_present_after_restart_is_not_raised_twice(tmp_path: Path) -
         assert out == []
         [a] = led.open_alarms()
         assert a.rule == "fire_alarm" and [h["event"] for h in led.history(a.id)] == ["raise"]
+
+
+def test_two_channels_of_one_incident_are_not_repeats(ledger: Ledger) -> None:
+    a = ledger.apply(ev("raise", DAY, rule="over_temperature", device="efd-1", channel="2",
+                        room=None))[0]
+    b = ledger.apply(ev("raise", DAY + 10, rule="over_temperature", device="efd-1",
+                        channel="detector", room=None))[0]
+    assert a.id != b.id
+    assert (b.alarm.repeat_count, b.alarm.severity) == (0, "major")
