@@ -362,3 +362,16 @@ async def test_a_cut_line_silences_every_device_until_it_is_mended(
             client.close()
     with pytest.raises(KeyError, match="no simulated bus 'nope'"):
         sim.bus_fault("nope", "offline")
+
+
+async def test_the_pty_line_survives_the_master_closing_and_reopening_it(tmp_path: Path) -> None:
+    spec = one_bus("rtu", tmp_path, [("meter", "ddsu666", 1)])
+    async with Simulation(spec) as sim:
+        for _ in range(3):
+            client = await connected(sim, "rtu", wait_s=0.5)
+            try:
+                rr = await client.read_input_registers(0x2000, count=2, device_id=1)
+                assert not rr.isError()
+            finally:
+                client.close()
+        assert sim.device("meter").stats()["requests"] == 3
