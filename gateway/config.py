@@ -118,7 +118,6 @@ class Config(Strict):
     gateway: GatewayIdentity
     poll_classes: dict[str, PollClass] = Field(default_factory=default_poll_classes)
     backoff: Backoff = Backoff()
-    comm_loss_polls: int = Field(default=3, ge=1, le=100)
     profile_dirs: list[Path] = []
     buses: list[Bus] = Field(min_length=1)
     devices: list[Device] = Field(min_length=1)

@@ -47,7 +47,7 @@ def device_info(cfg: Config, d: Device, prof: Profile) -> DeviceInfo:
     return DeviceInfo(id=d.id, kind=prof.kind, family=prof.family, profile=prof.profile,
                       site=g.site, campus=g.campus, building=g.building, floor=d.floor,
                       room=d.room, location=d.location, name=d.name, ratings=dict(d.ratings),
-                      maintenance=d.maintenance)
+                      maintenance=d.maintenance, points=tuple(prof.by_key))
 
 
 def device_tags(cfg: Config, d: Device) -> dict[str, str]:
@@ -97,7 +97,13 @@ class Gateway:
         data.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             data.chmod(0o750)
-        self.ledger = self._stack.enter_context(Ledger(data / "ledger.sqlite"))
+        rules = self.cfg.rules
+        self.ledger = self._stack.enter_context(Ledger(
+            data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
+            utc_offset_h=rules.utc_offset_h))
+        # Alarms open before a restart stay open; the rules pick them up so that one that ended
+        # while the gateway was down clears at the next poll instead of staying up for ever.
+        self.engine.restore(self.ledger.active_events())
         self.outbox = self._stack.enter_context(Outbox(
             data / "outbox.sqlite",
             budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),

@@ -30,6 +30,13 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
 
         gw.notifier = Notifier(cfg.notify, gw.acknowledge, cfg.gateway,
                                data_dir=cfg.gateway.data_dir)
-        gw.listeners.append(gw.notifier.on_transition)
+        notifier = gw.notifier
+
+        def page(tr: dict[str, Any]) -> None:
+            # Maintenance mode and shelving suppress an alarm: it is on the ledger, nobody paged.
+            if not tr.get("suppressed"):
+                notifier.on_transition(tr)
+
+        gw.listeners.append(page)
         coros.append(gw.notifier.run())
     return coros

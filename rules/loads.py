@@ -82,11 +82,16 @@ class MaliciousLoad(Checker):
             self.base = pn
 
 
+STEP_HOLD_S = 3.0
+
+
 class EbikeCharging(Checker):
     """A non-resistive step of charger size (``min_w``–``max_w``) that stays for
-    ``min_duration_s``; worse at night or once it steps down like a charger's CC → CV stages."""
+    ``min_duration_s`` and steps down like a charger's CC → CV stages (a laptop or a PC of the
+    same size does not); major at night."""
 
-    __slots__ = ("base", "cond", "gone_since", "peak", "s", "since", "stepped")
+    __slots__ = ("base", "cond", "gone_since", "level", "low_since", "peak", "s", "since",
+                 "stepped")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
@@ -96,6 +101,8 @@ class EbikeCharging(Checker):
         self.since: float | None = None
         self.gone_since: float | None = None
         self.peak = 0.0
+        self.level = 0.0  # smoothed load: the base load's noise must not look like a stage
+        self.low_since: float | None = None
         self.stepped = False
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
@@ -112,6 +119,7 @@ class EbikeCharging(Checker):
         if self.since is None:
             if s.min_w <= load <= s.max_w and step_pf(load, pn[1] - base[1]) < s.step_pf_max:
                 self.since, self.peak, self.stepped, self.gone_since = ts, load, False, None
+                self.level, self.low_since = load, None
             else:
                 self.base = pn
             return
@@ -119,17 +127,27 @@ class EbikeCharging(Checker):
         if present:
             self.gone_since = None
             if load <= s.max_w * 1.2:
-                if load > self.peak:
-                    self.peak = load
-                elif load <= self.peak * (1.0 - s.step_down_ratio):
-                    self.stepped = True
+                level = self.level = 0.7 * self.level + 0.3 * load
+                if level > self.peak:
+                    self.peak, self.low_since = level, None
+                elif (level <= self.peak * (1.0 - s.step_down_ratio)
+                      and self.peak - level >= s.min_step_w):
+                    # a stage change holds; a dip in the base load does not
+                    if self.low_since is None:
+                        self.low_since = ts
+                    elif ts - self.low_since >= STEP_HOLD_S:
+                        self.stepped = True
+                else:
+                    self.low_since = None
         elif self.gone_since is None:
             self.gone_since = ts
         cond = self.cond
         enter = 0
-        if present and ts - self.since >= s.min_duration_s:
+        if present and ts - self.since >= s.min_duration_s and (
+                self.stepped or not s.require_step_down):
             night = self.ctx.clock.is_night(ts)
-            sev = s.night_severity if night or self.stepped else s.severity
+            worse = night or (self.stepped and not s.require_step_down)
+            sev = s.night_severity if worse else s.severity
             enter = SEVERITIES.index(sev) + 1
         stay = max(enter, cond.level) if present else 0
         code = cond.update(ts, enter, stay)

@@ -169,6 +169,12 @@ class EbikeCharging(RuleBase):
     step_down_ratio: float = Field(default=0.15, gt=0, lt=1,
                                    description="a fall of this fraction of the peak is a "
                                    "charging stage change")
+    min_step_w: float = Field(default=25.0, ge=0, le=1000,
+                              description="and a fall of at least this many watts (noise on a "
+                              "room's base load is not a stage change)")
+    require_step_down: bool = Field(default=True,
+                                    description="raise only once the load stepped down like a "
+                                    "charger; without it a long laptop session could match")
     off_delay_s: float = Field(default=120.0, ge=0, le=86400)
 
 

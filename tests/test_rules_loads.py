@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import math
 
 from hypothesis import given, settings
@@ -81,29 +83,43 @@ def test_ebike_charger_overnight_stepping_down() -> None:
     for _ in range(70):  # 700 s of constant current at 180 W, 10 s polls
         rig.at(t, "room-301", **room([LAPTOP, EBIKE]))
         t += 10
+    assert not raised(rig.events, "ebike_charging")  # no charger signature yet
+    for _ in range(5):  # constant voltage stage: 90 W
+        rig.at(t, "room-301", **room([LAPTOP, (90.0, 0.7)]))
+        t += 10
     ev = raised(rig.events, "ebike_charging")
     assert len(ev) == 1 and ev[0].severity == "major"  # night
     assert "e-bike" in ev[0].message_en and "电动自行车" in ev[0].message_zh
+    assert "stepping down" in ev[0].message_en
     assert not raised(rig.events, "malicious_load")
 
 
-def test_ebike_charger_by_day_is_minor_until_it_steps_down() -> None:
+def test_ebike_charger_by_day_is_minor_and_clears_when_unplugged() -> None:
     rig = Rig({"defaults": {"ebike_charging": {"min_duration_s": 300}}})
     play(rig, DAY, 5, [])
     t = DAY + 5
     for _ in range(40):
         rig.at(t, "room-301", **room([EBIKE]))
         t += 10
-    assert [e.severity for e in raised(rig.events, "ebike_charging")] == ["minor"]
     for _ in range(5):  # constant voltage stage: 90 W
         rig.at(t, "room-301", **room([(90.0, 0.7)]))
         t += 10
-    ups = [e for e in rig.events if e.rule == "ebike_charging" and e.kind == "update"]
-    assert ups and ups[-1].severity == "major" and "stepping down" in ups[-1].message_en
+    assert [e.severity for e in raised(rig.events, "ebike_charging")] == ["minor"]
     for _ in range(20):  # unplugged
         rig.at(t, "room-301", **room([]))
         t += 10
     assert rig.kinds("ebike_charging")[-1] == "clear"
+
+
+@pytest.mark.parametrize("when", ["day", "night"])
+def test_a_laptop_or_pc_all_night_is_not_an_ebike(when: str) -> None:
+    rig = Rig({"defaults": {"ebike_charging": {"min_duration_s": 600}}})
+    start = NIGHT if when == "night" else DAY
+    play(rig, start, 5, [])
+    play(rig, start + 5, 7200, [(150.0, 0.65)])  # a desktop PC for two hours
+    play(rig, start + 7205, 600, [])
+    play(rig, start + 7805, 3600, [LAPTOP])  # then a laptop for an hour
+    assert not raised(rig.events, "ebike_charging")
 
 
 def test_short_charger_like_load_is_not_an_ebike() -> None:
