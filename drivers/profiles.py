@@ -7,6 +7,7 @@ built-in profiles live in ``drivers/profiles/``. Points may be repeated over cha
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -106,6 +107,56 @@ class UnreadableRange(BaseModel):
     end: int = Field(ge=0, le=0x10000, description="exclusive")
 
 
+ActionKind = Literal["cut", "restore", "other"]
+
+
+class ActionDef(BaseModel):
+    """A named write a profile offers (``cut_socket``): the only kind of write the gateway makes.
+
+    The write is fixed here, in the profile, so nobody outside can choose an address or a value;
+    ``readback``/``expect`` say how to confirm the device did it. ``kind`` tells the gateway which
+    interlocks apply: a ``restore`` re-energises a circuit and is refused after a dangerous trip.
+    Shorthand ``{coil: 1, value: false}`` is the same as ``{table: coil, address: 1, ...}``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ActionKind
+    table: Literal["coil", "holding"]
+    address: int = Field(ge=0, le=0xFFFF)
+    value: bool | int
+    readback: str | None = Field(default=None, description="point key read back after the write")
+    expect: bool | int | float | str | None = None
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        if isinstance(data, dict) and "table" not in data:
+            for table in ("coil", "holding"):
+                if table in data:
+                    out = {k: v for k, v in data.items() if k != table}
+                    out.update(table=table, address=data[table])
+                    return out
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActionDef:
+        if self.table == "coil" and not isinstance(self.value, bool):
+            raise ValueError("a coil action writes true or false")
+        if self.table == "holding" and (isinstance(self.value, bool)
+                                        or not 0 <= self.value <= 0xFFFF):
+            raise ValueError("a holding register action writes a whole number 0 to 65535")
+        if (self.readback is None) != (self.expect is None):
+            raise ValueError("readback and expect go together: name the point to read back "
+                             "and the value that confirms the action")
+        return self
+
+    @property
+    def table_enum(self) -> Table:
+        return Table(self.table)
+
+
 class Profile(BaseModel):
     """A device type: its family (the InfluxDB measurement), its kind (what rules expect) and its
     points."""
@@ -121,7 +172,7 @@ class Profile(BaseModel):
     gap_fill: int = Field(default=8, ge=0, le=124)
     unreadable: tuple[UnreadableRange, ...] = ()
     points: tuple[PointDef, ...] = Field(min_length=1)
-    actions: dict[str, dict[str, object]] = Field(default_factory=dict)
+    actions: dict[str, ActionDef] = Field(default_factory=dict)
 
     @field_validator("points")
     @classmethod
@@ -133,6 +184,17 @@ class Profile(BaseModel):
                     raise ValueError(f"point {key!r} is defined twice")
                 seen.add(key)
         return points
+
+    @model_validator(mode="after")
+    def _action_points(self) -> Profile:
+        keys = {k for p in self.points for k in _keys(p)}
+        for name, act in self.actions.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"action name {name!r}: use lower case letters, digits and _")
+            if act.readback is not None and act.readback not in keys:
+                raise ValueError(f"action {name!r} reads back {act.readback!r}, which is not a "
+                                 "point of this profile")
+        return self
 
     @cached_property
     def expanded(self) -> tuple[Point, ...]:

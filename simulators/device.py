@@ -433,7 +433,21 @@ class Electrical(DeviceModel):
 
 
 class RoomMeter(Electrical):
-    pass
+    """A room meter; a dorm controller's (``socket_on`` coil) relay de-energises the room and
+    remembers why it was cut (``socket_cut_reason``: ``remote`` for a write over Modbus)."""
+
+    def init_life(self) -> None:
+        super().init_life()
+        if "socket_on" in self.points:
+            self.state["socket_on"] = True
+
+    def energised(self, values: Mapping[str, Value]) -> bool:
+        return bool(values.get("socket_on", True))
+
+    def on_write(self, key: str, value: Value) -> None:
+        super().on_write(key, value)
+        if key == "socket_on" and "socket_cut_reason" in self.points:
+            self.set_state("socket_cut_reason", "none" if value else "remote")
 
 
 class Breaker(Electrical):
