@@ -23,7 +23,7 @@ def influx_cfg(url: str | None, **kw: object) -> OutputsConfig:
 
 
 def test_line_protocol_escapes_and_types_parse_in_real_influxdb(influx1: Influx1) -> None:
-    b = LineBuilder(Ident(building="dorm 3,east"))
+    b = LineBuilder(Ident(building="dorm 3,east"), poll_health=True)
     out: list[str] = []
     b.telemetry({"device": "rcm=1", "ts": 1_700_000_000.5, "measurement": "residual current",
                  "tags": {"floor": 2, "room": "2 01"},
@@ -51,7 +51,7 @@ def test_line_protocol_escapes_and_types_parse_in_real_influxdb(influx1: Influx1
 
 async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
         tmp_path: Path, victoria: Victoria) -> None:
-    cfg = influx_cfg(victoria.url, health_interval_s=0.2)
+    cfg = influx_cfg(victoria.url, health_interval_s=0.2, poll_health=True)
     now = time.time()
     with Outbox(tmp_path / "o.sqlite", budget_bytes=50_000_000, sinks=cfg.sinks()) as ob:
         for cycle in range(10):
@@ -76,8 +76,9 @@ async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
                                 "room": "301", "device": "land-7", "gateway": "gw-a1"}
     assert set(series[0].values) == {237.0}
     assert len(victoria.points('{__name__="device_health_ok",device=~"land-.*"}')) == 300
-    alarm = victoria.export('{__name__="alarm_seq",device="room-301",rule="overload"}')
-    assert alarm and alarm[0].metric["severity"] == "major"
+    alarm = victoria.export('{__name__="alarm_seq",alarm_id="land-A1"}')
+    assert alarm[0].metric["severity"] == "major" and alarm[0].metric["rule"] == "overload"
+    assert victoria.export('{__name__="alarm_open",alarm_id="land-A1"}')[0].values == [1]
     health = victoria.export('{__name__="gateway_health_influx_connected"}')
     assert health[0].metric["gateway"] == "gw-a1" and health[0].values[-1] == 1
 
@@ -135,8 +136,29 @@ async def test_line_protocol_file_without_server(tmp_path: Path) -> None:
         await asyncio.gather(task, return_exceptions=True)
     lines = lp.read_text().splitlines()
     assert lines[0].startswith("alarm,") and 'state="raised"' in lines[0]
+    assert ",alarm_id=F1," in lines[0] and "open=true" in lines[0]
     assert lines[1].endswith(" power_w=812.5 1700000000000")
-    assert lines[2].startswith("device_health,")
+    assert lines[-1].startswith("gateway_health,"), "a last health line when stopping"
+    assert "outbox_pending=0.0" in lines[-1] and "influx_connected=true" in lines[-1]
+
+
+def test_alarm_value_keeps_one_field_type_in_real_influxdb(influx1: Influx1) -> None:
+    b = LineBuilder(Ident())
+    out: list[str] = []
+    trip = transition("T1", 1, "raised", 1_700_000_010.0) | {"rule": "breaker_trip",
+                                                            "value": "leakage", "threshold": None}
+    over = transition("T2", 1, "raised", 1_700_000_011.0) | {"value": 1820}
+    door = transition("T3", 1, "raised", 1_700_000_012.0) | {"rule": "door", "value": True}
+    closed = transition("T2", 4, "closed", 1_700_000_013.0) | {"acked_by": "li.wei"}
+    for rec in (trip, over, door, closed):
+        b.alarm(rec, out)
+    influx1.query("CREATE DATABASE alarms")
+    influx1.write("alarms", "\n".join(out))  # one type per field, or InfluxDB refuses
+    q = influx1.query('SELECT last("open") AS "open", last("acked") AS "acked", last("value") '
+                      'AS "value" FROM "alarm" GROUP BY "alarm_id"', "alarms")
+    rows = {s["tags"]["alarm_id"]: s["values"][0][1:] for s in q["results"][0]["series"]}
+    assert rows == {"T1": [True, False, None], "T2": [False, True, 1820.0],
+                    "T3": [True, False, 1.0]}
 
 
 def test_config_refuses_token_in_clear_text_off_loopback() -> None:

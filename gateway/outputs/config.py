@@ -120,6 +120,8 @@ class InfluxConfig(Batching):
     auth_retry_s: float = Field(default=60, gt=0,
                                 description="wait between tries while token/org/bucket is wrong")
     health_interval_s: float = Field(default=30, gt=0)
+    poll_health: bool = Field(default=False,
+                              description="also write device_health ok/quality/points per poll")
 
     @field_validator("url")
     @classmethod

@@ -60,7 +60,7 @@ class InfluxSink:
     def __init__(self, cfg: InfluxConfig, identity: Identity, *,
                  health_source: Callable[[], dict[str, Any]] | None = None) -> None:
         self.cfg = cfg
-        self.builder = LineBuilder(identity)
+        self.builder = LineBuilder(identity, poll_health=cfg.poll_health)
         self._health_source = health_source
         self._ready = asyncio.Event()
         self._api: WriteApiAsync | None = None
@@ -86,34 +86,50 @@ class InfluxSink:
         try:
             if self.cfg.url is None:
                 self._ready.set()
-                await asyncio.Event().wait()
+                await self._health_loop()
             token = self.cfg.token.get_secret_value() if self.cfg.token else ""
             async with InfluxDBClientAsync(url=self.cfg.url, token=token, org=self.cfg.org,
                                            timeout=int(self.cfg.timeout_s * 1000),
                                            enable_gzip=self.cfg.gzip) as client:
                 self._api = client.write_api()
                 self._ready.set()
-                while True:
-                    await asyncio.sleep(self.cfg.health_interval_s)
-                    await self._write_health()
+                await self._health_loop()
         finally:
             self._ready.clear()
             self._api = None
             if self._file is not None:
+                if self._health_source is not None:  # the last word, for a short demo run
+                    self._file.write(self._health_line() + "\n")
                 self._file.close()
                 self._file = None
 
-    async def _write_health(self) -> None:
-        """Best effort: a ``gateway_health`` point straight to the server (not via the outbox)."""
-        if self._health_source is None or self._api is None:
-            return
+    async def _health_loop(self) -> None:
+        # The first one soon, so that even a short run shows up in the health dashboard.
+        await asyncio.sleep(min(5.0, self.cfg.health_interval_s))
+        while True:
+            await self._write_health()
+            await asyncio.sleep(self.cfg.health_interval_s)
+
+    def _health_line(self) -> str:
+        assert self._health_source is not None
         h = self._health_source()
-        line = self.builder.gateway_health(flatten_health(h.get("outbox", {}),
+        return self.builder.gateway_health(flatten_health(h.get("outbox", {}),
                                                           h.get("sinks", {})), time.time())
-        try:
-            await self._write(line.encode())
-        except SinkError:
-            pass  # the delivery loop reports the same failure
+
+    async def _write_health(self) -> None:
+        """Best effort: a ``gateway_health`` point straight out (not via the outbox: it is about
+        now, and a backlog of it would say nothing)."""
+        if self._health_source is None:
+            return
+        line = self._health_line()
+        if self._api is not None:
+            try:
+                await self._write(line.encode())
+            except (SinkError, _Rejected):
+                return  # the delivery loop reports the same failure
+        if self._file is not None:
+            self._file.write(line + "\n")
+            self._file.flush()
 
     # ------------------------------------------------------------------ sending
 

@@ -77,7 +77,8 @@ def ts_ms(ts: float) -> int:
 class LineBuilder:
     """Turns outbox records into lines; caches the tag part per device and channel."""
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, poll_health: bool = False) -> None:
+        self.poll_health = poll_health
         self._base = {"site": identity.site, "campus": identity.campus,
                       "building": identity.building, "gateway": identity.id}
         self._heads: dict[tuple[str, str, str | None, str], str] = {}
@@ -98,7 +99,9 @@ class LineBuilder:
         return head
 
     def telemetry(self, rec: Mapping[str, Any], out: list[str]) -> None:
-        """One poll record: a line per channel of its family, and a ``device_health`` line."""
+        """One poll record: a line per channel of its family; with ``poll_health`` also a
+        ``device_health`` line (ok, quality, points) for every poll. The runtime's own
+        ``device_health`` records (online, response_ms, errors, requests) pass as they are."""
         device = str(rec["device"])
         tags = rec.get("tags") or {}
         t = ts_ms(float(rec["ts"]))
@@ -114,6 +117,8 @@ class LineBuilder:
             fs = fields(values)
             if fs:
                 out.append(f"{self._head(meas, device, channel, tags)} {fs} {t}")
+        if not self.poll_health or meas == "device_health":
+            return
         quality = str(rec.get("quality", "good"))
         points = len(rec.get("fields") or {})
         ok = "true" if quality == "good" else "false"
@@ -121,14 +126,31 @@ class LineBuilder:
                    f"quality={field_value(quality)},points={float(points)!r} {t}")
 
     def alarm(self, rec: Mapping[str, Any], out: list[str]) -> None:
-        """One alarm transition in ``alarm``; the alarm id and seq are fields, so repeats merge."""
+        """One alarm transition in ``alarm``, tagged with its ``alarm_id``; ``seq`` is a field.
+
+        ``value`` stays a float field whatever the rule measured (InfluxDB refuses a field whose
+        type changes): a text value (a trip reason) goes to ``value_text``, a bool becomes 1/0.
+        ``open`` is true until the alarm is closed, ``active`` until it is cleared.
+        """
         tags = {k: rec.get(k) for k in ("campus", "building", "floor", "room", "rule",
                                         "severity", "channel")}
+        tags["alarm_id"] = rec.get("id")
         tags = {k: v for k, v in tags.items() if v is not None and v != ""}
         head = self._head("alarm", str(rec.get("device", "")), None, tags)
-        vals = {k: rec.get(k) for k in ("id", "seq", "state", "event", "value", "threshold",
-                                        "acked_by", "message_en", "message_zh")}
-        vals["active"] = rec.get("state") not in CLOSED
+        state = rec.get("state")
+        vals: dict[str, Any] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
+                                                        "message_en", "message_zh")}
+        for name in ("value", "threshold"):
+            v = rec.get(name)
+            if isinstance(v, bool):
+                vals[name] = 1.0 if v else 0.0
+            elif isinstance(v, int | float):
+                vals[name] = v
+            elif v is not None:
+                vals[f"{name}_text"] = str(v)
+        vals["open"] = state != "closed"
+        vals["active"] = state not in CLOSED
+        vals["acked"] = bool(rec.get("acked_by")) or state == "acknowledged"
         out.append(f"{head} {fields(vals)} {ts_ms(float(rec['ts']))}")
 
     def gateway_health(self, values: Mapping[str, Any], ts: float) -> str:
@@ -148,17 +170,20 @@ class LineBuilder:
 
 def flatten_health(stats: Mapping[str, Any], sinks: Mapping[str, Mapping[str, Any]]) -> dict[
         str, Any]:
-    """Outbox stats and sink health as flat numeric fields for ``gateway_health``."""
+    """Outbox stats and sink health as flat fields for ``gateway_health`` (the names the
+    dashboards query: ``outbox_pending``, ``outbox_oldest_age_s``, ``delivered``, ``shed``)."""
     out: dict[str, Any] = {}
-    for k in ("pending", "pending_alarms", "pending_telemetry", "oldest_pending_age_s",
-              "delivered", "shed", "bytes"):
-        if k in stats:
-            out[f"outbox_{k}"] = stats[k]
+    for src, dst in (("pending", "outbox_pending"), ("pending_alarms", "outbox_pending_alarms"),
+                     ("pending_telemetry", "outbox_pending_telemetry"),
+                     ("oldest_pending_age_s", "outbox_oldest_age_s"), ("bytes", "outbox_bytes"),
+                     ("delivered", "delivered"), ("shed", "shed")):
+        if src in stats:
+            out[dst] = stats[src]
     for name, s in (stats.get("sinks") or {}).items():
         for k, v in s.items():
             out[f"{name}_{k}"] = v
     for name, h in sinks.items():
-        out[f"{name}_connected"] = h.get("state") == "connected"
+        out[f"{name}_connected"] = h.get("state") in ("connected", "file")
         if h.get("last_error"):
             out[f"{name}_last_error"] = h["last_error"]
     return out
