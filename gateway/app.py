@@ -10,11 +10,34 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from gateway import systemd
 from gateway.config import Config
 from gateway.liveview import live_view
 from gateway.runtime import Gateway
 
 Extra = Callable[[Gateway], list[Awaitable[Any]]]
+
+
+async def _systemd_watchdog(gw: Gateway) -> None:
+    """Tell systemd we are up, then ping its watchdog while the pollers make progress.
+
+    A gateway whose pollers stopped (no poll result, not even a failed one, in a whole interval)
+    stops pinging, so systemd restarts it: a hung process is worse than a restarted one for a
+    safety monitor. Devices that are all offline still produce failed results, so a cut cable
+    does not cause a restart loop.
+    """
+    systemd.ready()
+    interval = systemd.watchdog_interval()
+    if not interval:
+        return
+    last = -1
+    while True:
+        await asyncio.sleep(interval)
+        if gw.polls != last:
+            systemd.watchdog()
+            last = gw.polls
+        systemd.status(f"{sum(1 for h in gw.health.values() if h.online)}/{len(gw.devices)} "
+                       f"devices online, {gw.requests} requests")
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
@@ -45,6 +68,7 @@ async def run_gateway(
         if extras:
             coros.extend(extras(gw))
         coros.append(live_view(gw, stop, interactive=None if view else False))
+        coros.append(_systemd_watchdog(gw))
         if for_s is not None:
             loop.call_later(for_s, stop.set)
         await gw.run(stop, extra=coros)

@@ -82,6 +82,7 @@ class Gateway:
         self.started = time.time()
         self.requests = 0
         self.points = 0
+        self.polls = 0
         self.alarm_ids: list[str] = []
         self._telemetry: list[dict[str, Any]] = []
         self._stack = contextlib.ExitStack()
@@ -139,6 +140,7 @@ class Gateway:
     # ------------------------------------------------------------------ data path
     def on_result(self, r: PollResult) -> None:
         """Called by the pollers for every poll, failed ones too. Must stay cheap."""
+        self.polls += 1
         self.requests += r.requests
         if r.values:
             self.points += len(r.values)
