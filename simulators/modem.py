@@ -176,7 +176,8 @@ class ModemSimulator:
         while len(self._select(number)) < count and loop.time() < deadline:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+                async with asyncio.timeout(deadline - loop.time()):
+                    await self._changed.wait()
         return self._select(number)
 
     def _select(self, number: str | None) -> list[SimMessage]:

@@ -246,7 +246,8 @@ class AtChannel:
                     assert payload is not None
                     self._write(payload.encode("ascii") + CTRL_Z)
                 try:
-                    final = await asyncio.wait_for(asyncio.shield(pending.done), wait_s)
+                    async with asyncio.timeout(wait_s):
+                        final = await asyncio.shield(pending.done)
                 except TimeoutError:
                     raise AtTimeout(cmd, wait_s, self.port) from None
                 if final != "OK":

@@ -37,9 +37,10 @@ class ModemChannel:
                               smsc=cfg.smsc, command_wait_s=cfg.command_wait_s,
                               send_wait_s=cfg.send_wait_s)
         self.ready = False
-        self.error: str | None = "not started"
+        self.error: str | None = "starting"
         self._reset = asyncio.Event()
         self.recovered = asyncio.Event()
+        self.first_attempt = asyncio.Event()  # set once the first initialisation ended
 
     def health(self) -> dict[str, object]:
         h = self.modem.last_health.as_dict()
@@ -77,6 +78,7 @@ class ModemChannel:
                 except (ModemError, OSError, ConnectionError) as exc:
                     self._down(str(exc))
                     self.modem.resets += 1
+                    self.first_attempt.set()
                     log.warning("%s; reopening in %g s", exc, self.cfg.reopen_after_s)
                 await asyncio.sleep(self.cfg.reopen_after_s)
         finally:
@@ -91,6 +93,7 @@ class ModemChannel:
             raise ModemSilent(str(exc)) from exc
         health = await self.modem.init()
         self._set_health(health)
+        self.first_attempt.set()
         await self._drain_stored()
         ch = self.modem.channel
         while True:

@@ -300,6 +300,8 @@ class Notifier:
             with contextlib.suppress(Exception):
                 self.store.db.commit()
 
+    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that meets a
+    # finishing wait, and the notifier would then outlive its TaskGroup.
     async def _scheduler(self) -> None:
         while True:
             now = self.clock()
@@ -308,9 +310,14 @@ class Notifier:
             wait = 60.0 if deadline is None else min(60.0, max(0.0, deadline - self.clock()))
             self._wake_sched.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_sched.wait(), wait + 0.005)
+                async with asyncio.timeout(wait + 0.005):
+                    await self._wake_sched.wait()
 
     async def _dispatcher(self) -> None:
+        if self.modem is not None:  # pages raised at start-up wait for the modem's first init
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.modem.cfg.command_wait_s * 12):
+                    await self.modem.first_attempt.wait()
         while True:
             self._wake_send.clear()
             pages = self.store.due(self.clock())
@@ -321,7 +328,8 @@ class Notifier:
             nt = self.store.next_try()
             wait = 60.0 if nt is None else min(60.0, max(0.0, nt - self.clock()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_send.wait(), wait + 0.005)
+                async with asyncio.timeout(wait + 0.005):
+                    await self._wake_send.wait()
 
     # ------------------------------------------------------------------ reporting
     def counters(self) -> dict[str, int]:

@@ -1,9 +1,10 @@
 """Storm control: what reaches one phone when many alarms come at once.
 
 Per number: non-critical pages arriving within ``group_window_s`` of the first are sent as one
-message; at most ``max_per_window`` messages in any ``rate_window_s`` (one slot kept for the
-summary); what does not fit is held and sent as one summary when the window allows. A critical
-page is never grouped, held or delayed: it goes out at once (and is counted).
+message; at most ``max_per_window - 1`` of those in any ``rate_window_s``, the last slot being
+kept for a critical page; what does not fit is held and sent as one summary once the window has
+moved on. A critical page is never grouped, held or delayed: it goes out at once and is counted
+(so only several critical pages in one window can take a number past ``max_per_window``).
 
 Pure logic: time is passed in; the notifier asks ``due(now)`` and ``next_deadline()``.
 """
@@ -79,7 +80,7 @@ class StormControl:
         limit = self.cfg.max_per_window
         for phone, st in self._phones.items():
             used = self._used(st, now)
-            if st.held and used < limit:
+            if st.held and used < limit - 1:  # the window moved on: one summary
                 items, st.held = st.held, []
                 st.sent.append(now)
                 used += 1
@@ -89,7 +90,7 @@ class StormControl:
             if not ready:
                 continue
             items, st.pending, st.pending_since = st.pending, [], None
-            if used < limit - 1 and not st.held:  # the last slot is kept for a summary
+            if used < limit - 1 and not st.held:  # the last slot is kept for a critical page
                 st.sent.append(now)
                 out.append(OutMessage(phone, items, "single" if len(items) == 1 else "group"))
             else:
