@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="for_s", type=float, help="stop after this many seconds")
     p.set_defaults(func=_cmd_simulate)
 
-    for mod in ("gateway.cli_alarms", "gateway.cli_dashboards"):
+    for mod in ("gateway.cli_alarms", "gateway.cli_dashboards", "gateway.cli_actions"):
         try:
             module = __import__(mod, fromlist=["add_parser"])
         except ImportError:

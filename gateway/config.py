@@ -8,6 +8,7 @@ file can be shared and committed without them.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.profiles import Profile, ProfileError, load_profiles
+from gateway.actions_config import ActionsConfig, DeviceAction
 from gateway.notify.config import NotifyConfig
 from gateway.outputs.config import OutputsConfig
 from rules.settings import RulesSettings
@@ -112,6 +114,8 @@ class Device(Strict):
     gap_fill: int | None = Field(default=None, ge=0, le=124)
     maintenance: bool = False
     enabled: bool = True
+    actions: dict[str, DeviceAction] = Field(default_factory=dict,
+                                             description="named actions allowed on this device")
 
 
 class Config(Strict):
@@ -124,6 +128,7 @@ class Config(Strict):
     rules: RulesSettings = RulesSettings()
     outputs: OutputsConfig = OutputsConfig()
     notify: NotifyConfig = NotifyConfig()
+    actions: ActionsConfig = ActionsConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -206,7 +211,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{file:([^}]+)\}")
 
 
 def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
@@ -234,6 +239,9 @@ def _substitute(data: Any, path: tuple[str | int, ...], missing: list[tuple[tupl
     if isinstance(data, str) and "${" in data:
 
         def repl(m: re.Match[str]) -> str:
+            # One pass for both forms: a secret's own text is never substituted again.
+            if m.group(3) is not None:
+                return _read_secret_file(m.group(3).strip(), path, missing)
             value = os.environ.get(m.group(1))
             if value is None:
                 if m.group(2) is not None:
@@ -244,6 +252,26 @@ def _substitute(data: Any, path: tuple[str | int, ...], missing: list[tuple[tupl
 
         return _ENV.sub(repl, data)
     return data
+
+
+log = logging.getLogger("firegate.config")
+
+
+def _read_secret_file(name: str, path: tuple[str | int, ...],
+                      missing: list[tuple[tuple[str | int, ...], str]]) -> str:
+    """``${file:/etc/firegate/mqtt.pass}``: a secret kept in a file only the service can read."""
+    p = Path(name)
+    try:
+        mode = p.stat().st_mode
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        missing.append((path, f"file:{name}:{exc.strerror or exc}"))
+        return ""
+    if mode & 0o077:
+        log.warning("secret file %s can be read by %s (mode %o): chmod 600 %s and give it to the "
+                    "firegate user", p, "everyone" if mode & 0o004 else "its group",
+                    mode & 0o777, p)
+    return text.rstrip("\r\n")
 
 
 def _field_name(loc: tuple[str | int, ...], data: Any) -> str:
@@ -313,6 +341,8 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
     data = _substitute(data, (), missing)
     problems = [
         Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                f"cannot read secret file {var.split(':')[1]}: {var.split(':', 2)[2]}"
+                if var.startswith("file:") else
                 f"environment variable {var} is not set (export it, or write ${{{var}:-default}})")
         for loc, var in missing
     ]
@@ -350,6 +380,7 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
                                         f"unknown profile {d.profile!r}; known profiles: "
                                         f"{', '.join(sorted(profiles))}"))
             else:
+                problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
                 for cls in profiles[d.profile].poll_classes:
                     if cls not in cfg.poll_classes:
                         loc = ("devices", i, "profile")
@@ -360,6 +391,33 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         if problems:
             raise ConfigError(problems)
     return cfg
+
+
+def _action_problems(fname: str, lines: dict[tuple[str | int, ...], int], data: Any, i: int,
+                     d: Device, prof: Profile) -> list[Problem]:
+    """A device's ``actions:`` must name actions its profile offers; no automatic restore."""
+    from rules.engine import KIND_RULES
+
+    out = []
+    rule_ids = sorted({r for ids, _ in KIND_RULES.get(prof.kind, ()) for r in ids}
+                      | {"comm_loss"})
+    for name, act in d.actions.items():
+        loc: tuple[str | int, ...] = ("devices", i, "actions", name)
+        where = (_line_for(loc, lines), _field_name(loc, data))
+        offered = prof.actions.get(name)
+        if offered is None:
+            have = ", ".join(sorted(prof.actions)) or "none (it is read-only)"
+            out.append(Problem(fname, *where, f"profile {prof.profile!r} has no action "
+                               f"{name!r}; its actions: {have}"))
+            continue
+        if act.auto and offered.kind == "restore":
+            out.append(Problem(fname, *where, f"{name!r} re-energises a circuit: only a person "
+                               "may ask for it, so it cannot have auto:"))
+        for r in act.auto:
+            if r not in rule_ids:
+                out.append(Problem(fname, *where, f"auto: {r!r} is not a rule that watches a "
+                                   f"{prof.kind}; use one of: {', '.join(rule_ids)}"))
+    return out
 
 
 def load_profiles_for(cfg: Config) -> dict[str, Profile]:

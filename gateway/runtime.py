@@ -89,13 +89,17 @@ class Gateway:
         self.ledger: Ledger
         self.outbox: Outbox
         self.pollers: list[BusPoller] = []
+        self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
+        self.actions: Any = None  # gateway.actions.ActionService, wired by gateway.wiring
         self.outputs: Any = None  # gateway.outputs.service.Outputs when sinks are configured
         self.notifier: Any = None  # gateway.notify.notifier.Notifier when paging is enabled
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
         data = Path(self.cfg.gateway.data_dir)
-        data.mkdir(parents=True, exist_ok=True)
+        from gateway.security import install_redaction, prepare_data_dir, secret_values
+        install_redaction(secret_values(self.cfg))
+        prepare_data_dir(data)
         with contextlib.suppress(OSError):
             data.chmod(0o750)
         rules = self.cfg.rules
@@ -110,6 +114,9 @@ class Gateway:
             budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
             sinks=self.sink_names(),
         ))
+        from gateway.security import tighten_data_dir
+        for note in tighten_data_dir(data):
+            log.warning("%s", note)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -132,10 +139,18 @@ class Gateway:
                 for d in devs for cls in self.profiles[d.profile].poll_classes
             ]
             line = Line(link_spec(bus), getattr(bus, "max_concurrency", 1))
+            self.lines[bus.id] = line
             pollers.append(BusPoller(line, {d.id: self.readers[d.id] for d in devs}, jobs,
                                      self.on_result, policy, self.health))
         self.pollers = pollers
         return pollers
+
+    def line_for(self, device_id: str) -> Line:
+        """The bus line a device's poller uses: a write takes a link from it like a read does,
+        so a serial line still has one request in flight."""
+        if not self.pollers:
+            self.build_pollers()
+        return self.lines[self.devices[device_id].bus]
 
     # ------------------------------------------------------------------ data path
     def on_result(self, r: PollResult) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from gateway.actions import ActionRequest, ActionService
 from gateway.runtime import Gateway
 
 
@@ -16,11 +17,20 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
     """Coroutines to run beside the pollers; also hooks them into the gateway's data path."""
     cfg = gw.cfg
     coros: list[Awaitable[Any]] = []
+    gw.actions = ActionService(gw)
+    gw.listeners.append(gw.actions.on_transition)
+    coros.append(gw.actions.run())
     if gw.sink_names():
         from gateway.outputs.service import Outputs
 
         def on_command(cmd: dict[str, Any]) -> None:
-            # The sink already checked that the operator is listed; the ledger checks the alarm.
+            # The sink already checked that the operator is listed; the ledger checks the alarm,
+            # the action service every rule of an action (and the operator again).
+            if cmd.get("command") == "action":
+                gw.actions.submit(ActionRequest(
+                    str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
+                    via="mqtt", reason=str(cmd.get("reason") or "")))
+                return
             gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
 
         gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command)

@@ -164,6 +164,7 @@ class MqttSink:
         qos = self.cfg.qos
         await client.publish(f"{self.prefix}/state", b"online", qos=max(1, qos), retain=True)
         await client.subscribe(f"{self.prefix}/cmd/ack", qos=max(1, qos))
+        await client.subscribe(f"{self.prefix}/cmd/action", qos=max(1, qos))
         for alarm in self.outbox.open_alarms():
             await client.publish(f"{self.prefix}/alarms/{alarm['id']}",
                                  _dumps({**self._base, **alarm}), qos=qos, retain=True)
@@ -191,6 +192,9 @@ class MqttSink:
 
     async def handle_command(self, topic: str, payload: Any) -> None:
         """Apply one ``cmd/ack`` message if it is well formed and from a listed operator."""
+        if topic.endswith("/cmd/action"):
+            await self.handle_action(topic, payload)
+            return
         try:
             cmd = json.loads(payload)
             if not isinstance(cmd, dict) or not cmd.get("alarm_id") or not cmd.get("operator"):
@@ -209,6 +213,37 @@ class MqttSink:
         log.info("acknowledgement of alarm %s from operator %r", cmd["alarm_id"], operator)
         if self.on_command is not None:
             result = self.on_command({"command": "ack", **cmd})
+            if inspect.isawaitable(result):
+                await result
+
+    async def handle_action(self, topic: str, payload: Any) -> None:
+        """``cmd/action`` ``{"operator", "device", "action", "reason"}``: passed on as
+        ``{"command": "action", ...}`` only from a listed operator; the gateway's action service
+        checks everything else (allowlist, interlocks, rate) and audits the outcome."""
+        try:
+            cmd = json.loads(payload)
+            if not isinstance(cmd, dict) or not all(
+                    isinstance(cmd.get(k), str) and cmd[k] for k in ("operator", "device",
+                                                                      "action")):
+                raise ValueError("needs operator, device and action as text")
+        except (ValueError, TypeError) as exc:
+            self.commands_ignored += 1
+            log.warning("ignored a message on %s: not a JSON action request (%s)", topic, exc)
+            return
+        operator = cmd["operator"]
+        if operator not in self.cfg.operators:
+            self.commands_ignored += 1
+            log.warning("ignored action %s on %s from operator %r: not listed in "
+                        "outputs.mqtt.operators", cmd["action"], cmd["device"], operator)
+            return
+        self.commands_applied += 1
+        log.info("action %s on %s requested by operator %r", cmd["action"], cmd["device"],
+                 operator)
+        if self.on_command is not None:
+            reason = cmd.get("reason")
+            result = self.on_command({"command": "action", "operator": operator,
+                                      "device": cmd["device"], "action": cmd["action"],
+                                      "reason": reason if isinstance(reason, str) else ""})
             if inspect.isawaitable(result):
                 await result
 
