@@ -20,7 +20,7 @@ GSM7_BASIC = (
 )
 GSM7_EXT = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D,
             "]": 0x3E, "|": 0x40, "€": 0x65}
-_BASIC_INDEX = {c: i for i, c in enumerate(GSM7_BASIC)}
+_BASIC_INDEX = {c: i for i, c in enumerate(GSM7_BASIC) if c != "\x1b"}  # 0x1B escapes
 _EXT_REVERSE = {v: k for k, v in GSM7_EXT.items()}
 
 DCS_GSM7 = 0x00
