@@ -192,8 +192,9 @@ class NotifyConfig(Strict):
     ack_code_length: int = Field(default=4, ge=3, le=8)
     critical_severities: list[str] = ["critical"]
     critical_rules: list[str] = Field(
-        default_factory=lambda: ["fire*", "*panel*"],
-        description="rule name patterns paged as critical whatever their severity")
+        default_factory=lambda: ["fire_alarm"],
+        description="rule name patterns paged as critical whatever their severity (a lost "
+                    "fire panel is comm_loss with severity critical, so it is covered)")
     skip_severities: list[str] = ["info"]
     modem_attempts: int = Field(default=2, ge=1, le=10,
                                 description="tries on the modem before the fallback channel")

@@ -84,6 +84,7 @@ class Notifier:
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
         self.replies: list[dict[str, Any]] = []
+        self._ledger_said = ""
         self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}
         self.channel_errors: dict[str, str | None] = {}
         self.modem: ModemChannel | None = None
@@ -178,8 +179,8 @@ class Notifier:
             outcome = f"ignored: no open alarm has code {m.group(1)}"
         elif self.alarms[alarm_id].acked:
             outcome = "already acknowledged"
-        elif not self.ledger_ack(alarm_id, who, "sms"):
-            outcome = "the ledger refused the acknowledgement"
+        elif not self._ledger_ack(alarm_id, who):
+            outcome = f"the ledger refused the acknowledgement: {self._ledger_said}"
         else:
             self.acknowledged(alarm_id)
             outcome = "acknowledged"
@@ -195,6 +196,15 @@ class Notifier:
         (log.info if outcome == "acknowledged" else log.warning)(
             "SMS reply from %s (%s) %r: %s", sender, who or "unknown", text, outcome)
         return outcome
+
+    def _ledger_ack(self, alarm_id: str, who: str) -> bool:
+        """The ledger may answer False or raise (already acknowledged, closed): both refuse."""
+        self._ledger_said = "it answered no"
+        try:
+            return bool(self.ledger_ack(alarm_id, who, "sms"))
+        except (KeyError, ValueError) as exc:
+            self._ledger_said = str(exc)
+            return False
 
     # ------------------------------------------------------------------ escalation
     def _tick(self, now: float) -> None:

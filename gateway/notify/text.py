@@ -63,7 +63,7 @@ def when(t: dict[str, Any], tz: timezone) -> str:
 
 
 def tag(item: PageItem) -> str:
-    if item.critical and str(item.transition.get("rule", "")).startswith("fire"):
+    if str(item.transition.get("rule", "")) == "fire_alarm":
         return "火警"
     return SEVERITY_ZH.get(str(item.transition.get("severity", "")), "告警")
 
