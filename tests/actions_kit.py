@@ -76,8 +76,9 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(tmp_path: Path, edit: Callable[[dict[str, Any]], None] | None = None,
-              run: bool = False) -> AsyncIterator[Rig]:
-    """Simulators and a gateway; ``run`` also polls (rules, automatic actions, CLI requests)."""
+              run: bool = False, wired: bool = False) -> AsyncIterator[Rig]:
+    """Simulators and a gateway; ``run`` also polls (rules, automatic actions, CLI requests);
+    ``wired`` runs it as ``firegate run`` does (outputs, action service from gateway.wiring)."""
     spec = SimSpec(buses=[SimBus(id="bus", kind="tcp", port=0)],
                    devices=[SimDevice(id=i, profile=PROFILES[p], bus="bus", unit=u, room=r)
                             for i, p, u, r in DEVICES])
@@ -89,12 +90,20 @@ async def rig(tmp_path: Path, edit: Callable[[dict[str, Any]], None] | None = No
         path = tmp_path / "gateway.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         cfg = load_config(path)
-        with Gateway(cfg, with_outputs=False) as gw:
-            svc = ActionService(gw)
-            gw.actions = svc
-            gw.listeners.append(svc.on_transition)
+        with Gateway(cfg, with_outputs=wired) as gw:
+            if wired:
+                from gateway.wiring import outputs_and_notifier
+
+                coros = list(outputs_and_notifier(gw))
+                svc = gw.actions
+                run = True
+            else:
+                svc = ActionService(gw)
+                gw.actions = svc
+                gw.listeners.append(svc.on_transition)
+                coros = [svc.run()] if run else []
             stop = asyncio.Event()
-            task = (asyncio.create_task(gw.run(stop, extra=[svc.run()])) if run else None)
+            task = (asyncio.create_task(gw.run(stop, extra=coros)) if run else None)
             try:
                 yield Rig(sim, gw, svc, cfg, path)
             finally:
