@@ -61,6 +61,11 @@ def _is_unsolicited(line: str) -> bool:
     return line.startswith(ALWAYS_UNSOLICITED)
 
 
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 def _final_kind(line: str) -> str | None:
     if line in FINAL_OK:
         return "ok"
@@ -199,18 +204,34 @@ class AtChannel:
             p.lines.append(line)
 
     # ------------------------------------------------------------------ commands
-    def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes, wait_s: float) -> None:
+        """Write all of ``data``; a port that takes nothing for ``wait_s`` (a hung USB modem
+        with a full buffer) is a timeout, never a busy loop on the event loop."""
         ser = self._ser
         if ser is None:
             raise ConnectionError(f"modem port {self.port} is not open"
                                   + (f" ({self.closed_reason})" if self.closed_reason else ""))
+        fd = ser.fileno()
         view = memoryview(data)
+        loop = asyncio.get_running_loop()
         while view:
             try:
-                n = os.write(ser.fileno(), view)
+                view = view[os.write(fd, view):]
+                continue
             except BlockingIOError:
-                n = 0
-            view = view[n:]
+                pass
+            except OSError as exc:
+                self._lost(f"write failed: {exc}")
+                raise ConnectionError(f"modem port {self.port}: write failed: {exc}") from exc
+            writable: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(fd, _resolve, writable)
+            try:
+                async with asyncio.timeout(wait_s):
+                    await writable
+            except TimeoutError:
+                raise AtTimeout(f"write of {len(data)} bytes", wait_s, self.port) from None
+            finally:
+                loop.remove_writer(fd)
 
     async def command(self, cmd: str, wait_s: float = 5.0) -> list[str]:
         """Send ``cmd``; return the lines before ``OK``. Raises AtError or AtTimeout."""
@@ -229,7 +250,7 @@ class AtChannel:
                                loop.create_future() if payload is not None else None)
             self._pending = pending
             try:
-                self._write(cmd.encode("ascii") + b"\r")
+                await self._write(cmd.encode("ascii") + b"\r", prompt_wait_s)
                 if pending.prompt is not None:
                     waiter = asyncio.ensure_future(asyncio.shield(pending.prompt))
                     both: set[asyncio.Future[Any]] = {waiter, pending.done}
@@ -238,13 +259,13 @@ class AtChannel:
                                                  return_when=asyncio.FIRST_COMPLETED)
                     waiter.cancel()
                     if not done:
-                        self._write(ESC)  # abandon the half-entered message
+                        await self._write(ESC, prompt_wait_s)  # abandon the half-entered message
                         raise AtTimeout(cmd + " (waiting for '>')", prompt_wait_s, self.port)
                     if pending.done.done():  # refused before the prompt
                         final = pending.done.result()
                         raise AtError(cmd, final, pending.lines, self.port)
                     assert payload is not None
-                    self._write(payload.encode("ascii") + CTRL_Z)
+                    await self._write(payload.encode("ascii") + CTRL_Z, wait_s)
                 try:
                     async with asyncio.timeout(wait_s):
                         final = await asyncio.shield(pending.done)
