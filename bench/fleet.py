@@ -32,7 +32,7 @@ class Fleet:
     layout: Layout = "shared"
     servers: int = 4  # for ``shared``; raised so no server has more than PER_SERVER_MAX units
     period_s: float = 1.0
-    panel: bool = False  # add fire panel ``panel-1`` on its own server (alarm latency)
+    panels: int = 0  # fire panels ``panel-1``… on their own server (alarm latency)
 
     def __post_init__(self) -> None:
         need = -(-self.devices // PER_SERVER_MAX)
@@ -71,6 +71,11 @@ def write_profile(d: Path, points: int) -> Path:
     return path
 
 
+def panels(fleet: Fleet) -> list[dict[str, Any]]:
+    return [{"id": f"panel-{i}", "profile": "fire_panel", "bus": "fire", "unit": i}
+            for i in range(1, fleet.panels + 1)]
+
+
 def sim_spec(fleet: Fleet, run: Path) -> Path:
     """Write the simulators' spec (buses on free ports) and the profile; return the spec path."""
     write_profile(run / "profiles", fleet.points)
@@ -81,9 +86,9 @@ def sim_spec(fleet: Fleet, run: Path) -> Path:
         bus, unit = fleet.placement(i)
         devices.append({"id": f"dev-{i}", "profile": fleet.profile, "bus": bus, "unit": unit})
     bus_list: list[dict[str, Any]] = [{"id": b, "kind": "tcp", "port": 0} for b in buses]
-    if fleet.panel:
+    if fleet.panels:
         bus_list.append({"id": "fire", "kind": "tcp", "port": 0})
-        devices.append({"id": "panel-1", "profile": "fire_panel", "bus": "fire", "unit": 1})
+    devices += panels(fleet)
     path = run / "sim.yaml"
     path.write_text(yaml.safe_dump({"profile_dirs": [str(run / "profiles")], "buses": bus_list,
                                     "devices": devices}), encoding="utf-8")
@@ -93,14 +98,14 @@ def sim_spec(fleet: Fleet, run: Path) -> Path:
 def firegate_config(fleet: Fleet, run: Path, ports: dict[str, int], mqtt_port: int | None,
                     name: str = "firegate.yaml") -> Path:
     """A firegate configuration polling the fleet at ``fleet.period_s``, delivering to MQTT."""
+    write_profile(run / "profiles", fleet.points)
     buses = [{"id": b, "type": "tcp", "host": "127.0.0.1", "port": int(p), "timeout_s": 1.0}
              for b, p in ports.items()]
     devices: list[dict[str, Any]] = []
     for i in range(1, fleet.devices + 1):
         bus, unit = fleet.placement(i)
         devices.append({"id": f"dev-{i}", "profile": fleet.profile, "bus": bus, "unit": unit})
-    if fleet.panel:
-        devices.append({"id": "panel-1", "profile": "fire_panel", "bus": "fire", "unit": 1})
+    devices += panels(fleet)
     p = fleet.period_s
     cfg: dict[str, Any] = {
         "gateway": {"id": "bench-gw", "site": "bench", "campus": "c", "building": "b",

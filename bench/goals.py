@@ -1,0 +1,65 @@
+"""The issue's goals, checked against a run's figures (reported, never asserted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PERIOD_S = 1.0
+
+
+def _first_compare(res: dict[str, Any]) -> dict[str, Any]:
+    comp = res.get("compare") or {}
+    return dict(comp.get("shared") or next(iter(comp.values()), {}))
+
+
+def headline(res: dict[str, Any]) -> dict[str, Any]:
+    """The three figures the issue names, from the ``shared`` layout (devices behind servers)."""
+    r = _first_compare(res).get("ratios", {})
+    return {
+        "cpu_per_point_ratio_vs_thingsboard": r.get("cpu_per_point_vs_thingsboard"),
+        "rss_ratio_vs_thingsboard": r.get("rss_vs_thingsboard"),
+        "cpu_per_request_ratio_vs_bare_pymodbus": r.get("cpu_per_request_vs_bare_pymodbus"),
+    }
+
+
+def _fmt(x: float | None, unit: str = "×") -> str:
+    return "not measured" if x is None else f"{x:.3g}{unit}"
+
+
+def evaluate(res: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    cmd = res.get("command", f"python -m bench{' --quick' if mode == 'quick' else ''}")
+    goals: list[dict[str, Any]] = []
+
+    def add(goal: str, target: str, value: float | None, met: bool | None, figure: str) -> None:
+        goals.append({"goal": goal, "target": target, "value": value, "met": met,
+                      "figure": figure, "command": cmd})
+
+    h = headline(res)
+    v = h["cpu_per_point_ratio_vs_thingsboard"]
+    add("CPU per delivered point vs ThingsBoard", "≤ 0.2×", v,
+        None if v is None else v <= 0.2, _fmt(v))
+    v = h["rss_ratio_vs_thingsboard"]
+    add("Peak RSS vs ThingsBoard", "≤ 0.5×", v, None if v is None else v <= 0.5, _fmt(v))
+    v = h["cpu_per_request_ratio_vs_bare_pymodbus"]
+    add("CPU per request vs bare pymodbus loop", "≤ 1.3×", v,
+        None if v is None else v <= 1.3, _fmt(v))
+    ratios = [w["ratio"] for w in res.get("wire", []) if w.get("ratio") is not None]
+    worst = max(ratios) if ratios else None
+    add("RTU poll cycle vs the wire's minimum (worst of 9600, 19200 baud)", "≤ 1.15×", worst,
+        None if worst is None else worst <= 1.15, _fmt(worst))
+    p99s = [s["alarm_latency_ms_p99"] for s in res.get("scale", [])
+            if s.get("alarm_latency_ms_p99") is not None]
+    lat = max(p99s) if p99s else None
+    limit = 1000 * PERIOD_S + 100
+    add("Alarm latency p99 (worst scale step)", f"≤ {limit:g} ms", lat,
+        None if lat is None else lat <= limit, _fmt(lat, " ms"))
+    step = next((s for s in res.get("scale", []) if s["devices"] == 1000), None)
+    if step is None:
+        add("1,000 devices × 20 points at 1 s on one core", "held", None, None,
+            "not measured (quick mode stops at 300 devices)" if mode == "quick"
+            else "not reached")
+    else:
+        add("1,000 devices × 20 points at 1 s on one core", "held", step["period_ratio"],
+            bool(step["held"]), f"{step['points_per_s']:.0f} points/s, period "
+            f"{step['achieved_period_s']} s, CPU {step['cpu_pct']} %")
+    return goals
