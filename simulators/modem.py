@@ -173,14 +173,14 @@ class ModemSimulator:
         assert self._changed is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
-        while len(self._select(number)) < count and loop.time() < deadline:
+        while len(self.messages_to(number)) < count and loop.time() < deadline:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(deadline - loop.time()):
                     await self._changed.wait()
-        return self._select(number)
+        return self.messages_to(number)
 
-    def _select(self, number: str | None) -> list[SimMessage]:
+    def messages_to(self, number: str | None)  -> list[SimMessage]:
         return [m for m in self.messages() if number is None or m.number == number]
 
     # ------------------------------------------------------------------ the line

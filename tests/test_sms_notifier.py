@@ -127,7 +127,7 @@ async def test_without_a_reply_the_next_level_is_paged_after_its_wait(tmp_path: 
         async with running(n):
             n.on_transition(alarm("A2"))
             await sim.wait_for_messages(1, number=WANG)
-            assert sim._select(LI) == []  # not before its wait
+            assert sim.messages_to(LI) == []  # not before its wait
             [li] = await sim.wait_for_messages(1, number=LI)
             [zhao] = await sim.wait_for_messages(1, number=ZHAO)
             assert "305室" in li.text and "305室" in zhao.text
@@ -164,7 +164,7 @@ async def test_acknowledged_elsewhere_stops_escalation(tmp_path: Path) -> None:
             await sim.wait_for_messages(1, number=WANG)
             n.on_transition(alarm("A4", event="ack"))  # e.g. an MQTT command via the ledger
             await asyncio.sleep(0.7)
-            assert sim._select(LI) == []
+            assert sim.messages_to(LI) == []
             assert n.counters()["acknowledged"] == 1
 
 
@@ -177,7 +177,7 @@ async def test_fire_pages_first_and_second_level_at_once(tmp_path: Path) -> None
             [w] = await sim.wait_for_messages(1, number=WANG)
             [li] = await sim.wait_for_messages(1, number=LI)
             assert w.text.startswith("【火警】") and li.text.startswith("【火警】")
-            assert sim._select(ZHAO) == []
+            assert sim.messages_to(ZHAO) == []
 
 
 async def test_storm_of_50_alarms_keeps_the_limit_and_does_not_delay_fire(
@@ -201,7 +201,7 @@ async def test_storm_of_50_alarms_keeps_the_limit_and_does_not_delay_fire(
                     n.on_transition(alarm(f"S{i}", room=str(300 + i)))
                 await asyncio.sleep(0.03)
             await asyncio.sleep(0.5)
-            to_wang = sim._select(WANG)
+            to_wang = sim.messages_to(WANG)
             assert 1 <= len(to_wang) <= limit
             fire_msgs = [m for m in to_wang if "512室" in m.text and "火警" in m.text]
             assert len(fire_msgs) == 1
@@ -288,3 +288,40 @@ async def test_a_pending_page_survives_a_restart(tmp_path: Path) -> None:
         async with running(n2):
             [msg] = await sim.wait_for_messages(1, number=WANG)
             assert "402室" in msg.text
+
+
+async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
+    from gateway.ledger import Ledger as RealLedger
+    from rules.events import Event
+
+    sim = ModemSimulator()
+    with RealLedger(tmp_path / "ledger.sqlite") as led:
+        holder: dict[str, Notifier] = {}
+
+        def ledger_ack(alarm_id: str, who: str, via: str) -> bool:
+            for tr in led.ack(alarm_id, who=who, via=via):  # as the runtime wires it
+                holder["n"].on_transition(tr.as_dict())
+            return True
+
+        async with sim as port:
+            n = Notifier(config(port, waits=[0, 0.6, 0.6]), ledger_ack, Identity(tmp_path))
+            holder["n"] = n
+            async with running(n):
+                [tr] = led.apply(Event(
+                    kind="raise", rule="residual_current", device="rcm-2", channel="3",
+                    severity="major", ts=time.time(), value=420.0, threshold=300.0,
+                    message_zh="剩余电流超限", message_en="residual current high", site="s1",
+                    campus="东校区", building="2号楼", floor=5, room="512"))
+                n.on_transition(tr.as_dict())
+                [msg] = await sim.wait_for_messages(1, number=WANG)
+                assert "2号楼 5层 512室 剩余电流超限" in msg.text and "值420" in msg.text
+                sim.deliver(WANG, f"确认{code_of(msg.text)}")
+                sim.deliver(LI, f"1 {code_of(msg.text)}")  # a second ack: already done
+                await until(lambda: len(n.replies) == 2)
+                assert [r["outcome"] for r in n.replies] == ["acknowledged",
+                                                             "already acknowledged"]
+                await asyncio.sleep(0.8)
+                assert sim.messages_to(LI) == []  # escalation stopped
+        row = led.get(tr.id)
+        assert row is not None
+        assert (row.state, row.acked_by, row.ack_via) == ("acknowledged", "wang", "sms")
