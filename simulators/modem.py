@@ -180,7 +180,7 @@ class ModemSimulator:
                     await self._changed.wait()
         return self.messages_to(number)
 
-    def messages_to(self, number: str | None)  -> list[SimMessage]:
+    def messages_to(self, number: str | None) -> list[SimMessage]:
         return [m for m in self.messages() if number is None or m.number == number]
 
     # ------------------------------------------------------------------ the line
