@@ -153,6 +153,7 @@ class Config(Strict):
             for cls in d.poll:
                 if cls not in self.poll_classes:
                     raise _located(("devices", i, "poll", cls), f"no poll class {cls!r}")
+        _mqtt_is_private(self.outputs)
         return self
 
     def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus:
@@ -163,6 +164,24 @@ class Config(Strict):
             return device.poll[poll_class]
         cls = self.poll_classes.get(poll_class)
         return cls.period_s if cls else self.poll_classes["normal"].period_s
+
+
+def _mqtt_is_private(outputs: OutputsConfig) -> None:
+    """A broker beyond this box takes operator commands (cmd/ack, cmd/action) and carries
+    alarms: it needs TLS and a login, unless the site says ``insecure: true``."""
+    m = outputs.mqtt
+    if m is None or m.insecure or is_loopback(m.host):
+        return
+    if not m.tls:
+        raise _located(("outputs", "mqtt", "url"),
+                       f"MQTT to {m.host} would cross the network without TLS: anyone on the "
+                       "way could read alarms and forge operator commands; use mqtts:// with "
+                       "ca_file, or set insecure: true if this network is trusted")
+    if m.username is None or m.password is None:
+        raise _located(("outputs", "mqtt", "username"),
+                       f"the broker at {m.host} needs a login (username and password) so that "
+                       "its ACL can tell this gateway and the operators apart; or set "
+                       "insecure: true")
 
 
 class LocatedError(ValueError):
@@ -230,19 +249,29 @@ def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> Iterator[tuple[
             yield from _lines(item, (*path, i))
 
 
+_SECRET_NAME = re.compile(r"pass|token|secret|key|pwd|pin|credential", re.IGNORECASE)
+
+
 def _substitute(data: Any, path: tuple[str | int, ...], missing: list[tuple[tuple[str | int, ...],
-                                                                           str]]) -> Any:
+                                                                           str]],
+                secrets: list[str] | None = None) -> Any:
     if isinstance(data, dict):
-        return {k: _substitute(v, (*path, k), missing) for k, v in data.items()}
+        return {k: _substitute(v, (*path, k), missing, secrets) for k, v in data.items()}
     if isinstance(data, list):
-        return [_substitute(v, (*path, i), missing) for i, v in enumerate(data)]
+        return [_substitute(v, (*path, i), missing, secrets) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
 
         def repl(m: re.Match[str]) -> str:
             # One pass for both forms: a secret's own text is never substituted again.
             if m.group(3) is not None:
-                return _read_secret_file(m.group(3).strip(), path, missing)
+                text = _read_secret_file(m.group(3).strip(), path, missing)
+                if secrets is not None and text:
+                    secrets.append(text)
+                return text
             value = os.environ.get(m.group(1))
+            if (value and secrets is not None and (_SECRET_NAME.search(m.group(1)) or (
+                    path and _SECRET_NAME.search(str(path[-1]))))):
+                secrets.append(value)
             if value is None:
                 if m.group(2) is not None:
                     return m.group(2)
@@ -338,7 +367,28 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
                                    "(gateway, buses, devices, ...)")])
     lines = dict(_lines(node))
     missing: list[tuple[tuple[str | int, ...], str]] = []
-    data = _substitute(data, (), missing)
+    secrets: list[str] = []
+    data = _substitute(data, (), missing, secrets)
+    try:
+        return _validate(data, fname, lines, missing, path, check_profiles)
+    except ConfigError as exc:
+        if not secrets:
+            raise
+        # A secret put in the wrong field must not come back in the error that names it.
+        raise ConfigError([Problem(p.file, p.line, p.field, _redact(p.message, secrets))
+                           for p in exc.problems]) from None
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for s in sorted(secrets, key=len, reverse=True):
+        if len(s) >= 4:
+            text = text.replace(s, "***")
+    return text
+
+
+def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
+              missing: list[tuple[tuple[str | int, ...], str]], path: Path,
+              check_profiles: bool) -> Config:
     problems = [
         Problem(fname, _line_for(loc, lines), _field_name(loc, data),
                 f"cannot read secret file {var.split(':')[1]}: {var.split(':', 2)[2]}"
