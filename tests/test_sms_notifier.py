@@ -325,3 +325,25 @@ async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
         row = led.get(tr.id)
         assert row is not None
         assert (row.state, row.acked_by, row.ack_via) == ("acknowledged", "wang", "sms")
+
+
+async def test_stand_in_lost_aliyun_answer_is_not_repeated_through_aliyun(
+        tmp_path: Path) -> None:
+    ledger = Ledger()
+    async with StandIn(hang_s=1.5) as srv:
+        tencent = {"type": "tencent", "endpoint": f"{srv.base_url}/tencent/",
+                   "secret_id": "AKID1", "secret_key": "tencent-secret",
+                   "sdk_app_id": "1400000000", "sign_name": "某学院", "template_id": "1",
+                   "timeout_s": 1}
+        cfg = config("/dev/null", providers=[aliyun(srv.base_url), tencent],
+                     waits=[0, 60, 60])
+        cfg.modem = None  # no modem fitted: providers only
+        cfg.fallback = ["aliyun", "tencent"]
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("D1"))
+            await until(lambda: any(a["provider"] == "tencent" for a in srv.accepted))
+            await asyncio.sleep(0.3)
+        assert [a["provider"] for a in srv.accepted] == ["aliyun", "tencent"]
+        assert srv.accepted[0]["out_id"] == "gw-dorm1-1"
+        assert n.counters()["sent"] == 1
