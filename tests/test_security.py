@@ -138,3 +138,17 @@ def test_configured_actions_load(tmp_path: Path) -> None:
                                        "actions": {"dry_run": True, "operators": ["alice"]}}))
     assert cfg.devices[0].actions["cut_socket"].auto == ["malicious_load"]
     assert cfg.actions.dry_run and cfg.devices[1].actions == {}
+
+
+def test_systemd_unit_runs_unprivileged_with_private_files() -> None:
+    import configparser
+
+    unit = Path(__file__).parents[1] / "deploy" / "gateway" / "firegate.service"
+    cp = configparser.ConfigParser(strict=False, interpolation=None)
+    cp.optionxform = str  # type: ignore[assignment,method-assign]
+    cp.read_string(unit.read_text())
+    svc = cp["Service"]
+    assert svc["User"] not in ("root", "0") and svc["User"] == "firegate"
+    assert svc["UMask"] == "0027", "new stores must not be readable by others"
+    assert svc["StateDirectoryMode"] == "0750"
+    assert svc["NoNewPrivileges"] == "yes" and svc["CapabilityBoundingSet"] == ""
