@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,35 @@ async def _reply_to_fire_page(sim: Any) -> None:
                     return
 
 
+# What the people in the demo do with the alarms on the ledger: the control room acknowledges
+# what it sees, and the dorm supervisor closes the kettle alarm once the kettle is gone (销号).
+CONTROL_ROOM = "控制室 王工"
+SUPERVISOR = "宿管 张老师"
+ACK_AFTER_S = 8.0
+KETTLE_NOTE = "已收缴违规电水壶，对宿舍学生进行了安全用电教育"
+
+
+async def _operator_rounds(gw: Gateway) -> None:
+    while True:
+        await asyncio.sleep(2.0)
+        now = time.time()
+        for a in gw.ledger.open_alarms():
+            d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+            if d["rule"] in ("residual_current", "panel_fault", "fire_door_open") and \
+                    not d.get("acked_by") and now - float(d["raised_at"]) >= ACK_AFTER_S:
+                gw.acknowledge(str(d["id"]), who=CONTROL_ROOM, via="demo")
+            if d["rule"] == "malicious_load" and d["state"] != "closed" and \
+                    d.get("cleared_at"):
+                gw.close_alarm(str(d["id"]), who=SUPERVISOR, note=KETTLE_NOTE)
+
+
 def demo_extras(args: argparse.Namespace, modem_sim: Any = None
                 ) -> Callable[[Gateway], list[Awaitable[Any]]]:
     def extras(gw: Gateway) -> list[Awaitable[Any]]:
-        return [_reply_to_fire_page(modem_sim)] if modem_sim is not None else []
+        coros: list[Awaitable[Any]] = [_operator_rounds(gw)]
+        if modem_sim is not None:
+            coros.append(_reply_to_fire_page(modem_sim))
+        return coros
 
     return extras
 

@@ -41,7 +41,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def render(gw: Gateway, extra: dict[str, Any] | None = None) -> Group:
+def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -> Group:
+    """The screen: header, devices (the troubled ones first), active alarms, outbox.
+
+    A building has more devices than a terminal has lines, so devices that are offline or have
+    an open alarm come first and healthy ones fill what room is left.
+    """
     now = time.time()
     online = sum(1 for h in gw.health.values() if h.online)
     head = Text.assemble(
@@ -50,10 +55,17 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None) -> Group:
         f"  up {now - gw.started:.0f} s  devices {online}/{len(gw.devices)} online"
         f"  requests {gw.requests}  points {gw.points}",
     )
+    open_alarms = gw.ledger.open_alarms()
+    alarm_rows = [a.as_dict() if hasattr(a, "as_dict") else dict(a) for a in open_alarms][:12]
+    alarmed = {str(a["device"]) for a in alarm_rows}
+    order = sorted(gw.devices, key=lambda i: (gw.health[i].online, i not in alarmed))
+    room_for = max(5, height - len(alarm_rows) - 10)
+    shown = order[:room_for]
     devices = Table(expand=True, show_edge=False, pad_edge=False, header_style="bold")
     for col in ("device", "kind", "room", "state", "values", "ms", "errors"):
         devices.add_column(col, no_wrap=True)
-    for i, d in gw.devices.items():
+    for i in shown:
+        d = gw.devices[i]
         h = gw.health[i]
         info = gw.info[i]
         latest = gw.latest[i]
@@ -61,22 +73,28 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None) -> Group:
                          for k in HEADLINE.get(info.kind, ()) if k in latest)
         state = Text("online", "green") if h.online else Text(
             "offline" if h.ever_seen or h.polls else "waiting", "red" if h.polls else "dim")
-        where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or "")
+        where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or d.location)
         devices.add_row(i, info.kind, where, state, vals, f"{h.response_ms:.0f}",
                         str(sum(h.errors.values())))
+    if len(order) > len(shown):
+        devices.add_row(f"… {len(order) - len(shown)} more", "", "", Text("online", "green"),
+                        "", "", "")
     alarms = Table(expand=True, show_edge=False, header_style="bold")
     for col in ("alarm", "severity", "rule", "device", "state", "message"):
         alarms.add_column(col, no_wrap=True)
-    for a in gw.ledger.open_alarms()[:12]:
-        d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+    for d in alarm_rows:
         alarms.add_row(str(d["id"]), Text(str(d["severity"]),
                        SEVERITY_STYLE.get(str(d["severity"]), "")), str(d["rule"]),
                        str(d["device"]), str(d["state"]), str(d.get("message_zh") or "")[:60])
     st = gw.outbox.stats()
-    foot = Text(f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
-                f"shed {st.get('shed', 0)}" + "".join(f"  {k} {v}" for k, v in
-                                                       (extra or {}).items()))
-    return Group(head, devices, Text("active alarms", style="bold"), alarms, foot)
+    if gw.sink_names():
+        store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
+                 f"shed {st.get('shed', 0)}")
+    else:
+        store = f"local store {st.get('pending', 0)} records (no outputs configured)"
+    foot = Text(store + "".join(f"  {k} {v}" for k, v in (extra or {}).items()))
+    return Group(head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"),
+                 alarms, foot)
 
 
 def status_line(gw: Gateway) -> str:
@@ -101,10 +119,11 @@ async def live_view(gw: Gateway, stop: asyncio.Event, *, interactive: bool | Non
                 pass
         return
     console = Console()
-    with Live(render(gw), console=console, refresh_per_second=2, screen=False) as live:
+    with Live(render(gw, height=console.height), console=console, refresh_per_second=2,
+              screen=False) as live:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
             except TimeoutError:
                 pass
-            live.update(render(gw, extra() if extra else None))
+            live.update(render(gw, extra() if extra else None, height=console.height))

@@ -189,6 +189,17 @@ class Gateway:
             self.publish_transition(tr.as_dict())
         return True
 
+    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
+        """Close a cleared alarm with a note (销号) and publish the transition."""
+        try:
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+        except (KeyError, ValueError) as exc:
+            log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
+            return False
+        for tr in transitions:
+            self.publish_transition(tr.as_dict())
+        return True
+
     def flush(self) -> None:
         if self._telemetry:
             batch, self._telemetry = self._telemetry, []
