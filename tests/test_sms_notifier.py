@@ -112,6 +112,8 @@ async def test_page_names_building_and_room_and_a_reply_acknowledges(tmp_path: P
             sim.deliver(WANG, f"1 {code_of(msg.text)}")
             await until(lambda: ledger.acks)
             assert ledger.acks == [("A1", "wang", "sms")]
+            assert {c.split("=")[0] for c in sim.commands} >= {"AT+CMGR", "AT+CMGD"}
+            assert sim.storage == {}  # read replies are deleted from the SIM
             confirm = await sim.wait_for_messages(2, number=WANG)
             assert "已确认" in confirm[1].text
             await asyncio.sleep(0.8)  # past level 2's wait: nobody else is paged

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 
 from drivers.sms.modem import GsmModem, IncomingSms, ModemError, ModemHealth, ModemSilent
@@ -107,9 +108,9 @@ class ModemChannel:
                 for f in (getter, reset):
                     f.cancel()
             if getter in done and not getter.cancelled():
-                line = getter.result()
-                if line.startswith("+CMTI"):
-                    await self._drain_stored()
+                m = re.match(r'\+CMTI:\s*"?\w*"?\s*,\s*(\d+)', getter.result())
+                if m:
+                    await self._read_one(int(m.group(1)))
                 continue
             if not ch.is_open:
                 raise ModemSilent(f"modem port {self.cfg.port} closed: {ch.closed_reason}")
@@ -132,11 +133,22 @@ class ModemChannel:
         if not h.ok:
             self.recovered.clear()
 
+    async def _read_one(self, index: int) -> None:
+        """``+CMTI`` announced a message: ``AT+CMGR`` it, ``AT+CMGD`` it, hand it over."""
+        sms = await self.modem.read_message(index)
+        if sms is None:
+            return
+        await self.modem.delete(index)
+        self._hand_over(sms)
+
+    def _hand_over(self, sms: IncomingSms) -> None:
+        try:
+            self.on_reply(sms)
+        except Exception:  # a bad reply must not stop the modem
+            log.exception("handling a reply from %s failed", sms.sender)
+
     async def _drain_stored(self) -> None:
         """Read and delete every stored message: replies that came while we were busy count."""
         with contextlib.suppress(ModemError):
             for sms in await self.modem.read_incoming():
-                try:
-                    self.on_reply(sms)
-                except Exception:  # a bad reply must not stop the modem
-                    log.exception("handling a reply from %s failed", sms.sender)
+                self._hand_over(sms)
