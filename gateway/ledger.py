@@ -221,6 +221,17 @@ class Ledger:
                                  suppressed=a.suppressed, flapping=a.flapping))
         return out
 
+    def history_since(self, rowid: int) -> builtins.list[tuple[int, dict[str, Any]]]:
+        """Transitions recorded after ``rowid``, in order, by any process: the running gateway
+        publishes what a shell command (``firegate alarms ack``) wrote to the ledger."""
+        rows = self.db.execute("SELECT rowid, data FROM history WHERE rowid > ? ORDER BY rowid",
+                               (rowid,)).fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def last_history_rowid(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM history").fetchone()
+        return int(row[0])
+
     def history(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
         """Every transition of the alarm, oldest first, as it was published."""
         rows = self.db.execute("SELECT data FROM history WHERE alarm_id = ? ORDER BY seq",

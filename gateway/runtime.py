@@ -85,6 +85,8 @@ class Gateway:
         self.polls = 0
         self.alarm_ids: list[str] = []
         self._telemetry: list[dict[str, Any]] = []
+        self._published: set[tuple[str, int]] = set()
+        self._history_tail = 0
         self._stack = contextlib.ExitStack()
         self.ledger: Ledger
         self.outbox: Outbox
@@ -109,6 +111,7 @@ class Gateway:
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
+        self._history_tail = self.ledger.last_history_rowid()
         self.outbox = self._stack.enter_context(Outbox(
             data / "outbox.sqlite",
             budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
@@ -169,6 +172,7 @@ class Gateway:
                 self.publish_transition(tr.as_dict())
 
     def publish_transition(self, tr: dict[str, Any]) -> None:
+        self._published.add((str(tr["id"]), int(tr["seq"])))
         if tr["id"] not in self.alarm_ids:
             self.alarm_ids.append(tr["id"])
         self.outbox.put_alarm(tr)
@@ -215,6 +219,21 @@ class Gateway:
                                    "errors": sum(h.errors.values()), "requests": h.requests}})
         return out
 
+    def publish_external(self) -> int:
+        """Publish ledger transitions another process wrote (a shell ``alarms ack`` or
+        ``close``), so MQTT, the outbox and the notifier learn of them. Returns how many."""
+        n = 0
+        for rowid, tr in self.ledger.history_since(self._history_tail):
+            self._history_tail = rowid
+            key = (str(tr["id"]), int(tr["seq"]))
+            if key in self._published:
+                self._published.discard(key)
+                continue
+            self.publish_transition(tr)
+            self._published.discard(key)
+            n += 1
+        return n
+
     async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
         next_health = time.monotonic() + 2.0
         while True:
@@ -224,6 +243,7 @@ class Gateway:
                 next_health = time.monotonic() + health_every_s
             try:
                 self.flush()
+                self.publish_external()
             except Exception:
                 log.exception("cannot write to the outbox at %s", self.cfg.gateway.data_dir)
 
