@@ -355,3 +355,37 @@ def _tpdu_len(pdu_hex: str) -> int:
     return len(data) - 1 - data[0]
 
 
+
+
+async def _serve(log_path: str | None, pin: str | None) -> None:
+    """Run until interrupted; lines on stdin like ``+8613800000001 1 4821`` deliver replies."""
+    import sys
+
+    sim = ModemSimulator(log_path=log_path, pin=pin)
+    async with sim as path:
+        print(f"modem simulator on {path} (type '<number> <reply text>' to deliver a reply)",
+              flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                await asyncio.Event().wait()  # stdin closed: keep serving
+            number, _, text = line.strip().partition(" ")
+            if number and text:
+                print(f"delivered as index {sim.deliver(number, text)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m simulators.modem",
+                                 description="A GSM modem that answers AT commands on a pty.")
+    ap.add_argument("--log", help="append every received PDU as a JSON line to this file")
+    ap.add_argument("--pin", help="make the SIM ask for this PIN")
+    args = ap.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.log, args.pin))
+
+
+if __name__ == "__main__":
+    main()
