@@ -13,7 +13,8 @@ from drivers.sms.at import AtError
 from drivers.sms.modem import CmsError, GsmModem, ModemNotReady, ModemSilent
 from simulators.modem import ModemSimulator
 
-CN_200 = ("东校区1号楼3层305室电气火灾监控探测器报警，剩余电流超过阈值，请值班电工立即到场处置。" * 5)[:200]
+CN_200 = ("东校区1号楼3层305室电气火灾监控探测器报警，"
+          "剩余电流超过阈值，请值班电工立即到场处置。" * 5)[:200]
 
 
 async def test_init_and_health_report_sim_network_and_signal() -> None:
@@ -28,7 +29,7 @@ async def test_pin_is_entered_when_the_sim_asks_for_it() -> None:
         async with GsmModem(path, pin="1234", command_wait_s=1) as m:
             assert (await m.init()).ok
     async with ModemSimulator(pin="1234") as path, GsmModem(path, command_wait_s=1) as m:
-        with pytest.raises(ModemNotReady, match="notify.modem.pin"):
+        with pytest.raises(ModemNotReady, match=r"notify\.modem\.pin"):
             await m.init()
 
 

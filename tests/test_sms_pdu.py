@@ -37,7 +37,8 @@ def test_deliver_vector_decodes_to_its_text() -> None:
 
 
 def test_chinese_200_characters_becomes_linked_ucs2_parts() -> None:
-    text = ("东校区1号楼3层305室电气火灾监控探测器报警，剩余电流超过阈值，请值班电工立即到场处置。" * 5)[:200]
+    text = ("东校区1号楼3层305室电气火灾监控探测器报警，"
+          "剩余电流超过阈值，请值班电工立即到场处置。" * 5)[:200]
     parts = encode_submit("+8613800000001", text, reference=42)
     assert len(parts) == 3  # 67 + 67 + 66
     seen = []
