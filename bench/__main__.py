@@ -73,11 +73,11 @@ def compare(m: dict[str, Any], run: Path, me: set[int], other: set[int]) -> dict
         finally:
             broker.stop()
 
-        def med(system: str, key: str) -> float | None:
+        def med(system: str, key: str, rounds: list[Any] = rounds) -> float | None:
             return _median([rd[system].get(key) for rd in rounds])
 
-        def ratio(a: str, b: str, key: str, key_b: str | None = None) -> float | None:
-            return _median([_ratio(rd[a].get(key), rd[b].get(key_b or key)) for rd in rounds])
+        def ratio(a: str, b: str, key: str, rounds: list[Any] = rounds) -> float | None:
+            return _median([_ratio(rd[a].get(key), rd[b].get(key)) for rd in rounds])
 
         out[layout] = {
             "fleet": fleet.label(), "devices": fleet.devices, "points": fleet.points,
@@ -114,7 +114,7 @@ def scale_curve(m: dict[str, Any], run: Path, me: set[int], other: set[int]) -> 
 
 def print_table(res: dict[str, Any]) -> None:
     print()
-    for layout, c in res.get("compare", {}).items():
+    for c in res.get("compare", {}).values():
         print(f"compare: {c['fleet']} at {c['period_s']:g} s (medians)")
         cols = ["cpu_ms_per_point", "cpu_ms_per_request", "cpu_ms_per_polled_point",
                 "peak_rss_mb", "requests_per_cycle", "points_per_s", "achieved_period_s"]

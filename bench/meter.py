@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 FIREGATE = "firegate"
 THINGSBOARD = "thingsboard"
@@ -31,7 +32,7 @@ class Meter:
         self.polls: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         self.events: list[tuple[float, dict[str, Any]]] = []
         self._connected = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                    client_id=f"bench-meter-{time.monotonic_ns()}")
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
