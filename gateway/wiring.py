@@ -48,5 +48,11 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
                 notifier.on_transition(tr)
 
         gw.listeners.append(page)
+        # Escalation timers live in memory: after a restart, alarms still open and not yet
+        # acknowledged are paged again, so a restart never silently ends an escalation.
+        for a in gw.ledger.open_alarms():
+            d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+            if not d.get("acked_by") and d.get("state") == "raised":
+                page({**d, "event": "raise", "ts": d["raised_at"]})
         coros.append(gw.notifier.run())
     return coros
