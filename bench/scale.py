@@ -59,8 +59,9 @@ def latency_flips(sims: Sims, meter: Meter, period_s: float, panels: int = PANEL
                     missed += 1
                 else:
                     out.append(1000 * (got - t))
-                # Not phase-locked to the poll: wait a random part of a period.
-                time.sleep(rng.uniform(0.05, 0.4) * period_s)
+                # The event came just after a poll: wait a random phase of a period so the next
+                # change is not locked to the poll schedule.
+                time.sleep(rng.uniform(0.0, 1.0) * period_s)
         res: dict[str, Any] = {"alarm_samples": len(raised), "alarm_missed": missed}
         for name, xs in (("alarm", raised), ("clear", cleared)):
             if xs:
