@@ -33,7 +33,8 @@ RULES: dict[str, Any] = {
     },
 }
 DEVICES = [
-    {"id": "brk-big", "profile": "lx47le", "unit": 1, "floor": 1, "ratings": {"rated_current_a": 10}},
+    {"id": "brk-big", "profile": "lx47le", "unit": 1, "floor": 1,
+     "ratings": {"rated_current_a": 10}},
     {"id": "brk-small", "profile": "lx47le", "unit": 2, "floor": 1,
      "ratings": {"rated_current_a": 10}},
     {"id": "brk-trip", "profile": "lx47le", "unit": 3, "floor": 2,
@@ -117,7 +118,7 @@ def test_fire_alarm_is_immediate_critical_and_latched(scenario: Any, record_prop
 
 def test_panel_fault(scenario: Any, record_property: Any) -> None:
     rig, t0 = scenario
-    delay, ev = detect(rig, t0, "panel_fault", "panel-2",
+    delay, _ = detect(rig, t0, "panel_fault", "panel-2",
                        lambda r: r.values.get("main_power_fault"), record_property)
     within(delay, 1.0, "panel_fault")
 
