@@ -117,6 +117,12 @@ class Gateway:
             budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
             sinks=self.sink_names(),
         ))
+        # A kill between the ledger's commit and the outbox's would leave a transition that is
+        # never published; the difference is exact, so send it now.
+        from gateway.alarm_recovery import republish_unsent
+        if n := republish_unsent(self.ledger, self.outbox):
+            log.warning("%d alarm transition(s) recorded before the last stop had not been "
+                        "queued for MQTT/InfluxDB; queued now", n)
         from gateway.security import tighten_data_dir
         for note in tighten_data_dir(data):
             log.warning("%s", note)

@@ -22,9 +22,9 @@ What it proves:
    VictoriaMetrics itself causes: it acknowledges samples before they are on disk, so the test
    makes it persist (``/snapshot/create``; ``force_flush`` is not enough in 1.79) right before
    the SIGKILL, and samples acknowledged in the instant between that and the kill may die in its
-   memory (``VmKill``); they are counted and reported, not blamed on the gateway. Samples polled but not yet committed when the
-   gateway was SIGKILLed (at most one flush interval, 0.25 s) were never recorded and are not
-   counted.
+   memory (``VmKill``); they are counted and reported, not blamed on the gateway. Samples
+   polled but not yet committed when the gateway was SIGKILLed (at most one flush interval,
+   0.25 s) were never recorded and are not counted.
 2. Every alarm transition in the ledger's history was published on ``events`` (by alarm id and
    seq): zero missing, none invented; duplicates (at-least-once) are counted and must carry the
    same content as the ledger's record.
