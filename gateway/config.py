@@ -358,10 +358,17 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else None
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
         raise ConfigError([Problem(fname, line, "", f"YAML syntax error: {exc.problem}")]) \
             from exc
+    except yaml.reader.ReaderError as exc:
+        # A control character (a paste from a PDF, a binary file): found by fuzzing.
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise ConfigError([Problem(fname, line, "", f"character {exc.character!r} cannot be in "
+                                   "a YAML file (delete it, or retype the line)")]) from exc
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError([Problem(fname, 1, "", f"not a usable YAML file: {exc}")]) from exc
     if not isinstance(data, dict) or node is None:
         raise ConfigError([Problem(fname, 1, "", "the file must be a mapping of sections "
                                    "(gateway, buses, devices, ...)")])

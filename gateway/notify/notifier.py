@@ -158,9 +158,13 @@ class Notifier:
     def _new_code(self) -> str:
         n = self.cfg.ack_code_length
         while True:
-            code = str(secrets.randbelow(10 ** n)).zfill(n)
-            if code not in self.codes:
-                return code
+            # When nearly every code of this length is taken, a longer code (replies take up to
+            # 8 characters) instead of looping forever in the data path (found by fuzzing).
+            for _ in range(64):
+                code = str(secrets.randbelow(10 ** n)).zfill(n)
+                if code not in self.codes:
+                    return code
+            n += 1
 
     # ------------------------------------------------------------------ replies
     def _on_sms(self, sms: IncomingSms) -> None:
