@@ -240,6 +240,24 @@ class Gateway:
             n += 1
         return n
 
+    def gateway_health(self) -> dict[str, Any]:
+        """The gateway's own health as flat fields (``gateway_health`` in InfluxDB, ``health`` on
+        MQTT): polling, and paging when it is on."""
+        out: dict[str, Any] = {
+            "devices": len(self.devices),
+            "devices_online": sum(1 for h in self.health.values() if h.online),
+            "poll_cycle_ms": round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
+            "polls_late": sum(p.cycles_late for p in self.pollers),
+            "requests": self.requests,
+        }
+        if self.notifier is not None:
+            c = self.notifier.counters()
+            out["sms_sent"], out["sms_failed"] = c["sent"], c["failed"]
+            for ch in self.notifier.health().get("channels", {}).values():
+                if isinstance(ch, dict) and ch.get("rssi") is not None:
+                    out["modem_signal_csq"] = ch["rssi"]
+        return out
+
     async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
         next_health = time.monotonic() + 2.0
         while True:

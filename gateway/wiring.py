@@ -34,6 +34,7 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
             gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
 
         gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command)
+        gw.outputs.extra_health = gw.gateway_health
         coros.append(gw.outputs.run())
     if cfg.notify.enabled:
         from gateway.notify.notifier import Notifier

@@ -1,15 +1,16 @@
 """The dashboards against what the gateway really writes: ``firegate demo --line-protocol FILE``
 loaded into a real InfluxDB 1.6, then every panel and variable query run on it.
 
-Where the demo's lines still differ from the schema the dashboards are written for (design
-contract 6 as given in issue 6), the query is an expected failure that names the difference, so
-the list shrinks as the sink catches up (an unexpected pass is reported, not failed).
+The demo is the shared two-minute run (``tests/demo_kit.py``): its scenario raises every rule,
+its operators acknowledge and close alarms, so every panel has something to show. The few
+queries that need more than two minutes of history are listed in ``GAPS`` with the reason; they
+are strict expected failures, so a gap that stops being one fails the run until it is removed
+(``tests/test_dashboards_queries.py`` runs every query on hours of generated data as well).
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,29 +18,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.demo_kit import DemoRun
 from tests.test_dashboards_queries import ALL, DB, QUERIES, Influx1, _rows, substitute
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "influxd"], capture_output=True).returncode != 0,
     reason="Debian's influxdb package (influxd) is not installed")
 
-DEMO_SECONDS = "20"
-
 GAPS = {
-    "gateway_health": "the demo writes no gateway_health lines (outbox, poll cycle, modem, SMS)",
-    '"open"': "the demo's alarm lines carry `active` and `id` fields, not the `open`/`acked` "
-              "fields and `alarm_id` tag of the schema",
-    '"acked"': "the demo's alarm lines carry `acked_by`, not the boolean `acked` field",
-    '"online"': "the demo's device_health lines carry ok/quality/points, not online/"
-                "response_ms/errors/requests",
-    '"errors"': "the demo's device_health lines carry no errors counter",
     'last("energy_kwh")) FROM "electrical" WHERE $timeFilter AND "campus" =~ /^$campus$/ AND '
     '"building" =~ /^$building$/ AND "room" =~ /^$room$/ AND "device" =~ /^$device$/ GROUP BY '
-    'time(1h)': "hourly energy needs two hours of data; the demo runs for seconds",
-    'WHERE "fire_alarm" = true': "no zone is in fire within the first seconds of the demo's "
-                                 "scenario",
-    'elapsed("seq", 1s)': "the demo's scenario neither acknowledges nor closes an alarm, so no "
-                          "alarm_id has a second record to measure the time to",
+    'time(1h)': "hourly energy use is the difference of two hourly readings; the demo runs for "
+                "two minutes",
+    'WHERE "online" = false': "the demo ends with every device back online, so no device is "
+                              "offline now (tests/test_dashboards_queries.py has offline ones)",
 }
 
 
@@ -48,13 +40,9 @@ def _gap(query: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def demo_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    out = tmp_path_factory.mktemp("demo") / "demo.lp"
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "demo", "--for", DEMO_SECONDS,
-                          "--no-view", "--line-protocol", str(out)],
-                         capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr[-2000:]
-    lines = [ln for ln in out.read_text(encoding="utf-8").splitlines() if ln.strip()]
+def demo_lines(demo_120: DemoRun) -> list[str]:
+    lines = [ln for ln in demo_120.line_protocol.read_text(encoding="utf-8").splitlines()
+             if ln.strip()]
     assert lines, "the demo wrote no line protocol"
     return lines
 
@@ -96,13 +84,10 @@ def demo_influx(demo_lines: list[str], tmp_path_factory: pytest.TempPathFactory)
 
 def test_demo_writes_the_measurements_the_dashboards_read(demo_lines: list[str]) -> None:
     measurements = {ln.split(",", 1)[0] for ln in demo_lines}
-    assert {"electrical", "residual_current", "fire_panel", "door", "exit", "alarm",
-            "device_health"} <= measurements
+    assert {"electrical", "breaker", "residual_current", "electrical_fire", "fire_panel", "door",
+            "exit", "alarm", "device_health", "gateway_health"} <= measurements
 
 
-@pytest.mark.xfail(reason="breaker_trip alarms write `value` as a string (the trip reason) "
-                   "while other alarms write a number: InfluxDB rejects the line with "
-                   "'field type conflict' (seen in the demo)", strict=False)
 def test_influxdb_accepts_every_demo_line(
         demo_influx: tuple[Influx1, list[tuple[str, str]]]) -> None:
     _, rejected = demo_influx
@@ -112,7 +97,7 @@ def test_influxdb_accepts_every_demo_line(
 def _params() -> Iterator[object]:
     for dashboard, what, query in QUERIES:
         why = _gap(query)
-        marks = [pytest.mark.xfail(reason=why, strict=False)] if why else []
+        marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
         yield pytest.param(dashboard, what, query, marks=marks, id=f"{dashboard}:{what}")
 
 

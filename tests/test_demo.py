@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+
+from tests.demo_kit import DemoRun
 
 ROOT = Path(__file__).resolve().parent.parent
 FIREGATE = [sys.executable, "-m", "gateway.cli"]
@@ -29,40 +30,20 @@ def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The two demo runs of the issues, side by side (they share nothing but the machine)."""
-    tmp = tmp_path_factory.mktemp("demo")
-    runs = {"45": start(["demo", "--for", "45", "--no-view", "--summary", str(tmp / "s45.json"),
-                         "--data-dir", str(tmp / "d45")], tmp / "demo45.log"),
-            "120": start(["demo", "--for", "120", "--no-view", "--summary",
-                          str(tmp / "s120.json"), "--data-dir", str(tmp / "d120")],
-                         tmp / "demo120.log")}
-    out: dict[str, Any] = {}
-    for name, proc in runs.items():
-        rc = proc.wait(timeout=200)
-        log = (tmp / f"demo{name}.log").read_text(errors="replace")
-        assert rc == 0, f"demo --for {name} exited {rc}:\n{log[-3000:]}"
-        out[name] = json.loads((tmp / f"s{name}.json").read_text())
-        out[name + "_log"] = log
-        out[name + "_dir"] = tmp / f"d{name}"
-    return out
-
-
 @pytest.mark.slow
-def test_demo_45_every_device_online_with_requests_and_points(demos: dict[str, Any]) -> None:
-    s = demos["45"]
+def test_demo_45_every_device_online_with_requests_and_points(demo_45: DemoRun) -> None:
+    s = demo_45.summary
     assert set(s) >= {"duration_s", "devices", "devices_online", "requests", "points", "alarms",
                       "outbox"}
     assert s["devices"] >= 30 and s["devices_online"] == s["devices"], s
     assert s["requests"] > 0 and s["points"] > 0
     assert set(s["outbox"]) == {"pending", "delivered", "shed"}
-    assert "devices 37/37 online" in demos["45_log"]  # the live view's status lines
+    assert "devices 37/37 online" in demo_45.log  # the live view's status lines
 
 
 @pytest.mark.slow
-def test_demo_120_raises_every_rule_and_spares_the_benign_rooms(demos: dict[str, Any]) -> None:
-    s = demos["120"]
+def test_demo_120_raises_every_rule_and_spares_the_benign_rooms(demo_120: DemoRun) -> None:
+    s = demo_120.summary
     rules = collections.Counter(a["rule"] for a in s["alarms"])
     assert RULE_IDS <= set(rules), f"missing: {RULE_IDS - set(rules)}"
     wrong = [a for a in s["alarms"] if a["device"] in BENIGN_ROOMS
@@ -77,8 +58,8 @@ def test_demo_120_raises_every_rule_and_spares_the_benign_rooms(demos: dict[str,
 
 
 @pytest.mark.slow
-def test_demo_ledger_is_readable_from_the_shell(demos: dict[str, Any]) -> None:
-    data = demos["120_dir"] / "data"
+def test_demo_ledger_is_readable_from_the_shell(demo_120: DemoRun) -> None:
+    data = demo_120.data_dir / "data"
     out = subprocess.run([*FIREGATE, "alarms", "list", "--state", "all", "--data-dir", str(data)],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -121,3 +102,13 @@ def test_run_and_simulate_in_two_terminals_stop_cleanly_on_sigterm(tmp_path: Pat
         except subprocess.TimeoutExpired:
             sim.kill()
     shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_demo_with_modem_pages_and_the_reply_acknowledges(demo_120: DemoRun) -> None:
+    sms = demo_120.summary["sms"]
+    assert sms["sent"] > 0 and sms["acknowledged"] >= 1 and sms["escalations"] >= 1, sms
+    lines = [json.loads(x) for x in
+             (demo_120.line_protocol.parent / "sms.jsonl").read_text().splitlines()]
+    assert lines and all({"pdu_hex", "number", "text"} <= set(x) for x in lines)
+    assert any("dorm-1" in x["text"] for x in lines)

@@ -113,8 +113,9 @@ class InfluxSink:
     def _health_line(self) -> str:
         assert self._health_source is not None
         h = self._health_source()
-        return self.builder.gateway_health(flatten_health(h.get("outbox", {}),
-                                                          h.get("sinks", {})), time.time())
+        return self.builder.gateway_health({**flatten_health(h.get("outbox", {}),
+                                                             h.get("sinks", {})),
+                                            **h.get("gateway", {})}, time.time())
 
     async def _write_health(self) -> None:
         """Best effort: a ``gateway_health`` point straight out (not via the outbox: it is about

@@ -8,6 +8,7 @@ health messages show.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from gateway.outputs.config import OutputsConfig
@@ -29,6 +30,7 @@ class Outputs:
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
+        self.extra_health: Callable[[], dict[str, Any]] | None = None
         if cfg.mqtt is not None:
             self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
                                           health_source=self.health)
@@ -58,8 +60,10 @@ class Outputs:
                 tg.create_task(self.deliveries[name].run(), name=f"delivery-{name}")
 
     def health(self) -> dict[str, Any]:
-        """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}}}``."""
+        """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}},
+        "gateway": {...}}``; ``gateway`` is what ``extra_health`` (set by the runtime) adds."""
         return {
+            "gateway": self.extra_health() if self.extra_health else {},
             "outbox": self.outbox.stats(),
             "sinks": {name: {**sink.health(), **self.deliveries[name].health()}
                       for name, sink in self.sinks.items()},
