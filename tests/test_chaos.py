@@ -205,12 +205,15 @@ async def test_broker_database_and_gateway_kills_lose_nothing(
         if oid <= position["alarm"]:
             (at_risk if vm_kill.at_risk("alarm", oid) else expected).add(ck.alarm_key(rec))
     missing = expected - stored
-    (tmp_path / "chaos-debug.json").write_text(json.dumps({
-        "t0": clock.t0, "broker": [broker_down, broker_up], "db": [db_down, db_up],
-        "gw": [gw_down, gw_up], "vm_kill": [vm_kill.before, vm_kill.after],
-        "missing_ts": sorted({k[4] for k in missing}),
-        "missing_ids": sorted(oid for oid, rec in records
-                              if ck.telemetry_keys(rec) & missing)}))
+    # Where to look when it fails: the outages on the scenario clock and what was missed.
+    (tmp_path / "chaos-report.json").write_text(json.dumps({
+        "outages_s": {name: [round(a - clock.t0, 2), round(b - clock.t0, 2)] for name, (a, b) in
+                      {"broker": (broker_down, broker_up), "database": (db_down, db_up),
+                       "gateway": (gw_down, gw_up)}.items()},
+        "victoria_kill_cursors": [vm_kill.before, vm_kill.after],
+        "missing_s": sorted({round(k[4] / 1000 - clock.t0, 2) for k in missing})[:200],
+        "missing_outbox_ids": sorted(oid for oid, rec in records
+                                     if ck.telemetry_keys(rec) & missing)[:200]}, indent=1))
     lost_by_vm = at_risk - stored - expected
     with ck.db(outbox) as conn:
         still_queued = conn.execute("SELECT count(*) FROM telemetry WHERE id > ?",
@@ -287,4 +290,4 @@ async def test_broker_database_and_gateway_kills_lose_nothing(
 
     for k, v in report.items():
         record_property(k, v)
-    print("chaos report:", report)
+    print("chaos report:", json.dumps(report))
