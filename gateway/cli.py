@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from gateway.config import ConfigError, load_config, load_profiles_for
+from gateway.config import Config, ConfigError, load_config, load_profiles_for
 
 EXIT_INVALID = 2
 
@@ -41,14 +41,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from gateway.app import run_gateway
-
+def _load(path: Path) -> Config | None:
+    """The configuration, or None after printing every problem with file, line and field."""
     try:
-        cfg = load_config(args.config)
+        return load_config(path)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)
+        return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.app import run_gateway
+
+    cfg = _load(args.config)
+    if cfg is None:
         return EXIT_INVALID
     return asyncio.run(run_gateway(cfg, for_s=args.for_s, summary=args.summary,
                                    view=not args.no_view))
@@ -63,11 +70,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from gateway.simulate import run_simulate
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        for p in exc.problems:
-            print(f"error: {p}", file=sys.stderr)
+    cfg = _load(args.config)
+    if cfg is None:
         return EXIT_INVALID
     return asyncio.run(run_simulate(cfg, args.scenario, for_s=args.for_s))
 

@@ -7,7 +7,6 @@ file can be shared and committed without them.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from drivers.profiles import Profile, ProfileError, load_profiles
 from gateway.actions_config import ActionsConfig, DeviceAction
+from gateway.netaddr import is_loopback
 from gateway.notify.config import NotifyConfig
 from gateway.outputs.config import OutputsConfig
 from rules.settings import RulesSettings
@@ -480,11 +480,3 @@ def _action_problems(fname: str, lines: dict[tuple[str | int, ...], int], data: 
 def load_profiles_for(cfg: Config) -> dict[str, Profile]:
     return load_profiles(*cfg.profile_dirs)
 
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

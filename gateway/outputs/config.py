@@ -7,26 +7,19 @@ a dormitory LAN is not a trusted network.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from gateway.netaddr import is_loopback
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _is_loopback(host: str) -> bool:
-    # A copy of gateway.config.is_loopback: importing it here would be a circular import.
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_file(path: Path | None, what: str) -> None:
@@ -94,7 +87,7 @@ class MqttConfig(Batching):
         _check_file(self.cert_file, "cert_file")
         _check_file(self.key_file, "key_file")
         if (self.username is not None and not self.tls and not self.insecure
-                and not _is_loopback(self.host)):
+                and not is_loopback(self.host)):
             raise ValueError(
                 f"the MQTT password would cross the network to {self.host} in clear text; use "
                 "mqtts:// with ca_file, or set insecure: true if this network is trusted")
@@ -144,7 +137,7 @@ class InfluxConfig(Batching):
             raise ValueError(f"{' and '.join(missing)} must be set to write to {self.url}")
         parts = urlsplit(self.url)
         if (self.token is not None and parts.scheme == "http" and not self.insecure
-                and not _is_loopback(parts.hostname or "")):
+                and not is_loopback(parts.hostname or "")):
             raise ValueError(f"the InfluxDB token would cross the network to {parts.hostname} in "
                              "clear text; use https://, or set insecure: true if this network "
                              "is trusted")
