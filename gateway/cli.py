@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from gateway import cli_actions, cli_alarms, cli_dashboards
 from gateway.config import Config, ConfigError, load_config, load_profiles_for
 
 EXIT_INVALID = 2
@@ -121,11 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="for_s", type=float, help="stop after this many seconds")
     p.set_defaults(func=_cmd_simulate)
 
-    for mod in ("gateway.cli_alarms", "gateway.cli_dashboards", "gateway.cli_actions"):
-        try:
-            module = __import__(mod, fromlist=["add_parser"])
-        except ImportError:
-            continue
+    for module in (cli_alarms, cli_dashboards, cli_actions):
         module.add_parser(sub)
     return ap
 
