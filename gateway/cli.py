@@ -80,7 +80,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="firegate", description="Edge gateway for fire and electrical safety: polls "
-        "Modbus devices, raises alarms locally, pages on-call staff, delivers to MQTT and InfluxDB.")
+        "Modbus devices, raises alarms locally, pages on-call staff, delivers to MQTT and "
+        "InfluxDB.")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True)
 
