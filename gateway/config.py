@@ -233,6 +233,54 @@ class ConfigError(Exception):
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{file:([^}]+)\}")
 
 
+MAX_NODES = 200_000
+
+
+def _alias_problem(root: yaml.Node | None) -> tuple[int, str, str] | None:
+    """YAML aliases can make a collection contain itself, or expand exponentially (a "billion
+    laughs" file); either would hang the loader. Found by fuzzing. Returns (line, field, why)."""
+    if root is None:
+        return None
+    count = 0
+    stack: list[tuple[yaml.Node, tuple[int, ...]]] = [(root, ())]
+    while stack:
+        node, ancestors = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return (1, "", f"the file expands to more than {MAX_NODES} values through YAML "
+                    "aliases (*name); write the values out")
+        if id(node) in ancestors:
+            return (node.start_mark.line + 1, "", "a YAML alias (*name) refers to a list or "
+                    "mapping that contains it; remove the alias")
+        inner = (*ancestors, id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, inner) for kv in node.value for n in kv)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, inner) for n in node.value)
+    return None
+
+
+def _bad_date_line(root: yaml.Node | None) -> int:
+    """The line of the first scalar YAML takes for a date that is not a valid one."""
+    stack = [root] if root is not None else []
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
+            try:
+                yaml.SafeLoader("").construct_yaml_timestamp(node)
+            except ValueError:
+                return int(node.start_mark.line) + 1
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for kv in node.value for n in kv)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return 1
+
+
 def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
                                                                                      ...], int]]:
     """Every field path in a composed YAML tree with its 1-based line."""
@@ -354,6 +402,7 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
     except OSError as exc:
         raise ConfigError([Problem(fname, None, "", f"cannot read the file: {exc.strerror}")]) \
             from exc
+    node: yaml.Node | None = None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -367,8 +416,14 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         line = text.count("\n", 0, max(exc.position, 0)) + 1
         raise ConfigError([Problem(fname, line, "", f"character {exc.character!r} cannot be in "
                                    "a YAML file (delete it, or retype the line)")]) from exc
+    except ValueError as exc:  # found by fuzzing: a date-looking scalar that is not a date
+        raise ConfigError([Problem(fname, _bad_date_line(node), "", f"a value looks like a date "
+                                   f"but is not one ({exc}); put it in quotes")]) from exc
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError([Problem(fname, 1, "", f"not a usable YAML file: {exc}")]) from exc
+    shape = _alias_problem(node)
+    if shape is not None:
+        raise ConfigError([Problem(fname, *shape)])
     if not isinstance(data, dict) or node is None:
         raise ConfigError([Problem(fname, 1, "", "the file must be a mapping of sections "
                                    "(gateway, buses, devices, ...)")])

@@ -108,3 +108,27 @@ def test_reply_codes_never_run_out() -> None:
         for k in [k for k, v in n.codes.items() if v in ("x", "A-LAST")]:
             del n.codes[k]
         n.alarms.pop("A-LAST", None)
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ("gateway: &g\n  id: gw-1\n  self: [*g]\n", 1, "refers to a list or mapping that contains"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e]\n",
+     1, "more than 200000 values"),
+    ("gateway:\n  id: gw-1\nholidays:\n  - 2024-13-45\n", 4, "looks like a date"),
+])
+def test_yaml_that_would_hang_or_crash_the_loader_is_a_config_error(
+        tmp_path: pytest.TempPathFactory, text: str, line: int, words: str) -> None:
+    """Found by fuzzing: a self-referencing alias (RecursionError), an alias bomb, and an
+    impossible date (a bare ValueError from PyYAML) all escaped load_config."""
+    from pathlib import Path
+
+    from gateway.config import ConfigError, load_config
+
+    f = Path(str(tmp_path)) / "gw.yaml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    [p] = err.value.problems
+    assert p.line == line and words in p.message, p
