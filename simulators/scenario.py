@@ -83,6 +83,9 @@ def load_scenario(
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{name}: not valid YAML: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # an impossible date such as 2024-13-45 (fuzzing)
+        raise ScenarioError(f"{name}: a value YAML reads as a date is not one ({exc}); put it "
+                            "in quotes") from exc
     lines: list[int | None] = []
     if isinstance(data, Mapping) and "steps" in data:
         data = data["steps"]

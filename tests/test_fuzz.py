@@ -132,3 +132,13 @@ def test_yaml_that_would_hang_or_crash_the_loader_is_a_config_error(
         load_config(f)
     [p] = err.value.problems
     assert p.line == line and words in p.message, p
+
+
+def test_impossible_date_in_a_scenario_is_a_scenario_error() -> None:
+    """Found by fuzzing: PyYAML's bare ValueError escaped load_scenario."""
+    from simulators.scenario import ScenarioError, load_scenario
+
+    spec, _ = ft._scenario_world()
+    with pytest.raises(ScenarioError, match="date"):
+        load_scenario("s.yaml", spec, text="- {at: 2024-13-45, device: room-101, "
+                                            "set: {power_w: 1}}\n")
