@@ -156,10 +156,10 @@ class ActionService:
                               "circuit with that fault is not re-energised remotely")
         cause = self._cut_cause(req.device)
         if cause is not None:
-            a = self.gw.ledger.get(cause)
-            if a is not None and not a.acked_by and a.state != "closed":
-                raise Refused(f"alarm {a.id} ({a.rule}) that caused the cut is not acknowledged "
-                              f"yet: acknowledge it first (firegate alarms ack {a.id})")
+            c = self.gw.ledger.get(cause)
+            if c is not None and not c.acked_by and c.state != "closed":
+                raise Refused(f"alarm {c.id} ({c.rule}) that caused the cut is not acknowledged "
+                              f"yet: acknowledge it first (firegate alarms ack {c.id})")
 
     async def _trip_reason(self, device: str, prof: Profile) -> str | None:
         """Why the device last opened, read fresh from the device (the poll may be old)."""
@@ -271,7 +271,9 @@ class ActionService:
         is born closed, so it never stays retained and the notifier never pages for it."""
         req = res.request
         tags = self.gw.tags.get(req.device, {})
-        rec = {"id": f"action-{res.audit_id}", "seq": 1, "event": "action", "state": "closed",
+        rec: dict[str, Any] = {
+               "id": f"action-{res.audit_id}", "seq": 1, "event": "action", "state": "closed",
+               "severity": "info",
                "ts": res.ts, "device": req.device, "rule": f"action:{req.action}",
                "action": req.action, "kind": act.kind if act else None, "who": req.who,
                "via": req.via, "reason": req.reason, "outcome": res.outcome,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.actions_kit import rig, until
-from tests.mqtt_helpers import client_for
+from tests.mqtt_helpers import check, client_for
 from tests.servers import Mosquitto
 
 ROOT = Path(__file__).parents[1]
@@ -38,7 +38,7 @@ async def test_mqtt_action_applies_only_listed_operators(
 
             async def collect() -> None:
                 async for m in watch.messages:
-                    events.append(json.loads(m.payload))
+                    events.append(check("event", m.payload))
 
             collector = asyncio.create_task(collect())
             async with client_for(mosquitto) as op:
