@@ -78,8 +78,11 @@ class Delivery:
             self._alarm.set()
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that arrives
+        # in the same loop turn as the event, and the gateway then never stops on SIGTERM.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
