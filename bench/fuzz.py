@@ -69,19 +69,19 @@ def run_random(name: str, n: int, seed: int, hang_s: float, crashes: Path) -> di
     signal.signal(signal.SIGALRM, _alarm)
     for i in range(n):
         if pool and rng.random() < 0.5:
-            data = bytearray(rng.choice(pool))
+            buf = bytearray(rng.choice(pool))
             for _ in range(1 + rng.randrange(4)):
                 op = rng.randrange(4)
-                pos = rng.randrange(len(data) + 1)
-                if op == 0 or not data:
-                    data[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
+                pos = rng.randrange(len(buf) + 1)
+                if op == 0 or not buf:
+                    buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
                 elif op == 1:
-                    data[min(pos, len(data) - 1)] = rng.randrange(256)
+                    buf[min(pos, len(buf) - 1)] = rng.randrange(256)
                 elif op == 2:
-                    del data[pos:pos + rng.randrange(1, 9)]
+                    del buf[pos:pos + rng.randrange(1, 9)]
                 else:
-                    data += data[:rng.randrange(len(data) + 1)]
-            data = bytes(data[:1024])
+                    buf += buf[:rng.randrange(len(buf) + 1)]
+            data = bytes(buf[:1024])
         else:
             data = bytes(rng.randrange(256) for _ in range(rng.randrange(200)))
         signal.setitimer(signal.ITIMER_REAL, hang_s)

@@ -210,7 +210,7 @@ def _fast_profiles() -> None:
     from drivers.profiles import load_profiles
 
     cached = cache(load_profiles)
-    gc.load_profiles = cached  # type: ignore[assignment]
+    gc.load_profiles = cached  # type: ignore[attr-defined]
 
 
 @cache
