@@ -115,7 +115,7 @@ class InfluxSink:
         h = self._health_source()
         return self.builder.gateway_health({**flatten_health(h.get("outbox", {}),
                                                              h.get("sinks", {})),
-                                            **h.get("gateway", {})}, time.time())
+                                            **h.get("runtime", {})}, time.time())
 
     async def _write_health(self) -> None:
         """Best effort: a ``gateway_health`` point straight out (not via the outbox: it is about

@@ -61,9 +61,10 @@ class Outputs:
 
     def health(self) -> dict[str, Any]:
         """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}},
-        "gateway": {...}}``; ``gateway`` is what ``extra_health`` (set by the runtime) adds."""
+        "runtime": {...}}``; ``runtime`` is what ``extra_health`` (set by the runtime) adds:
+        devices online, poll lag, SMS counters, modem signal."""
         return {
-            "gateway": self.extra_health() if self.extra_health else {},
+            "runtime": self.extra_health() if self.extra_health else {},
             "outbox": self.outbox.stats(),
             "sinks": {name: {**sink.health(), **self.deliveries[name].health()}
                       for name, sink in self.sinks.items()},
