@@ -84,7 +84,7 @@ async def _operator_rounds(gw: Gateway) -> None:
         await asyncio.sleep(2.0)
         now = time.time()
         for a in gw.ledger.open_alarms():
-            d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+            d = a.as_dict()
             if d["rule"] in ("residual_current", "panel_fault", "fire_door_open") and \
                     not d.get("acked_by") and now - float(d["raised_at"]) >= ACK_AFTER_S:
                 gw.acknowledge(str(d["id"]), who=CONTROL_ROOM, via="demo")

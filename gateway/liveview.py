@@ -56,7 +56,7 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
         f"  requests {gw.requests}  points {gw.points}",
     )
     open_alarms = gw.ledger.open_alarms()
-    alarm_rows = [a.as_dict() if hasattr(a, "as_dict") else dict(a) for a in open_alarms][:12]
+    alarm_rows = [a.as_dict() for a in open_alarms][:12]
     alarmed = {str(a["device"]) for a in alarm_rows}
     order = sorted(gw.devices, key=lambda i: (gw.health[i].online, i not in alarmed))
     room_for = max(5, height - len(alarm_rows) - 10)
@@ -82,10 +82,11 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
     alarms = Table(expand=True, show_edge=False, header_style="bold")
     for col in ("alarm", "severity", "rule", "device", "state", "message"):
         alarms.add_column(col, no_wrap=True)
-    for d in alarm_rows:
-        alarms.add_row(str(d["id"]), Text(str(d["severity"]),
-                       SEVERITY_STYLE.get(str(d["severity"]), "")), str(d["rule"]),
-                       str(d["device"]), str(d["state"]), str(d.get("message_zh") or "")[:60])
+    for row in alarm_rows:
+        sev = str(row["severity"])
+        alarms.add_row(str(row["id"]), Text(sev, SEVERITY_STYLE.get(sev, "")), str(row["rule"]),
+                       str(row["device"]), str(row["state"]),
+                       str(row.get("message_zh") or "")[:60])
     st = gw.outbox.stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "

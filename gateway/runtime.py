@@ -291,7 +291,7 @@ class Gateway:
             a = self.ledger.get(aid)
             if a is None:
                 continue
-            d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+            d = a.as_dict()
             alarms.append({k: d.get(k) for k in ("id", "device", "rule", "severity", "state",
                                                  "raised_at", "cleared_at")})
         st = self.outbox.stats()

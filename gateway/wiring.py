@@ -52,7 +52,7 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
         # Escalation timers live in memory: after a restart, alarms still open and not yet
         # acknowledged are paged again, so a restart never silently ends an escalation.
         for a in gw.ledger.open_alarms():
-            d = a.as_dict() if hasattr(a, "as_dict") else dict(a)
+            d = a.as_dict()
             if not d.get("acked_by") and d.get("state") == "raised":
                 page({**d, "event": "raise", "ts": d["raised_at"]})
         coros.append(gw.notifier.run())
