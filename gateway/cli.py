@@ -37,6 +37,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         rows = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in plan.items()]
         print("{\n" + ",\n".join(rows) + "\n}")
         return 0
+    from gateway.security import loose_modes
+
+    for path, now, want in loose_modes(cfg.gateway.data_dir):
+        print(f"warning: {path} is mode {now:o}; the gateway tightens it to {want:o} at start "
+              f"(chmod {want:o} {path})", file=sys.stderr)
     print(f"{args.config}: valid — {len(cfg.buses)} buses, {len(cfg.devices)} devices, "
           f"gateway {cfg.gateway.id} in {cfg.gateway.campus}/{cfg.gateway.building}")
     return 0

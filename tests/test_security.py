@@ -152,3 +152,12 @@ def test_systemd_unit_runs_unprivileged_with_private_files() -> None:
     assert svc["UMask"] == "0027", "new stores must not be readable by others"
     assert svc["StateDirectoryMode"] == "0750"
     assert svc["NoNewPrivileges"] == "yes" and svc["CapabilityBoundingSet"] == ""
+
+
+def test_check_warns_about_a_loose_data_directory(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    rc, out = check(write(tmp_path, {}), capsys)
+    assert rc == 0 and f"warning: {data} is mode 777" in out and "chmod 750" in out
