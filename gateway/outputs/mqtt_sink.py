@@ -38,6 +38,7 @@ from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Outbox
 
 log = logging.getLogger("firegate.outputs.mqtt")
+PUBLISH_SLICE = 32
 
 Command = dict[str, Any]
 PENDING_CALLS_WARN = 100_000  # outputs batch_size is at most 100,000
@@ -269,10 +270,14 @@ class MqttSink:
                     await client.publish(f"{self.prefix}/alarms/{rec['id']}", payload, qos=qos,
                                          retain=True)
             elif self.cfg.telemetry:
-                await asyncio.gather(*(
-                    client.publish(f"{self.prefix}/telemetry/{rec['device']}",
-                                   _dumps({**self._base, **rec}), qos=qos)
-                    for rec in batch.records))
+                # In flight together, but in slices: aiomqtt scans its pending calls on every
+                # publish, so a thousand at once costs a thousand squared.
+                recs = batch.records
+                for i in range(0, len(recs), PUBLISH_SLICE):
+                    await asyncio.gather(*(
+                        client.publish(f"{self.prefix}/telemetry/{rec['device']}",
+                                       _dumps({**self._base, **rec}), qos=qos)
+                        for rec in recs[i:i + PUBLISH_SLICE]))
         except aiomqtt.MqttError as exc:
             # The run loop notices a dead connection and reconnects; here only report.
             msg = explain(exc, self.where)
