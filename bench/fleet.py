@@ -118,7 +118,10 @@ def firegate_config(fleet: Fleet, run: Path, ports: dict[str, int], mqtt_port: i
         "devices": devices,
     }
     if mqtt_port is not None:
-        cfg["outputs"] = {"mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}", "qos": 1}}
+        # Bundled telemetry, as ThingsBoard's gateway API does (many devices a message); the
+        # per-device topics are firegate's default and cost one QoS 1 publish per device poll.
+        cfg["outputs"] = {"mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}", "qos": 1,
+                                   "telemetry_bundle": True}}
     path = run / name
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path

@@ -50,7 +50,8 @@ class Meter:
         self._client.disconnect()
 
     def _on_connect(self, c: mqtt.Client, ud: Any, flags: Any, rc: Any, props: Any) -> None:
-        c.subscribe([("firegate/+/+/telemetry/+", 0), ("firegate/+/+/events", 0),
+        c.subscribe([("firegate/+/+/telemetry/+", 0), ("firegate/+/+/telemetry", 0),
+                     ("firegate/+/+/events", 0),
                      ("v1/gateway/telemetry", 0)])
         self._connected.set()
 
@@ -66,16 +67,21 @@ class Meter:
                 self._thingsboard(body)
             elif topic.endswith("/events"):
                 self.events.append((now, body))
+            elif topic.endswith("/telemetry"):  # a bundle of device records
+                self.messages[FIREGATE] += 1
+                for rec in body.get("records") or []:
+                    self._firegate(rec, count_message=False)
             else:
                 self._firegate(body)
 
-    def _firegate(self, body: dict[str, Any]) -> None:
+    def _firegate(self, body: dict[str, Any], count_message: bool = True) -> None:
         dev = str(body.get("device", ""))
         if body.get("measurement") == "device_health" or not dev.startswith(self.prefix):
             return
         n = len(body.get("fields") or {})
         self.points[FIREGATE] += n
-        self.messages[FIREGATE] += 1
+        if count_message:
+            self.messages[FIREGATE] += 1
         self.polls[FIREGATE][dev].append(float(body.get("ts", 0.0)))
 
     def _thingsboard(self, body: dict[str, Any]) -> None:

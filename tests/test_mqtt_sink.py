@@ -79,6 +79,23 @@ async def test_birth_telemetry_events_and_retained_alarm_until_closed(
     assert kept[f"{PREFIX}/state"] == b"offline", "a clean stop says offline"
 
 
+async def test_bundled_telemetry_carries_every_record_in_few_messages(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    cfg = mqtt_cfg(mosquitto, telemetry_bundle=True)
+    async with Watcher(mosquitto) as w, running(cfg, tmp_path / "o.sqlite") as (_, ob):
+        await until(lambda: w.on("state"), what="the birth message")
+        ob.put_telemetry([tele(f"room-{i}", 1_700_000_000.0 + i, power_w=float(i))
+                          for i in range(100, 160)])
+        await drained(ob, "mqtt")
+        await until(lambda: w.on("telemetry"), what="a bundle")
+        bundles = [check("telemetry_bundle", p) for p in w.on("telemetry")]
+        got = {(r["device"], r["ts"]): r["fields"]["power_w"]
+               for b in bundles for r in b["records"]}
+        assert got == {(f"room-{i}", 1_700_000_000.0 + i): float(i) for i in range(100, 160)}
+        assert len(bundles) < 60 and bundles[0]["building"] == "dorm-3"
+        assert not w.on("telemetry/room-100"), "bundling replaces the per-device messages"
+
+
 async def test_last_will_says_offline_when_the_gateway_dies(
         tmp_path: Path, mosquitto: Mosquitto) -> None:
     cfg = mqtt_cfg(mosquitto, client_id="fg-will")

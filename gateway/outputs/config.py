@@ -51,6 +51,11 @@ class MqttConfig(Batching):
                                  description="operator names whose cmd/ack is applied")
     topic_prefix: str = "firegate"
     telemetry: bool = True
+    telemetry_bundle: bool = Field(
+        default=False,
+        description="publish each delivery batch as one message on telemetry (a list of device "
+        "records) instead of one message per device on telemetry/{device}: far fewer messages "
+        "for a large building; consumers read the list")
     health_interval_s: float = Field(default=30, gt=0)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)

@@ -39,6 +39,7 @@ from gateway.outputs.outbox import Batch, Outbox
 
 log = logging.getLogger("firegate.outputs.mqtt")
 PUBLISH_SLICE = 32
+BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
 Command = dict[str, Any]
 PENDING_CALLS_WARN = 100_000  # outputs batch_size is at most 100,000
@@ -269,6 +270,13 @@ class MqttSink:
                     payload = b"" if current is None else _dumps({**self._base, **current})
                     await client.publish(f"{self.prefix}/alarms/{rec['id']}", payload, qos=qos,
                                          retain=True)
+            elif self.cfg.telemetry and self.cfg.telemetry_bundle:
+                recs = batch.records
+                await asyncio.gather(*(
+                    client.publish(f"{self.prefix}/telemetry",
+                                   _dumps({**self._base, "records": recs[i:i + BUNDLE_RECORDS]}),
+                                   qos=qos)
+                    for i in range(0, len(recs), BUNDLE_RECORDS)))
             elif self.cfg.telemetry:
                 # In flight together, but in slices: aiomqtt scans its pending calls on every
                 # publish, so a thousand at once costs a thousand squared.
