@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class BackoffPolicy:
 
 
 ResultSink = Callable[[PollResult], None]
+
+log = logging.getLogger("firegate.poller")
 
 
 class BusPoller:
@@ -144,7 +147,12 @@ class BusPoller:
                 lag = time.monotonic() - job.due
                 self.lag_s = lag if self.lag_s == 0 else 0.9 * self.lag_s + 0.1 * lag
                 self._reschedule(job)
-            self.on_result(result)
+            try:
+                self.on_result(result)
+            except Exception:
+                # A store that cannot be written (disk full, a broken file) must not stop the
+                # line from being polled: the error is logged with its cause, polling goes on.
+                log.exception("handling the poll of %s failed", job.device_id)
 
     async def _poll(self, job: Job) -> PollResult:
         h = self.health[job.device_id]

@@ -19,17 +19,26 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
+from gateway.alarm_recovery import republish_unsent
 from gateway.config import Config, Device, RtuBus, load_profiles_for
 from gateway.ledger import Ledger
 from gateway.outputs.outbox import Outbox
 from gateway.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.records import telemetry_record
+from gateway.security import (
+    install_redaction,
+    prepare_data_dir,
+    secret_values,
+    tighten_data_dir,
+)
 from rules.engine import Engine
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
 
 TransitionListener = Callable[[dict[str, Any]], None]
+
+MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be written
 
 
 def link_spec(bus: Any) -> LinkSpec:
@@ -62,7 +71,8 @@ def device_tags(cfg: Config, d: Device) -> dict[str, str]:
 
 
 class Gateway:
-    """One building's gateway. Use as ``async with Gateway(cfg) as gw: await gw.run(stop)``."""
+    """One building's gateway: ``with Gateway(cfg) as gw: await gw.run(stop)``. Entering opens
+    the stores (ledger, outbox) under the data directory; leaving flushes and closes them."""
 
     def __init__(self, cfg: Config, *, profiles: dict[str, Profile] | None = None,
                  with_outputs: bool = True) -> None:
@@ -83,9 +93,12 @@ class Gateway:
         self.requests = 0
         self.points = 0
         self.polls = 0
-        self.alarm_ids: list[str] = []
+        self.alarm_ids: dict[str, None] = {}  # alarms this run touched, in order
         self._telemetry: list[dict[str, Any]] = []
         self._published: set[tuple[str, int]] = set()
+        self._unrecorded: list[Any] = []  # rule events the ledger could not take yet
+        self._ledger_failing = False
+        self._outbox_failing = False
         self._history_tail = 0
         self._stack = contextlib.ExitStack()
         self.ledger: Ledger
@@ -99,11 +112,8 @@ class Gateway:
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
         data = Path(self.cfg.gateway.data_dir)
-        from gateway.security import install_redaction, prepare_data_dir, secret_values
         install_redaction(secret_values(self.cfg))
         prepare_data_dir(data)
-        with contextlib.suppress(OSError):
-            data.chmod(0o750)
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
@@ -119,11 +129,9 @@ class Gateway:
         ))
         # A kill between the ledger's commit and the outbox's would leave a transition that is
         # never published; the difference is exact, so send it now.
-        from gateway.alarm_recovery import republish_unsent
         if n := republish_unsent(self.ledger, self.outbox):
             log.warning("%d alarm transition(s) recorded before the last stop had not been "
                         "queued for MQTT/InfluxDB; queued now", n)
-        from gateway.security import tighten_data_dir
         for note in tighten_data_dir(data):
             log.warning("%s", note)
         return self
@@ -173,14 +181,35 @@ class Gateway:
             self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
                                            r.failed, r.poll_class))
-        for ev in events:
-            for tr in self.ledger.apply(ev):
+        if events or self._unrecorded:
+            self._unrecorded.extend(events)
+            self.record_events()
+
+    def record_events(self) -> None:
+        """Put rule events on the ledger, in order. One that cannot be written (a full disk, a
+        broken file) stays in memory and is tried again at every flush, so no alarm is lost
+        because the disk was full for a while."""
+        while self._unrecorded:
+            ev = self._unrecorded[0]
+            try:
+                transitions = self.ledger.apply(ev)
+            except Exception as exc:
+                if not self._ledger_failing:
+                    log.error("cannot record alarms on the ledger in %s (%s): %d event(s) kept "
+                              "in memory and retried; free space there", self.cfg.gateway.data_dir,
+                              exc, len(self._unrecorded))
+                self._ledger_failing = True
+                return
+            self._unrecorded.pop(0)
+            if self._ledger_failing:
+                log.warning("the ledger takes writes again; recorded the alarms held in memory")
+                self._ledger_failing = False
+            for tr in transitions:
                 self.publish_transition(tr.as_dict())
 
     def publish_transition(self, tr: dict[str, Any]) -> None:
         self._published.add((str(tr["id"]), int(tr["seq"])))
-        if tr["id"] not in self.alarm_ids:
-            self.alarm_ids.append(tr["id"])
+        self.alarm_ids.setdefault(str(tr["id"]))
         self.outbox.put_alarm(tr)
         for listener in self.listeners:
             try:
@@ -213,7 +242,13 @@ class Gateway:
     def flush(self) -> None:
         if self._telemetry:
             batch, self._telemetry = self._telemetry, []
-            self.outbox.put_telemetry(batch)
+            try:
+                self.outbox.put_telemetry(batch)
+            except Exception:
+                # Keep it for the next try, but never more than a minute of a big building's
+                # polls: past that the oldest go, as the outbox's own budget would shed them.
+                self._telemetry = (batch + self._telemetry)[-MAX_HELD_RECORDS:]
+                raise
 
     def health_records(self) -> list[dict[str, Any]]:
         now = time.time()
@@ -265,11 +300,20 @@ class Gateway:
             if time.monotonic() >= next_health:
                 self._telemetry.extend(self.health_records())
                 next_health = time.monotonic() + health_every_s
+            self.record_events()
             try:
                 self.flush()
                 self.publish_external()
-            except Exception:
-                log.exception("cannot write to the outbox at %s", self.cfg.gateway.data_dir)
+                if self._outbox_failing:
+                    log.warning("the outbox at %s takes writes again", self.cfg.gateway.data_dir)
+                    self._outbox_failing = False
+            except Exception as exc:
+                # The batch stays in memory (flush puts it back) and is written next time.
+                if not self._outbox_failing:
+                    log.error("cannot write to the outbox in %s (%s): telemetry is held in "
+                              "memory and retried; free space there", self.cfg.gateway.data_dir,
+                              exc)
+                self._outbox_failing = True
 
     async def run(self, stop: asyncio.Event, extra: list[Any] | None = None) -> None:
         """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""

@@ -24,10 +24,12 @@ def free_port() -> int:
 
 
 def config(data_dir: Path, devices: list[dict[str, Any]], *, rules: dict[str, Any] | None = None,
-           period_s: float = 0.5, timeout_s: float = 0.3, **extra: Any) -> Config:
+           period_s: float = 0.5, timeout_s: float = 0.3, store_budget_mb: float = 256,
+           **extra: Any) -> Config:
     return Config.model_validate({
         "gateway": {"id": "gw-test", "site": "test-college", "campus": "north",
-                    "building": "dorm-9", "data_dir": str(data_dir)},
+                    "building": "dorm-9", "data_dir": str(data_dir),
+                    "store_budget_mb": store_budget_mb},
         "poll_classes": {"fast": {"period_s": period_s, "priority": 0},
                          "normal": {"period_s": period_s, "priority": 1},
                          "slow": {"period_s": period_s * 4, "priority": 2}},
