@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     run.mkdir(parents=True, exist_ok=True)
     started = time.time()
     res: dict[str, Any] = {
-        "mode": mode, "command": "python -m bench" + (" --quick" if a.quick else ""),
+        "mode": mode, "command": "python -m bench" + (" --quick" if a.quick else "") + (
+            f" --only {a.only}" if a.only != "compare,wire,scale" else ""),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "machine": {"cpus": os.cpu_count(), "measured_on_cores": sorted(me),
                     "others_on_cores": sorted(other), "pinned": me != other,
