@@ -170,3 +170,38 @@ def test_config_refuses_token_in_clear_text_off_loopback() -> None:
                                       "token": secret, "insecure": True})
     assert secret not in repr(ok) and secret not in str(ok.model_dump())
     assert secret not in ok.model_dump_json()
+
+
+async def test_small_budget_database_outage_sheds_only_telemetry_and_counts_it(
+        tmp_path: Path, make_victoria: object) -> None:
+    """A long database outage with a small disk budget: the oldest telemetry is shed and
+    counted, every alarm transition still arrives, and what was not shed arrives too."""
+    vm: Victoria = make_victoria()  # type: ignore[operator]
+    cfg = influx_cfg(vm.url)
+    t0 = time.time()
+    with Outbox(tmp_path / "o.sqlite", budget_bytes=300_000, sinks=cfg.sinks()) as ob:
+        outputs = Outputs(cfg, ob, Ident())
+        outputs.deliveries["influx"].backoff_max_s = 0.5
+        task = asyncio.create_task(outputs.run())
+        vm.kill()
+        polls = 0
+        for cycle in range(150):  # far more telemetry than the budget holds
+            ob.put_telemetry([tele(f"shed-{d}", t0 + cycle, voltage_v=float(cycle),
+                                   current_a=1.0, power_w=200.0) for d in range(20)])
+            polls += 20
+            if cycle % 15 == 0:
+                ob.put_alarm(transition(f"shed-A{cycle}", 1, "raised", t0 + cycle))
+            await asyncio.sleep(0)
+        shed = ob.stats()["shed"]
+        assert shed > 0, "the budget was never reached"
+        vm.start()
+        await drained(ob, "influx", limit_s=60)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert ob.stats()["shed"] == shed  # nothing more once the database was back
+    alarms = {p[0] for p in vm.points('{__name__="alarm_seq"}')}
+    assert len(alarms) == 10, "every alarm transition arrived"
+    volts = vm.points('{__name__="electrical_voltage_v",device=~"shed-.*"}')
+    assert len(volts) + shed == polls, "delivered plus shed is everything that was polled"
+    newest = max(p[1] for p in volts)
+    assert newest == round((t0 + 149) * 1000), "the oldest went, the newest stayed"
