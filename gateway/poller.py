@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from drivers.device import DeviceReader
 from drivers.model import PollResult
 from drivers.transport import Line, LinkError
+from gateway.aio import run_all
 
 
 @dataclass(slots=True)
@@ -108,9 +109,7 @@ class BusPoller:
 
     async def run(self) -> None:
         try:
-            async with asyncio.TaskGroup() as tg:
-                for _ in range(self.line.concurrency):
-                    tg.create_task(self._worker())
+            await run_all(*(self._worker() for _ in range(self.line.concurrency)))
         finally:
             self.line.close()
 

@@ -19,6 +19,7 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
+from gateway.aio import cancel_all
 from gateway.alarm_recovery import republish_unsent
 from gateway.config import Config, Device, RtuBus, load_profiles_for
 from gateway.ledger import Ledger
@@ -324,7 +325,7 @@ class Gateway:
             for coro in extra or []:
                 tasks.append(tg.create_task(coro))
             await stop.wait()
-            await _cancel_all(tasks)
+            await cancel_all(tasks)
         self.flush()
 
     # ------------------------------------------------------------------ reporting
@@ -351,15 +352,3 @@ class Gateway:
             out["sms"] = self.notifier.counters()
         return out
 
-
-async def _cancel_all(tasks: list[asyncio.Task[Any]], every_s: float = 0.5) -> None:
-    """Cancel until every task has ended. On Python 3.11 ``asyncio.wait_for`` (used inside
-    pymodbus and aiomqtt) can swallow a cancellation that lands in the same loop turn as the
-    reply it waits for; a task that lost its cancellation is cancelled again, so SIGTERM always
-    stops the gateway."""
-    pending = [t for t in tasks if not t.done()]
-    while pending:
-        for t in pending:
-            t.cancel()
-        await asyncio.wait(pending, timeout=every_s)
-        pending = [t for t in pending if not t.done()]

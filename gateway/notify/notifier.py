@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
+from gateway.aio import run_all
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
@@ -305,11 +306,10 @@ class Notifier:
     async def run(self) -> None:
         """Escalation, sending and the modem; ends on cancellation (TaskGroup-friendly)."""
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._scheduler(), name="notify-escalation")
-                tg.create_task(self._dispatcher(), name="notify-send")
-                if self.modem is not None:
-                    tg.create_task(self.modem.run(), name="notify-modem")
+            parts = [self._scheduler(), self._dispatcher()]
+            if self.modem is not None:
+                parts.append(self.modem.run())
+            await run_all(*parts)
         finally:
             with contextlib.suppress(Exception):
                 self.store.db.commit()

@@ -7,10 +7,10 @@ health messages show.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from gateway.aio import run_all
 from gateway.outputs.config import OutputsConfig
 from gateway.outputs.delivery import Delivery, Sink
 from gateway.outputs.lineproto import Identity
@@ -54,10 +54,8 @@ class Outputs:
 
     async def run(self) -> None:
         """Run every sink and its delivery loop until cancelled."""
-        async with asyncio.TaskGroup() as tg:
-            for name, sink in self.sinks.items():
-                tg.create_task(sink.run(), name=f"sink-{name}")
-                tg.create_task(self.deliveries[name].run(), name=f"delivery-{name}")
+        await run_all(*(c for name, sink in self.sinks.items()
+                        for c in (sink.run(), self.deliveries[name].run())))
 
     def health(self) -> dict[str, Any]:
         """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}},
