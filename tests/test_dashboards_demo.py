@@ -10,7 +10,6 @@ are strict expected failures, so a gap that stops being one fails the run until 
 
 from __future__ import annotations
 
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,10 +19,6 @@ import pytest
 
 from tests.demo_kit import DemoRun
 from tests.test_dashboards_queries import ALL, DB, QUERIES, Influx1, _rows, substitute
-
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["which", "influxd"], capture_output=True).returncode != 0,
-    reason="Debian's influxdb package (influxd) is not installed")
 
 GAPS = {
     'last("energy_kwh")) FROM "electrical" WHERE $timeFilter AND "campus" =~ /^$campus$/ AND '

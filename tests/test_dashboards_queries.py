@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -28,8 +27,6 @@ from tests import dashdata
 DB = "firegate"
 HOURS = 6.0
 
-pytestmark = pytest.mark.skipif(shutil.which("influxd") is None,
-                                reason="Debian's influxdb package (influxd) is not installed")
 
 
 def _free_port() -> int:

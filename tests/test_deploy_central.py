@@ -37,8 +37,7 @@ def test_compose_file_matches_the_compose_spec_schema() -> None:
     """Validated with check-jsonschema's vendored compose-spec schema (the schema Docker Compose
     itself validates against)."""
     exe = Path(sys.executable).with_name("check-jsonschema")
-    if not exe.exists():
-        pytest.skip("check-jsonschema is not installed (dev extra)")
+    assert exe.exists(), "check-jsonschema is missing: run scripts/setup (dev extra)"
     run = subprocess.run([str(exe), "--builtin-schema", "vendor.compose-spec",
                           str(CENTRAL / "compose.yaml")], capture_output=True, text=True,
                          timeout=60)
@@ -125,8 +124,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def broker(secrets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    if shutil.which("mosquitto") is None:
-        pytest.skip("Debian's mosquitto is not installed")
+    assert shutil.which("mosquitto"), "Debian's mosquitto is missing: run scripts/setup"
     root = tmp_path_factory.mktemp("mosquitto")
     port = _free_port()
     conf = (CENTRAL / "mosquitto" / "mosquitto.conf").read_text()
