@@ -108,6 +108,11 @@ class LinkSpec:
         return f"{self.host}:{self.port}{framing}"
 
 
+_READS = {Table.HOLDING: "read_holding_registers", Table.INPUT: "read_input_registers",
+          Table.COIL: "read_coils", Table.DISCRETE: "read_discrete_inputs"}
+_Call = Callable[[AsyncModbusTcpClient | AsyncModbusSerialClient], Awaitable[Any]]
+
+
 class Link:
     """One client connection. Not safe for overlapping calls: a :class:`Line` hands it out."""
 
@@ -157,37 +162,9 @@ class Link:
 
     async def read(self, request: Request, unit: int) -> Sequence[int] | Sequence[bool]:
         """Read one request from one unit. Raises a :class:`LinkError` subclass on failure."""
-        await self.connect()
-        wait = max(self._last_io + self.spec.frame_gap_s, self._quiet_until) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        c = self._client
-        try:
-            if request.table is Table.HOLDING:
-                rr = await c.read_holding_registers(request.address, count=request.count,
-                                                    device_id=unit)
-            elif request.table is Table.INPUT:
-                rr = await c.read_input_registers(request.address, count=request.count,
-                                                  device_id=unit)
-            elif request.table is Table.COIL:
-                rr = await c.read_coils(request.address, count=request.count, device_id=unit)
-            else:
-                rr = await c.read_discrete_inputs(request.address, count=request.count,
-                                                  device_id=unit)
-        except ConnectionException as exc:
-            raise NotConnected(f"{self.spec.describe()}: connection lost ({exc})") from exc
-        except ModbusIOException as exc:
-            # A late reply must not be taken for the next request's: keep the line quiet.
-            self._quiet_until = time.monotonic() + self.spec.timeout_s / 2
-            raise ReplyTimeout(
-                f"unit {unit} did not answer within {self.spec.timeout_s:g} s on "
-                f"{self.spec.describe()}"
-            ) from exc
-        except (ModbusException, ValueError, IndexError, struct_error) as exc:
-            raise BadReply(f"unit {unit}: malformed reply on {self.spec.describe()}: {exc}") \
-                from exc
-        finally:
-            self._last_io = time.monotonic()
+        read = _READS[request.table]
+        rr = await self._transact(request, unit, "answer", lambda c: getattr(c, read)(
+            request.address, count=request.count, device_id=unit))
         if rr.isError():
             code = int(getattr(rr, "exception_code", 0) or 0)
             raise ExceptionReply(code, request, unit)
@@ -200,7 +177,6 @@ class Link:
         if len(regs) != request.count:
             raise BadReply(f"unit {unit}: {len(regs)} registers in reply, {request.count} asked")
         return regs
-
 
     # ------------------------------------------------------------------ writes
     # Writes go through the same gap, quiet time and error mapping as reads, so a write on a
@@ -227,31 +203,35 @@ class Link:
         await self._write(Request(Table.HOLDING, address, len(words)), unit,
                           lambda c: c.write_registers(address, words, device_id=unit))
 
-    async def _write(self, request: Request, unit: int,
-                     call: Callable[[AsyncModbusTcpClient | AsyncModbusSerialClient],
-                                    Awaitable[Any]]) -> None:
+    async def _write(self, request: Request, unit: int, call: _Call) -> None:
+        rr = await self._transact(request, unit, "confirm a write", call)
+        if rr.isError():
+            code = int(getattr(rr, "exception_code", 0) or 0)
+            raise ExceptionReply(code, request, unit, op="write")
+
+    async def _transact(self, request: Request, unit: int, verb: str, call: _Call) -> Any:
+        """One transaction in the line's discipline: connect, keep the frame gap and any quiet
+        time, then map what went wrong onto the :class:`LinkError` kinds health counts."""
         await self.connect()
         wait = max(self._last_io + self.spec.frame_gap_s, self._quiet_until) - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            rr = await call(self._client)
+            return await call(self._client)
         except ConnectionException as exc:
             raise NotConnected(f"{self.spec.describe()}: connection lost ({exc})") from exc
         except ModbusIOException as exc:
+            # A late reply must not be taken for the next request's: keep the line quiet.
             self._quiet_until = time.monotonic() + self.spec.timeout_s / 2
+            what = "" if verb == "answer" else f" of {request.table.value} {request.address}"
             raise ReplyTimeout(
-                f"unit {unit} did not confirm a write of {request.table.value} "
-                f"{request.address} within {self.spec.timeout_s:g} s on {self.spec.describe()}"
-            ) from exc
+                f"unit {unit} did not {verb}{what} within {self.spec.timeout_s:g} s on "
+                f"{self.spec.describe()}") from exc
         except (ModbusException, ValueError, IndexError, struct_error) as exc:
-            raise BadReply(f"unit {unit}: malformed reply to a write on "
-                           f"{self.spec.describe()}: {exc}") from exc
+            raise BadReply(f"unit {unit}: malformed reply on {self.spec.describe()}: {exc}") \
+                from exc
         finally:
             self._last_io = time.monotonic()
-        if rr.isError():
-            code = int(getattr(rr, "exception_code", 0) or 0)
-            raise ExceptionReply(code, request, unit, op="write")
 
 
 def _check_word(value: int, address: int) -> None:
