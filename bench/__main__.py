@@ -137,6 +137,19 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"  {g['goal']}: {g['figure']} -> {mark}")
 
 
+def _keep_earlier_phases(res: dict[str, Any], out: Path, phases: set[str]) -> None:
+    """A run of some phases (``--only``) keeps the other phases of the last run of the same
+    mode, and says which command measured what."""
+    if phases >= {"compare", "wire", "scale"} or not out.exists():
+        return
+    earlier = json.loads(out.read_text(encoding="utf-8"))
+    kept = [p for p in ("compare", "wire", "scale") if p not in phases and p in earlier]
+    for p in kept:
+        res[p] = earlier[p]
+    if kept:
+        res["command"] = f"{res['command']}; {', '.join(kept)} from `{earlier.get('command')}`"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -171,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in phases:
         res["scale"] = scale_curve(m, run, me, other)
     res["duration_s"] = round(time.time() - started, 1)
+    _keep_earlier_phases(res, RESULTS / f"{mode}.json", phases)
     res.update(goals.headline(res))
     res["goals"] = goals.evaluate(res, mode)
     RESULTS.mkdir(parents=True, exist_ok=True)
