@@ -147,7 +147,7 @@ def _keep_earlier_phases(res: dict[str, Any], out: Path, phases: set[str]) -> No
     for p in kept:
         res[p] = earlier[p]
     if kept:
-        res["command"] = f"{res['command']}; {', '.join(kept)} from `{earlier.get('command')}`"
+        res["command"] = f"{res['command']} ({', '.join(kept)}: {earlier.get('command')})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -244,7 +244,9 @@ def write() -> Path:
         "minutes) or `.venv/bin/python -m bench` (the full suite, about 20 minutes). The "
         "ThingsBoard peer gets its own `.peer-venv` on first use (the peer kit in "
         "`../shared/peers/thingsboard-gateway/`). The machine is shared and its speed wanders: "
-        "compare ratios from the same run, not absolute figures across runs.", ""]
+        "compare ratios from the same run, not absolute figures across runs. Quote the full "
+        "run: the quick run's 12 s windows measure a few hundred ms of CPU at 10 ms "
+        "resolution, so its ratios wander by a fifth from run to run.", ""]
     for name in ("full", "quick"):
         res = _load(name)
         if res is not None:
