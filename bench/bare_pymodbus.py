@@ -21,7 +21,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from drivers.device import DeviceReader
 from drivers.model import Request, Table
-from gateway.config import Config, TcpBus, load_config, load_profiles_for
+from gateway.config.models import Config, TcpBus, load_config, load_profiles_for
 
 
 @dataclass

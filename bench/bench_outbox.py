@@ -24,8 +24,8 @@ from typing import Any
 from gateway.outputs.config import InfluxConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
-from tests.outputs_helpers import Ident
-from tests.servers import Victoria
+from tests.support.outputs_helpers import Ident
+from tests.support.servers import Victoria
 
 FIELDS = {"voltage_v": 230.1, "current_a": 3.2, "power_w": 700.5, "power_factor": 0.97,
           "energy_kwh": 1234.5, "temperature_c": 31.0, "residual_current_ma": 12.0,

@@ -133,7 +133,7 @@ def atheris_child(name: str, n: int, hang_s: float, crashes: Path) -> None:
         import drivers.device
         import drivers.sms.at
         import drivers.sms.pdu
-        import gateway.config
+        import gateway.config.models
         import gateway.notify.notifier
         import gateway.outputs.mqtt_sink
         import simulators.scenario

@@ -206,7 +206,7 @@ def mutate_text(seed: str, data: bytes, tokens: list[str]) -> str:
 @cache
 def _fast_profiles() -> None:
     """The profiles are not what is fuzzed here: read them once, not for every input."""
-    import gateway.config as gc
+    import gateway.config.models as gc
     from drivers.profiles import load_profiles
 
     cached = cache(load_profiles)
@@ -221,7 +221,7 @@ def _workdir() -> Path:
 def config_file(data: bytes) -> None:
     """A mutated configuration file into ``load_config``: a Config or a ConfigError whose every
     problem has a line, nothing else."""
-    from gateway.config import ConfigError, load_config
+    from gateway.config.models import ConfigError, load_config
 
     _fast_profiles()
     seeds = _config_seeds()
@@ -243,8 +243,8 @@ def config_file(data: bytes) -> None:
 
 @cache
 def _scenario_world() -> tuple[Any, list[str]]:
-    from gateway.config import load_config
-    from gateway.simulate import spec_from_config
+    from gateway.config.models import load_config
+    from gateway.demo.simulate import spec_from_config
 
     cfg = load_config(ROOT / "gateway" / "defaults" / "demo-building.yaml")
     seeds = [(ROOT / "gateway" / "defaults" / "demo-scenario.yaml").read_text(encoding="utf-8")]
@@ -279,7 +279,7 @@ def _run(coro: Any) -> Any:
 
 @cache
 def _sink() -> tuple[Any, list[dict[str, Any]]]:
-    from gateway.config import GatewayIdentity
+    from gateway.config.models import GatewayIdentity
     from gateway.outputs.config import MqttConfig
     from gateway.outputs.mqtt_sink import MqttSink
 

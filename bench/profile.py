@@ -33,8 +33,8 @@ PARTS = [
     ("decode (codecs)", "drivers/codecs.py"),
     ("Modbus client (pymodbus)", "pymodbus/"),
     ("device reader", "drivers/device.py"),
-    ("runtime data path", "gateway/runtime.py"),
-    ("poller", "gateway/poller.py"),
+    ("runtime data path", "gateway/runtime/gateway.py"),
+    ("poller", "gateway/runtime/poller.py"),
     ("paho-mqtt", "paho/"),
     ("event loop waiting in epoll", "EpollSelector.select"),
     ("asyncio event loop", "asyncio/"),
@@ -79,7 +79,7 @@ def profile(devices: int, points: int, seconds: float, run: Path) -> dict[str, A
         with Sims(sim_spec(fleet, run), other) as sims, Meter(broker.port) as meter:
             cfg = firegate_config(fleet, run, sims.ports, broker.port)
             with (run / "profile.log").open("ab") as log:
-                gw = subprocess.Popen([PY, "-m", "gateway.cli", "run", "-c", str(cfg),
+                gw = subprocess.Popen([PY, "-m", "gateway.cli.main", "run", "-c", str(cfg),
                                        "--no-view"], cwd=REPO, stdout=log,
                                       stderr=subprocess.STDOUT)
                 try:

@@ -83,7 +83,7 @@ def firegate(fleet: Fleet, run: Path, sims: Sims, meter: Meter, broker_port: int
     cfg = firegate_config(fleet, run, sims.ports, broker_port, name=f"{name}.yaml")
     before = meter.count(FIREGATE)
     with (run / f"{name}.log").open("ab") as log:
-        proc = subprocess.Popen([PY, "-m", "gateway.cli", "run", "-c", str(cfg), "--no-view",
+        proc = subprocess.Popen([PY, "-m", "gateway.cli.main", "run", "-c", str(cfg), "--no-view",
                                  "--summary", str(run / f"{name}-summary.json")],
                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:

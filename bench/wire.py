@@ -81,7 +81,7 @@ def measure_line(run: Path, baud: int, me: set[int], other: set[int], window_s: 
     reqs = planned(run, devices, points)
     minimum = minimum_cycle_s(reqs, baud, TURNAROUND_S)
     with Sims(spec, other) as sims, (run / f"wire-{baud}.log").open("ab") as log:
-        proc = subprocess.Popen([PY, "-m", "gateway.cli", "run", "-c", str(cfg), "--no-view"],
+        proc = subprocess.Popen([PY, "-m", "gateway.cli.main", "run", "-c", str(cfg), "--no-view"],
                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             pin(proc.pid, me)

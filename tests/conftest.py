@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers live in tests/servers.py, the shared demo run in
-tests/demo_kit.py."""
+"""Shared fixtures: real servers live in tests/support/servers.py, the shared demo run in
+tests/support/demo_kit.py."""
 
-pytest_plugins = ["tests.servers", "tests.demo_kit"]
+pytest_plugins = ["tests.support.servers", "tests.support.demo_kit"]

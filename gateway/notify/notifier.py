@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
-from gateway.aio import run_all
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
@@ -38,6 +37,7 @@ from gateway.notify.rota import Rota
 from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
 from gateway.notify.text import compose, confirmation, local_tz
+from gateway.runtime.aio import run_all
 
 log = logging.getLogger("firegate.notify")
 

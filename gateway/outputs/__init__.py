@@ -1,6 +1,6 @@
 """Northbound: the durable outbox and its sinks (MQTT, InfluxDB).
 
-``gateway.config`` imports :mod:`gateway.outputs.config`, so this package imports the heavier
+``gateway.config.models`` imports :mod:`gateway.outputs.config`, so this package imports the heavier
 sink modules (aiomqtt, influxdb-client) only when they are asked for.
 """
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from gateway.netaddr import is_loopback
+from gateway.config.netaddr import is_loopback
 
 
 class _Strict(BaseModel):

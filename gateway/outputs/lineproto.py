@@ -25,7 +25,7 @@ CLOSED = ("cleared", "closed")
 
 
 class Identity(Protocol):
-    """What the sinks need of ``gateway.config.GatewayIdentity``."""
+    """What the sinks need of ``gateway.config.models.GatewayIdentity``."""
 
     id: str
     site: str

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gateway.aio import run_all
 from gateway.outputs.config import OutputsConfig
 from gateway.outputs.delivery import Delivery, Sink
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.mqtt_sink import MqttSink, OnCommand
 from gateway.outputs.outbox import Outbox
+from gateway.runtime.aio import run_all
 
 
 class Outputs:

@@ -1,0 +1,1 @@
+"""The alarm ledger (raise, acknowledge, clear, close) and its recovery after a crash."""

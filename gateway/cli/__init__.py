@@ -1,0 +1,1 @@
+"""The `firegate` command line: one module per command group; `main` dispatches."""

@@ -1,0 +1,1 @@
+"""The configuration: pydantic models validated at the edge, the loader with located errors."""

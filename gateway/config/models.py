@@ -1,0 +1,537 @@
+"""The gateway's configuration: YAML validated by pydantic, with errors a site electrician can act
+on (file, line, field path, what is wrong).
+
+Secrets are written as ``${ENV_VAR}`` and substituted from the environment at load time, so the
+file can be shared and committed without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from drivers.profiles import Profile, ProfileError, load_profiles
+from gateway.actions.config import ActionsConfig, DeviceAction
+from gateway.config.netaddr import is_loopback
+from gateway.notify.config import NotifyConfig
+from gateway.outputs.config import OutputsConfig
+from rules.settings import RulesSettings
+
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewayIdentity(Strict):
+    id: Ident
+    site: Ident
+    campus: Ident
+    building: Ident
+    name: str = ""
+    data_dir: Path = Path("data")
+    store_budget_mb: float = Field(default=256, gt=0)
+
+
+class PollClass(Strict):
+    period_s: float = Field(gt=0, le=3600)
+    priority: int = Field(default=5, ge=0, le=9, description="0 is served first on a shared line")
+
+
+def default_poll_classes() -> dict[str, PollClass]:
+    return {
+        "fast": PollClass(period_s=1, priority=0),
+        "normal": PollClass(period_s=5, priority=1),
+        "slow": PollClass(period_s=60, priority=2),
+    }
+
+
+class Backoff(Strict):
+    initial_s: float = Field(default=2.0, gt=0)
+    max_s: float = Field(default=30.0, gt=0)
+    factor: float = Field(default=2.0, ge=1)
+
+
+class BusBase(Strict):
+    id: Ident
+    timeout_s: float = Field(default=0.5, gt=0, le=30)
+    retries: int = Field(default=0, ge=0, le=5)
+    pause_s: float = Field(default=0.0, ge=0, le=5, description="pause between requests")
+
+
+class TcpBus(BusBase):
+    """Modbus TCP to a device or a gateway; devices behind it are told apart by unit id."""
+
+    type: Literal["tcp"]
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    max_concurrency: int = Field(default=1, ge=1, le=16, description="connections in parallel")
+
+
+class RtuOverTcpBus(BusBase):
+    """A serial device server (transparent mode): RTU frames carried over a TCP connection."""
+
+    type: Literal["rtu_over_tcp"]
+    host: str
+    port: int = Field(ge=1, le=65535)
+    baudrate: int = Field(default=9600, ge=1200, le=115200, description="of the serial side")
+
+
+class RtuBus(BusBase):
+    """Modbus RTU on an RS-485 serial port: one request in flight on the line."""
+
+    type: Literal["rtu"]
+    port: str
+    baudrate: int = Field(default=9600, ge=1200, le=115200)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+
+
+Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus, Field(discriminator="type")]
+
+
+class Device(Strict):
+    id: Ident
+    profile: str
+    bus: str
+    unit: int = Field(ge=0, le=247, description="Modbus unit (slave) id")
+    name: str = ""
+    floor: int | None = Field(default=None, ge=-5, le=200)
+    room: str | None = None
+    location: str = ""
+    ratings: dict[str, float] = {}
+    poll: dict[str, float] = Field(default_factory=dict, description="period override per class")
+    gap_fill: int | None = Field(default=None, ge=0, le=124)
+    maintenance: bool = False
+    enabled: bool = True
+    actions: dict[str, DeviceAction] = Field(default_factory=dict,
+                                             description="named actions allowed on this device")
+
+
+class Config(Strict):
+    gateway: GatewayIdentity
+    poll_classes: dict[str, PollClass] = Field(default_factory=default_poll_classes)
+    backoff: Backoff = Backoff()
+    profile_dirs: list[Path] = []
+    buses: list[Bus] = Field(min_length=1)
+    devices: list[Device] = Field(min_length=1)
+    rules: RulesSettings = RulesSettings()
+    outputs: OutputsConfig = OutputsConfig()
+    notify: NotifyConfig = NotifyConfig()
+    actions: ActionsConfig = ActionsConfig()
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        bus_ids = [b.id for b in self.buses]
+        _no_duplicates(bus_ids, "buses", "bus id")
+        _no_duplicates([d.id for d in self.devices], "devices", "device id")
+        known = set(bus_ids)
+        seen_units: dict[tuple[str, int], str] = {}
+        for i, d in enumerate(self.devices):
+            if d.bus not in known:
+                raise _located(
+                    ("devices", i, "bus"),
+                    f"bus {d.bus!r} does not exist; the buses are: {', '.join(bus_ids)}",
+                )
+            other = seen_units.get((d.bus, d.unit))
+            if other is not None:
+                raise _located(
+                    ("devices", i, "unit"),
+                    f"unit {d.unit} on bus {d.bus!r} is already used by device {other!r}",
+                )
+            seen_units[(d.bus, d.unit)] = d.id
+            for cls in d.poll:
+                if cls not in self.poll_classes:
+                    raise _located(("devices", i, "poll", cls), f"no poll class {cls!r}")
+        _mqtt_is_private(self.outputs)
+        return self
+
+    def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus:
+        return next(b for b in self.buses if b.id == bus_id)
+
+    def period(self, device: Device, poll_class: str) -> float:
+        if poll_class in device.poll:
+            return device.poll[poll_class]
+        cls = self.poll_classes.get(poll_class)
+        return cls.period_s if cls else self.poll_classes["normal"].period_s
+
+
+def _mqtt_is_private(outputs: OutputsConfig) -> None:
+    """A broker beyond this box takes operator commands (cmd/ack, cmd/action) and carries
+    alarms: it needs TLS and a login, unless the site says ``insecure: true``."""
+    m = outputs.mqtt
+    if m is None or m.insecure or is_loopback(m.host):
+        return
+    if not m.tls:
+        raise _located(("outputs", "mqtt", "url"),
+                       f"MQTT to {m.host} would cross the network without TLS: anyone on the "
+                       "way could read alarms and forge operator commands; use mqtts:// with "
+                       "ca_file, or set insecure: true if this network is trusted")
+    if m.username is None or m.password is None:
+        raise _located(("outputs", "mqtt", "username"),
+                       f"the broker at {m.host} needs a login (username and password) so that "
+                       "its ACL can tell this gateway and the operators apart; or set "
+                       "insecure: true")
+
+
+class LocatedError(ValueError):
+    """A semantic error that knows which field it is about (so it can be given a line)."""
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+def _located(loc: tuple[str | int, ...], msg: str) -> LocatedError:
+    return LocatedError(loc, msg)
+
+
+def _no_duplicates(ids: list[str], section: str, what: str) -> None:
+    seen: dict[str, int] = {}
+    for i, x in enumerate(ids):
+        if x in seen:
+            raise _located((section, i, "id"), f"{what} {x!r} is used twice (first at entry "
+                           f"{seen[x] + 1})")
+        seen[x] = i
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``problems`` lists every error with file and line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{file:([^}]+)\}")
+
+
+MAX_NODES = 200_000
+
+
+def _alias_problem(root: yaml.Node | None) -> tuple[int, str, str] | None:
+    """YAML aliases can make a collection contain itself, or expand exponentially (a "billion
+    laughs" file); either would hang the loader. Found by fuzzing. Returns (line, field, why)."""
+    if root is None:
+        return None
+    count = 0
+    stack: list[tuple[yaml.Node, tuple[int, ...]]] = [(root, ())]
+    while stack:
+        node, ancestors = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return (1, "", f"the file expands to more than {MAX_NODES} values through YAML "
+                    "aliases (*name); write the values out")
+        if id(node) in ancestors:
+            return (node.start_mark.line + 1, "", "a YAML alias (*name) refers to a list or "
+                    "mapping that contains it; remove the alias")
+        inner = (*ancestors, id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, inner) for kv in node.value for n in kv)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, inner) for n in node.value)
+    return None
+
+
+def _bad_date_line(root: yaml.Node | None) -> int:
+    """The line of the first scalar YAML takes for a date that is not a valid one."""
+    stack = [root] if root is not None else []
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
+            try:
+                yaml.SafeLoader("").construct_yaml_timestamp(node)
+            except ValueError:
+                return int(node.start_mark.line) + 1
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for kv in node.value for n in kv)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return 1
+
+
+def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
+                                                                                     ...], int]]:
+    """Every field path in a composed YAML tree with its 1-based line."""
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            yield (*path, k), key.start_mark.line + 1
+            for sub, line in _lines(value, (*path, k)):
+                if sub != (*path, k):
+                    yield sub, line
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _lines(item, (*path, i))
+
+
+_SECRET_NAME = re.compile(r"pass|token|secret|key|pwd|pin|credential", re.IGNORECASE)
+
+
+def _substitute(data: Any, path: tuple[str | int, ...], missing: list[tuple[tuple[str | int, ...],
+                                                                           str]],
+                secrets: list[str] | None = None) -> Any:
+    if isinstance(data, dict):
+        return {k: _substitute(v, (*path, k), missing, secrets) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_substitute(v, (*path, i), missing, secrets) for i, v in enumerate(data)]
+    if isinstance(data, str) and "${" in data:
+
+        def repl(m: re.Match[str]) -> str:
+            # One pass for both forms: a secret's own text is never substituted again.
+            if m.group(3) is not None:
+                text = _read_secret_file(m.group(3).strip(), path, missing)
+                if secrets is not None and text:
+                    secrets.append(text)
+                return text
+            value = os.environ.get(m.group(1))
+            if (value and secrets is not None and (_SECRET_NAME.search(m.group(1)) or (
+                    path and _SECRET_NAME.search(str(path[-1]))))):
+                secrets.append(value)
+            if value is None:
+                if m.group(2) is not None:
+                    return m.group(2)
+                missing.append((path, m.group(1)))
+                return ""
+            return value
+
+        return _ENV.sub(repl, data)
+    return data
+
+
+log = logging.getLogger("firegate.config")
+
+
+def _read_secret_file(name: str, path: tuple[str | int, ...],
+                      missing: list[tuple[tuple[str | int, ...], str]]) -> str:
+    """``${file:/etc/firegate/mqtt.pass}``: a secret kept in a file only the service can read."""
+    p = Path(name)
+    try:
+        mode = p.stat().st_mode
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        missing.append((path, f"file:{name}:{exc.strerror or exc}"))
+        return ""
+    if mode & 0o077:
+        log.warning("secret file %s can be read by %s (mode %o): chmod 600 %s and give it to the "
+                    "firegate user", p, "everyone" if mode & 0o004 else "its group",
+                    mode & 0o777, p)
+    return text.rstrip("\r\n")
+
+
+def _field_name(loc: tuple[str | int, ...], data: Any) -> str:
+    """``devices[3] (room-101).unit`` reads better than ``devices.3.unit``."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            ident = node[part].get("id") if isinstance(node, list) and part < len(node) and \
+                isinstance(node[part], dict) else None
+            out += f"[{part + 1}]" + (f" ({ident})" if ident else "")
+        else:
+            out += f".{part}" if out else str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def _line_for(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop pydantic's union tags (``tcp``, ``rtu``) and function names from a location."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and ((part in ("tcp", "rtu", "rtu_over_tcp") and out and
+                                      isinstance(out[-1], int)) or part.startswith("function-")):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+_MESSAGES = {
+    "extra_forbidden": "is not a known setting here (check the spelling)",
+    "missing": "is required",
+}
+
+
+def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
+    """Read, substitute, validate. Raises :class:`ConfigError` listing every problem found."""
+    path = Path(path)
+    fname = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(fname, None, "", f"cannot read the file: {exc.strerror}")]) \
+            from exc
+    node: yaml.Node | None = None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([Problem(fname, line, "", f"YAML syntax error: {exc.problem}")]) \
+            from exc
+    except yaml.reader.ReaderError as exc:
+        # A control character (a paste from a PDF, a binary file): found by fuzzing.
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise ConfigError([Problem(fname, line, "", f"character {exc.character!r} cannot be in "
+                                   "a YAML file (delete it, or retype the line)")]) from exc
+    except ValueError as exc:  # found by fuzzing: a date-looking scalar that is not a date
+        raise ConfigError([Problem(fname, _bad_date_line(node), "", f"a value looks like a date "
+                                   f"but is not one ({exc}); put it in quotes")]) from exc
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError([Problem(fname, 1, "", f"not a usable YAML file: {exc}")]) from exc
+    shape = _alias_problem(node)
+    if shape is not None:
+        raise ConfigError([Problem(fname, *shape)])
+    if not isinstance(data, dict) or node is None:
+        raise ConfigError([Problem(fname, 1, "", "the file must be a mapping of sections "
+                                   "(gateway, buses, devices, ...)")])
+    lines = dict(_lines(node))
+    missing: list[tuple[tuple[str | int, ...], str]] = []
+    secrets: list[str] = []
+    data = _substitute(data, (), missing, secrets)
+    try:
+        return _validate(data, fname, lines, missing, path, check_profiles)
+    except ConfigError as exc:
+        if not secrets:
+            raise
+        # A secret put in the wrong field must not come back in the error that names it.
+        raise ConfigError([Problem(p.file, p.line, p.field, _redact(p.message, secrets))
+                           for p in exc.problems]) from None
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for s in sorted(secrets, key=len, reverse=True):
+        if len(s) >= 4:
+            text = text.replace(s, "***")
+    return text
+
+
+def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
+              missing: list[tuple[tuple[str | int, ...], str]], path: Path,
+              check_profiles: bool) -> Config:
+    problems = [
+        Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                f"cannot read secret file {var.split(':')[1]}: {var.split(':', 2)[2]}"
+                if var.startswith("file:") else
+                f"environment variable {var} is not set (export it, or write ${{{var}:-default}})")
+        for loc, var in missing
+    ]
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = _clean_loc(err["loc"])
+            ctx_err = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, LocatedError):
+                loc, msg = ctx_err.loc, ctx_err.msg
+            else:
+                msg = _MESSAGES.get(err["type"], err["msg"])
+                if msg.startswith("Value error, "):
+                    msg = msg[len("Value error, "):]
+            problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data), msg))
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    base = path.parent
+    if not cfg.gateway.data_dir.is_absolute():
+        cfg.gateway.data_dir = base / cfg.gateway.data_dir
+    cfg.profile_dirs = [p if p.is_absolute() else base / p for p in cfg.profile_dirs]
+    if check_profiles:
+        try:
+            profiles = load_profiles(*cfg.profile_dirs)
+        except ProfileError as exc:
+            raise ConfigError([Problem(fname, _line_for(("profile_dirs",), lines),
+                                       "profile_dirs", str(exc))]) from exc
+        problems = []
+        for i, d in enumerate(cfg.devices):
+            if d.profile not in profiles:
+                loc = ("devices", i, "profile")
+                problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                                        f"unknown profile {d.profile!r}; known profiles: "
+                                        f"{', '.join(sorted(profiles))}"))
+            else:
+                problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
+                for cls in profiles[d.profile].poll_classes:
+                    if cls not in cfg.poll_classes:
+                        loc = ("devices", i, "profile")
+                        problems.append(Problem(fname, _line_for(loc, lines),
+                                                _field_name(loc, data),
+                                                f"profile {d.profile!r} uses poll class {cls!r},"
+                                                f" which poll_classes does not define"))
+        if problems:
+            raise ConfigError(problems)
+    return cfg
+
+
+def _action_problems(fname: str, lines: dict[tuple[str | int, ...], int], data: Any, i: int,
+                     d: Device, prof: Profile) -> list[Problem]:
+    """A device's ``actions:`` must name actions its profile offers; no automatic restore."""
+    from rules.engine import KIND_RULES
+
+    out = []
+    rule_ids = sorted({r for ids, _ in KIND_RULES.get(prof.kind, ()) for r in ids}
+                      | {"comm_loss"})
+    for name, act in d.actions.items():
+        loc: tuple[str | int, ...] = ("devices", i, "actions", name)
+        where = (_line_for(loc, lines), _field_name(loc, data))
+        offered = prof.actions.get(name)
+        if offered is None:
+            have = ", ".join(sorted(prof.actions)) or "none (it is read-only)"
+            out.append(Problem(fname, *where, f"profile {prof.profile!r} has no action "
+                               f"{name!r}; its actions: {have}"))
+            continue
+        if act.auto and offered.kind == "restore":
+            out.append(Problem(fname, *where, f"{name!r} re-energises a circuit: only a person "
+                               "may ask for it, so it cannot have auto:"))
+        for r in act.auto:
+            if r not in rule_ids:
+                out.append(Problem(fname, *where, f"auto: {r!r} is not a rule that watches a "
+                                   f"{prof.kind}; use one of: {', '.join(rule_ids)}"))
+    return out
+
+
+def load_profiles_for(cfg: Config) -> dict[str, Profile]:
+    return load_profiles(*cfg.profile_dirs)
+

@@ -1,0 +1,2 @@
+"""The embedded demo and the simulators for a configured building: the only code in gateway/
+that imports `simulators/`."""

@@ -1,0 +1,354 @@
+"""The gateway runtime: wires drivers → rules → ledger → notifier and telemetry → outbox.
+
+Everything runs in one asyncio task group: a poller per bus, the telemetry flusher, the outputs
+(MQTT, InfluxDB) and the notifier. Data flows one way; the only path back is an operator's
+acknowledgement, which goes through the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.device import DeviceReader
+from drivers.model import PollResult, Value
+from drivers.profiles import Profile
+from drivers.transport import Line, LinkSpec
+from gateway.alarms.ledger import Ledger
+from gateway.alarms.recovery import republish_unsent
+from gateway.config.models import Config, Device, RtuBus, load_profiles_for
+from gateway.outputs.outbox import Outbox
+from gateway.records import telemetry_record
+from gateway.runtime.aio import cancel_all
+from gateway.runtime.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
+from gateway.security import (
+    install_redaction,
+    prepare_data_dir,
+    secret_values,
+    tighten_data_dir,
+)
+from rules.engine import Engine
+from rules.model import DeviceInfo, Snapshot
+
+log = logging.getLogger("firegate")
+
+TransitionListener = Callable[[dict[str, Any]], None]
+
+MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be written
+
+
+def link_spec(bus: Any) -> LinkSpec:
+    if isinstance(bus, RtuBus):
+        return LinkSpec(kind="rtu", port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
+                        parity=bus.parity, stopbits=bus.stopbits, timeout_s=bus.timeout_s,
+                        retries=bus.retries, pause_s=bus.pause_s)
+    return LinkSpec(kind=bus.type, host=bus.host, port=bus.port,
+                    baudrate=getattr(bus, "baudrate", 9600), timeout_s=bus.timeout_s,
+                    retries=bus.retries, pause_s=bus.pause_s)
+
+
+def device_info(cfg: Config, d: Device, prof: Profile) -> DeviceInfo:
+    g = cfg.gateway
+    return DeviceInfo(id=d.id, kind=prof.kind, family=prof.family, profile=prof.profile,
+                      site=g.site, campus=g.campus, building=g.building, floor=d.floor,
+                      room=d.room, location=d.location, name=d.name, ratings=dict(d.ratings),
+                      maintenance=d.maintenance, points=tuple(prof.by_key))
+
+
+def device_tags(cfg: Config, d: Device) -> dict[str, str]:
+    g = cfg.gateway
+    tags = {"site": g.site, "campus": g.campus, "building": g.building, "gateway": g.id,
+            "device": d.id}
+    if d.floor is not None:
+        tags["floor"] = str(d.floor)
+    if d.room:
+        tags["room"] = d.room
+    return tags
+
+
+class Gateway:
+    """One building's gateway: ``with Gateway(cfg) as gw: await gw.run(stop)``. Entering opens
+    the stores (ledger, outbox) under the data directory; leaving flushes and closes them."""
+
+    def __init__(self, cfg: Config, *, profiles: dict[str, Profile] | None = None,
+                 with_outputs: bool = True) -> None:
+        self.cfg = cfg
+        self.profiles = profiles or load_profiles_for(cfg)
+        self.devices = {d.id: d for d in cfg.devices if d.enabled}
+        self.info = {i: device_info(cfg, d, self.profiles[d.profile])
+                     for i, d in self.devices.items()}
+        self.tags = {i: device_tags(cfg, d) for i, d in self.devices.items()}
+        self.health = {i: DeviceHealth() for i in self.devices}
+        self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
+        self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
+                        for i, d in self.devices.items()}
+        self.engine = Engine(cfg.rules, self.info)
+        self.with_outputs = with_outputs
+        self.listeners: list[TransitionListener] = []
+        self.started = time.time()
+        self.requests = 0
+        self.points = 0
+        self.polls = 0
+        self.alarm_ids: dict[str, None] = {}  # alarms this run touched, in order
+        self._telemetry: list[dict[str, Any]] = []
+        self._published: set[tuple[str, int]] = set()
+        self._unrecorded: list[Any] = []  # rule events the ledger could not take yet
+        self._ledger_failing = False
+        self._outbox_failing = False
+        self._history_tail = 0
+        self._stack = contextlib.ExitStack()
+        self.ledger: Ledger
+        self.outbox: Outbox
+        self.pollers: list[BusPoller] = []
+        self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
+        self.actions: Any = None  # actions.service.ActionService, set by runtime.wiring
+        self.outputs: Any = None  # gateway.outputs.service.Outputs when sinks are configured
+        self.notifier: Any = None  # gateway.notify.notifier.Notifier when paging is enabled
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Gateway:
+        data = Path(self.cfg.gateway.data_dir)
+        install_redaction(secret_values(self.cfg))
+        prepare_data_dir(data)
+        rules = self.cfg.rules
+        self.ledger = self._stack.enter_context(Ledger(
+            data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
+            utc_offset_h=rules.utc_offset_h))
+        # Alarms open before a restart stay open; the rules pick them up so that one that ended
+        # while the gateway was down clears at the next poll instead of staying up for ever.
+        self.engine.restore(self.ledger.active_events())
+        self._history_tail = self.ledger.last_history_rowid()
+        self.outbox = self._stack.enter_context(Outbox(
+            data / "outbox.sqlite",
+            budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
+            sinks=self.sink_names(),
+        ))
+        # A kill between the ledger's commit and the outbox's would leave a transition that is
+        # never published; the difference is exact, so send it now.
+        if n := republish_unsent(self.ledger, self.outbox):
+            log.warning("%d alarm transition(s) recorded before the last stop had not been "
+                        "queued for MQTT/InfluxDB; queued now", n)
+        for note in tighten_data_dir(data):
+            log.warning("%s", note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+        self._stack.close()
+
+    def sink_names(self) -> list[str]:
+        return self.cfg.outputs.sinks() if self.with_outputs else []
+
+    def build_pollers(self) -> list[BusPoller]:
+        cfg = self.cfg
+        policy = BackoffPolicy(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor)
+        pollers = []
+        for bus in cfg.buses:
+            devs = [d for d in self.devices.values() if d.bus == bus.id]
+            if not devs:
+                continue
+            jobs = [
+                Job(d.id, cls, cfg.period(d, cls), cfg.poll_classes[cls].priority)
+                for d in devs for cls in self.profiles[d.profile].poll_classes
+            ]
+            line = Line(link_spec(bus), getattr(bus, "max_concurrency", 1))
+            self.lines[bus.id] = line
+            pollers.append(BusPoller(line, {d.id: self.readers[d.id] for d in devs}, jobs,
+                                     self.on_result, policy, self.health))
+        self.pollers = pollers
+        return pollers
+
+    def line_for(self, device_id: str) -> Line:
+        """The bus line a device's poller uses: a write takes a link from it like a read does,
+        so a serial line still has one request in flight."""
+        if not self.pollers:
+            self.build_pollers()
+        return self.lines[self.devices[device_id].bus]
+
+    # ------------------------------------------------------------------ data path
+    def on_result(self, r: PollResult) -> None:
+        """Called by the pollers for every poll, failed ones too. Must stay cheap."""
+        self.polls += 1
+        self.requests += r.requests
+        if r.values:
+            self.points += len(r.values)
+            self.latest[r.device_id].update(r.values)
+            info = self.info[r.device_id]
+            self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
+        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
+                                           r.failed, r.poll_class))
+        if events or self._unrecorded:
+            self._unrecorded.extend(events)
+            self.record_events()
+
+    def record_events(self) -> None:
+        """Put rule events on the ledger, in order. One that cannot be written (a full disk, a
+        broken file) stays in memory and is tried again at every flush, so no alarm is lost
+        because the disk was full for a while."""
+        while self._unrecorded:
+            ev = self._unrecorded[0]
+            try:
+                transitions = self.ledger.apply(ev)
+            except Exception as exc:
+                if not self._ledger_failing:
+                    log.error("cannot record alarms on the ledger in %s (%s): %d event(s) kept "
+                              "in memory and retried; free space there", self.cfg.gateway.data_dir,
+                              exc, len(self._unrecorded))
+                self._ledger_failing = True
+                return
+            self._unrecorded.pop(0)
+            if self._ledger_failing:
+                log.warning("the ledger takes writes again; recorded the alarms held in memory")
+                self._ledger_failing = False
+            for tr in transitions:
+                self.publish_transition(tr.as_dict())
+
+    def publish_transition(self, tr: dict[str, Any]) -> None:
+        self._published.add((str(tr["id"]), int(tr["seq"])))
+        self.alarm_ids.setdefault(str(tr["id"]))
+        self.outbox.put_alarm(tr)
+        for listener in self.listeners:
+            try:
+                listener(tr)
+            except Exception:  # a listener must never stop the data path
+                log.exception("alarm listener failed for %s", tr.get("id"))
+
+    def acknowledge(self, alarm_id: str, who: str, via: str) -> bool:
+        """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed."""
+        try:
+            transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time())
+        except (KeyError, ValueError) as exc:
+            log.warning("acknowledgement of %s by %s via %s refused: %s", alarm_id, who, via, exc)
+            return False
+        for tr in transitions or []:
+            self.publish_transition(tr.as_dict())
+        return True
+
+    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
+        """Close a cleared alarm with a note (销号) and publish the transition."""
+        try:
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+        except (KeyError, ValueError) as exc:
+            log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
+            return False
+        for tr in transitions:
+            self.publish_transition(tr.as_dict())
+        return True
+
+    def flush(self) -> None:
+        if self._telemetry:
+            batch, self._telemetry = self._telemetry, []
+            try:
+                self.outbox.put_telemetry(batch)
+            except Exception:
+                # Keep it for the next try, but never more than a minute of a big building's
+                # polls: past that the oldest go, as the outbox's own budget would shed them.
+                self._telemetry = (batch + self._telemetry)[-MAX_HELD_RECORDS:]
+                raise
+
+    def health_records(self) -> list[dict[str, Any]]:
+        now = time.time()
+        out = []
+        for i, h in self.health.items():
+            out.append({"device": i, "ts": now, "measurement": "device_health",
+                        "tags": self.tags[i], "quality": "good", "poll_class": "health",
+                        "fields": {"online": h.online, "response_ms": round(h.response_ms, 2),
+                                   "errors": sum(h.errors.values()), "requests": h.requests}})
+        return out
+
+    def publish_external(self) -> int:
+        """Publish ledger transitions another process wrote (a shell ``alarms ack`` or
+        ``close``), so MQTT, the outbox and the notifier learn of them. Returns how many."""
+        n = 0
+        for rowid, tr in self.ledger.history_since(self._history_tail):
+            self._history_tail = rowid
+            key = (str(tr["id"]), int(tr["seq"]))
+            if key in self._published:
+                self._published.discard(key)
+                continue
+            self.publish_transition(tr)
+            self._published.discard(key)
+            n += 1
+        return n
+
+    def gateway_health(self) -> dict[str, Any]:
+        """The gateway's own health as flat fields (``gateway_health`` in InfluxDB, ``health`` on
+        MQTT): polling, and paging when it is on."""
+        out: dict[str, Any] = {
+            "devices": len(self.devices),
+            "devices_online": sum(1 for h in self.health.values() if h.online),
+            "poll_cycle_ms": round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
+            "polls_late": sum(p.cycles_late for p in self.pollers),
+            "requests": self.requests,
+        }
+        if self.notifier is not None:
+            c = self.notifier.counters()
+            out["sms_sent"], out["sms_failed"] = c["sent"], c["failed"]
+            for ch in self.notifier.health().get("channels", {}).values():
+                if isinstance(ch, dict) and ch.get("rssi") is not None:
+                    out["modem_signal_csq"] = ch["rssi"]
+        return out
+
+    async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
+        next_health = time.monotonic() + 2.0
+        while True:
+            await asyncio.sleep(interval_s)
+            if time.monotonic() >= next_health:
+                self._telemetry.extend(self.health_records())
+                next_health = time.monotonic() + health_every_s
+            self.record_events()
+            try:
+                self.flush()
+                self.publish_external()
+                if self._outbox_failing:
+                    log.warning("the outbox at %s takes writes again", self.cfg.gateway.data_dir)
+                    self._outbox_failing = False
+            except Exception as exc:
+                # The batch stays in memory (flush puts it back) and is written next time.
+                if not self._outbox_failing:
+                    log.error("cannot write to the outbox in %s (%s): telemetry is held in "
+                              "memory and retried; free space there", self.cfg.gateway.data_dir,
+                              exc)
+                self._outbox_failing = True
+
+    async def run(self, stop: asyncio.Event, extra: list[Any] | None = None) -> None:
+        """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""
+        pollers = self.pollers or self.build_pollers()
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(p.run()) for p in pollers]
+            tasks.append(tg.create_task(self._flusher()))
+            for coro in extra or []:
+                tasks.append(tg.create_task(coro))
+            await stop.wait()
+            await cancel_all(tasks)
+        self.flush()
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self) -> dict[str, Any]:
+        alarms = []
+        for aid in self.alarm_ids:
+            a = self.ledger.get(aid)
+            if a is None:
+                continue
+            d = a.as_dict()
+            alarms.append({k: d.get(k) for k in ("id", "device", "rule", "severity", "state",
+                                                 "raised_at", "cleared_at")})
+        st = self.outbox.stats()
+        out: dict[str, Any] = {
+            "duration_s": round(time.time() - self.started, 1),
+            "devices": len(self.devices),
+            "devices_online": sum(1 for h in self.health.values() if h.online),
+            "requests": self.requests,
+            "points": self.points,
+            "alarms": alarms,
+            "outbox": {k: st.get(k, 0) for k in ("pending", "delivered", "shed")},
+        }
+        if self.notifier is not None:
+            out["sms"] = self.notifier.counters()
+        return out
+

@@ -1,0 +1,83 @@
+"""Running a gateway as a process: signals, live view, outputs, summary at exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.config.models import Config
+from gateway.runtime import systemd
+from gateway.runtime.gateway import Gateway
+from gateway.runtime.liveview import live_view
+
+Extra = Callable[[Gateway], list[Awaitable[Any]]]
+
+
+async def _systemd_watchdog(gw: Gateway) -> None:
+    """Tell systemd we are up, then ping its watchdog while the pollers make progress.
+
+    A gateway whose pollers stopped (no poll result, not even a failed one, in a whole interval)
+    stops pinging, so systemd restarts it: a hung process is worse than a restarted one for a
+    safety monitor. Devices that are all offline still produce failed results, so a cut cable
+    does not cause a restart loop.
+    """
+    systemd.ready()
+    interval = systemd.watchdog_interval()
+    if not interval:
+        return
+    last = -1
+    while True:
+        await asyncio.sleep(interval)
+        if gw.polls != last:
+            systemd.watchdog()
+            last = gw.polls
+        systemd.status(f"{sum(1 for h in gw.health.values() if h.online)}/{len(gw.devices)} "
+                       f"devices online, {gw.requests} requests")
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+async def run_gateway(
+    cfg: Config,
+    *,
+    for_s: float | None = None,
+    summary: Path | None = None,
+    view: bool = True,
+    extras: Extra | None = None,
+    on_summary: Callable[[Gateway, dict[str, Any]], None] | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM or ``for_s`` seconds; write the summary; return an exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    with Gateway(cfg) as gw:
+        from gateway.runtime.wiring import outputs_and_notifier
+
+        coros: list[Awaitable[Any]] = list(outputs_and_notifier(gw))
+        if extras:
+            coros.extend(extras(gw))
+        coros.append(live_view(gw, stop, interactive=None if view else False))
+        coros.append(_systemd_watchdog(gw))
+        if for_s is not None:
+            loop.call_later(for_s, stop.set)
+        await gw.run(stop, extra=coros)
+        result = gw.summary()
+        if on_summary:
+            on_summary(gw, result)
+        if summary:
+            write_summary(summary, result)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,59 @@
+"""Optional parts of a running gateway: the northbound outputs and the SMS notifier.
+
+Kept apart from the runtime so that a gateway without outputs (the embedded default) imports
+nothing of MQTT, InfluxDB or the modem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from gateway.actions.service import ActionRequest, ActionService
+from gateway.runtime.gateway import Gateway
+
+
+def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
+    """Coroutines to run beside the pollers; also hooks them into the gateway's data path."""
+    cfg = gw.cfg
+    coros: list[Awaitable[Any]] = []
+    gw.actions = ActionService(gw)
+    gw.listeners.append(gw.actions.on_transition)
+    coros.append(gw.actions.run())
+    if gw.sink_names():
+        from gateway.outputs.service import Outputs
+
+        def on_command(cmd: dict[str, Any]) -> None:
+            # The sink already checked that the operator is listed; the ledger checks the alarm,
+            # the action service every rule of an action (and the operator again).
+            if cmd.get("command") == "action":
+                gw.actions.submit(ActionRequest(
+                    str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
+                    via="mqtt", reason=str(cmd.get("reason") or "")))
+                return
+            gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
+
+        gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command)
+        gw.outputs.extra_health = gw.gateway_health
+        coros.append(gw.outputs.run())
+    if cfg.notify.enabled:
+        from gateway.notify.notifier import Notifier
+
+        gw.notifier = Notifier(cfg.notify, gw.acknowledge, cfg.gateway,
+                               data_dir=cfg.gateway.data_dir)
+        notifier = gw.notifier
+
+        def page(tr: dict[str, Any]) -> None:
+            # Maintenance mode and shelving suppress an alarm: it is on the ledger, nobody paged.
+            if not tr.get("suppressed"):
+                notifier.on_transition(tr)
+
+        gw.listeners.append(page)
+        # Escalation timers live in memory: after a restart, alarms still open and not yet
+        # acknowledged are paged again, so a restart never silently ends an escalation.
+        for a in gw.ledger.open_alarms():
+            d = a.as_dict()
+            if not d.get("acked_by") and d.get("state") == "raised":
+                page({**d, "event": "raise", "ts": d["raised_at"]})
+        coros.append(gw.notifier.run())
+    return coros

@@ -1,0 +1,351 @@
+"""The notifier end to end: real GsmModem on the modem simulator's pty, stand-in HTTP provider,
+short waits. The ledger is represented by the callable the notifier is given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smspdudecoder.easy import read_outgoing_sms
+
+from gateway.notify.config import NotifyConfig
+from gateway.notify.notifier import Notifier
+from simulators.modem import ModemSimulator
+from tests.support.sms_stand_in import StandIn
+
+WANG, LI, ZHAO = "+8613800000001", "+8613800000002", "+8613800000003"
+STRANGER = "+8613999999999"
+
+
+@dataclass
+class Identity:
+    data_dir: Path
+    id: str = "gw-dorm1"
+    campus: str = "东校区"
+    building: str = "1号楼"
+
+
+class Ledger:
+    """Stands for ``gateway.alarms.ledger``'s acknowledgement entry point."""
+
+    def __init__(self) -> None:
+        self.acks: list[tuple[str, str, str]] = []
+
+    def __call__(self, alarm_id: str, who: str, via: str) -> bool:
+        self.acks.append((alarm_id, who, via))
+        return True
+
+
+def config(port: str, *, waits: list[float] | None = None, storm: dict[str, Any] | None = None,
+           providers: list[dict[str, Any]] | None = None, **extra: Any) -> NotifyConfig:
+    return NotifyConfig.model_validate({
+        "enabled": True,
+        "modem": {"port": port, "command_wait_s": 0.3, "send_wait_s": 2,
+                  "health_every_s": 0.2, "reopen_after_s": 0.1},
+        "providers": providers or [],
+        "rota": {"people": {"wang": {"phone": WANG}, "li": {"phone": LI},
+                            "zhao": {"phone": ZHAO}},
+                 "levels": [["wang"], ["li"], ["zhao"]],
+                 "waits_s": waits or [0, 0.4, 0.4]},
+        "storm": storm or {"group_window_s": 0, "rate_window_s": 60, "max_per_window": 5},
+        "retry_s": 0.2,
+        **extra,
+    })
+
+
+def aliyun(base: str) -> dict[str, Any]:
+    return {"type": "aliyun", "endpoint": f"{base}/aliyun/", "access_key_id": "id1",
+            "access_key_secret": "aliyun-secret", "sign_name": "某学院",
+            "template_code": "SMS_1", "timeout_s": 1}
+
+
+def alarm(alarm_id: str, *, rule: str = "over_temperature", severity: str = "major",
+          room: str = "305", event: str = "raise") -> dict[str, Any]:
+    return {"id": alarm_id, "seq": 1, "device": f"rcm-{room}", "rule": rule, "channel": None,
+            "severity": severity, "state": "raised", "event": event, "ts": time.time(),
+            "value": 68.2, "threshold": 55.0, "message_zh": "线缆温度过高",
+            "message_en": "cable over temperature", "campus": "东校区", "building": "1号楼",
+            "floor": 3, "room": room, "repeat_count": 0}
+
+
+@contextlib.asynccontextmanager
+async def running(n: Notifier) -> AsyncIterator[Notifier]:
+    task = asyncio.create_task(n.run())
+    try:
+        yield n
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        n.close()
+
+
+async def until(cond: Any, wait_s: float = 5.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def code_of(text: str) -> str:
+    m = re.search(r'回复"1 (\d+)"确认', text)
+    assert m, text
+    return m.group(1)
+
+
+async def test_page_names_building_and_room_and_a_reply_acknowledges(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("A1"))
+            [msg] = await sim.wait_for_messages(1, number=WANG)
+            assert "1号楼" in msg.text and "305室" in msg.text and "3层" in msg.text
+            for pdu in msg.pdus:  # a valid PDU by an independent decoder
+                assert read_outgoing_sms(pdu)["recipient"] == WANG
+            sim.deliver(WANG, f"1 {code_of(msg.text)}")
+            await until(lambda: ledger.acks)
+            assert ledger.acks == [("A1", "wang", "sms")]
+            assert {c.split("=")[0] for c in sim.commands} >= {"AT+CMGR", "AT+CMGD"}
+            assert sim.storage == {}  # read replies are deleted from the SIM
+            confirm = await sim.wait_for_messages(2, number=WANG)
+            assert "已确认" in confirm[1].text
+            await asyncio.sleep(0.8)  # past level 2's wait: nobody else is paged
+            assert [m for m in sim.messages() if m.number != WANG] == []
+            assert n.counters() == {"sent": 1, "failed": 0, "acknowledged": 1,
+                                    "escalations": 0}
+
+
+async def test_without_a_reply_the_next_level_is_paged_after_its_wait(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("A2"))
+            await sim.wait_for_messages(1, number=WANG)
+            assert sim.messages_to(LI) == []  # not before its wait
+            [li] = await sim.wait_for_messages(1, number=LI)
+            [zhao] = await sim.wait_for_messages(1, number=ZHAO)
+            assert "305室" in li.text and "305室" in zhao.text
+            assert n.counters()["escalations"] == 2
+            assert ledger.acks == []
+
+
+async def test_reply_from_a_stranger_or_with_an_unknown_code_acknowledges_nothing(
+        tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 0.6, 0.6]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("A3"))
+            [msg] = await sim.wait_for_messages(1, number=WANG)
+            code = code_of(msg.text)
+            sim.deliver(STRANGER, f"1 {code}")
+            wrong = "0000" if code != "0000" else "1111"
+            sim.deliver(WANG, f"确认 {wrong}")
+            await until(lambda: len(n.replies) == 2)
+            outcomes = sorted(r["outcome"] for r in n.replies)
+            assert outcomes[0].startswith("ignored: no open alarm has code")
+            assert "not on the rota" in outcomes[1]
+            await sim.wait_for_messages(1, number=LI)  # escalation went on
+            assert ledger.acks == [] and n.counters()["acknowledged"] == 0
+
+
+async def test_acknowledged_elsewhere_stops_escalation(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 0.4, 0.4]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("A4"))
+            await sim.wait_for_messages(1, number=WANG)
+            n.on_transition(alarm("A4", event="ack"))  # e.g. an MQTT command via the ledger
+            await asyncio.sleep(0.7)
+            assert sim.messages_to(LI) == []
+            assert n.counters()["acknowledged"] == 1
+
+
+async def test_fire_pages_first_and_second_level_at_once(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[30, 30, 30]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("F1", rule="fire_alarm", severity="critical"))
+            [w] = await sim.wait_for_messages(1, number=WANG)
+            [li] = await sim.wait_for_messages(1, number=LI)
+            assert w.text.startswith("【火警】") and li.text.startswith("【火警】")
+            assert sim.messages_to(ZHAO) == []
+
+
+async def test_storm_of_50_alarms_keeps_the_limit_and_does_not_delay_fire(
+        tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    limit = 4
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 60, 60],
+                            storm={"group_window_s": 0.1, "rate_window_s": 60,
+                                   "max_per_window": limit}), ledger, Identity(tmp_path))
+        async with running(n):
+            fire_raised_before: float | None = None
+            for i in range(50):
+                if i == 25:
+                    n.on_transition(alarm("FIRE", rule="fire_alarm", severity="critical",
+                                          room="512"))
+                    fire_sent = sim.wait_for_messages(1, number=LI)
+                    await fire_sent
+                    fire_raised_before = time.time()
+                else:
+                    n.on_transition(alarm(f"S{i}", room=str(300 + i)))
+                await asyncio.sleep(0.03)
+            await asyncio.sleep(0.5)
+            to_wang = sim.messages_to(WANG)
+            assert 1 <= len(to_wang) <= limit
+            fire_msgs = [m for m in to_wang if "512室" in m.text and "火警" in m.text]
+            assert len(fire_msgs) == 1
+            fire_pdu = next(r for r in sim.accepted if r.number == WANG and "512室" in r.text)
+            assert fire_raised_before is not None and fire_pdu.ts <= fire_raised_before
+            assert n.health()["held_by_storm_control"] > 0
+
+
+async def test_no_network_falls_back_to_the_provider_stand_in(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(registered=False), Ledger()
+    async with sim as port, StandIn() as srv:
+        cfg = config(port, providers=[aliyun(srv.base_url)], fallback=["modem", "aliyun"])
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("N1"))
+            await until(lambda: srv.accepted)
+            assert srv.accepted[0]["phone"] == "13800000001"
+            assert srv.accepted[0]["params"]["where"] == "东校区 1号楼 3层 305室"
+            h = n.health()["channels"]["modem"]
+            assert not h["ready"] and "not registered" in h["error"]
+            assert sim.accepted == []
+            assert n.counters()["sent"] == 1
+
+
+async def test_retryable_cms_error_is_retried_on_the_modem(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port, StandIn() as srv:
+        cfg = config(port, providers=[aliyun(srv.base_url)], modem_attempts=2)
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            await until(lambda: n.health()["channels"]["modem"]["ready"])
+            sim.inject_cms_error(500)
+            n.on_transition(alarm("R1"))
+            await sim.wait_for_messages(1, number=WANG)
+            assert [r.error for r in sim.received][:1] == ["injected +CMS ERROR: 500"]
+            assert srv.accepted == []
+
+
+async def test_non_retryable_cms_error_goes_to_the_fallback_at_once(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port, StandIn() as srv:
+        cfg = config(port, providers=[aliyun(srv.base_url)], modem_attempts=3)
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            await until(lambda: n.health()["channels"]["modem"]["ready"])
+            sim.inject_cms_error(330, count=5)
+            n.on_transition(alarm("R2"))
+            await until(lambda: srv.accepted)
+            assert len([r for r in sim.received if not r.accepted]) == 1  # not retried
+            assert "SMS centre address unknown" in (n.channel_errors["modem"] or "")
+
+
+async def test_silent_modem_is_reset_and_the_page_goes_out_when_it_recovers(
+        tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port), ledger, Identity(tmp_path))
+        async with running(n):
+            await until(lambda: n.health()["channels"]["modem"]["ready"])
+            sim.set_silent(True)
+            n.on_transition(alarm("S1"))
+            await until(lambda: n.counters()["failed"] >= 1)
+            h = n.health()
+            assert h["pending_pages"] == 1
+            assert "did not answer" in h["channels"]["modem"]["error"]
+            sim.set_silent(False)
+            [msg] = await sim.wait_for_messages(1, number=WANG)
+            assert "305室" in msg.text
+            await until(lambda: n.health()["pending_pages"] == 0)
+            assert n.health()["channels"]["modem"]["resets"] >= 1
+
+
+async def test_a_pending_page_survives_a_restart(tmp_path: Path) -> None:
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        sim.set_silent(True)
+        n = Notifier(config(port), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("P1", room="402"))
+            await until(lambda: n.counters()["failed"] >= 1)
+        assert sim.accepted == []
+        sim.set_silent(False)
+        n2 = Notifier(config(port), ledger, Identity(tmp_path))
+        async with running(n2):
+            [msg] = await sim.wait_for_messages(1, number=WANG)
+            assert "402室" in msg.text
+
+
+async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
+    from gateway.alarms.ledger import Ledger as RealLedger
+    from rules.events import Event
+
+    sim = ModemSimulator()
+    with RealLedger(tmp_path / "ledger.sqlite") as led:
+        holder: dict[str, Notifier] = {}
+
+        def ledger_ack(alarm_id: str, who: str, via: str) -> bool:
+            for tr in led.ack(alarm_id, who=who, via=via):  # as the runtime wires it
+                holder["n"].on_transition(tr.as_dict())
+            return True
+
+        async with sim as port:
+            n = Notifier(config(port, waits=[0, 0.6, 0.6]), ledger_ack, Identity(tmp_path))
+            holder["n"] = n
+            async with running(n):
+                [tr] = led.apply(Event(
+                    kind="raise", rule="residual_current", device="rcm-2", channel="3",
+                    severity="major", ts=time.time(), value=420.0, threshold=300.0,
+                    message_zh="剩余电流超限", message_en="residual current high", site="s1",
+                    campus="东校区", building="2号楼", floor=5, room="512"))
+                n.on_transition(tr.as_dict())
+                [msg] = await sim.wait_for_messages(1, number=WANG)
+                assert "2号楼 5层 512室 剩余电流超限" in msg.text and "值420" in msg.text
+                sim.deliver(WANG, f"确认{code_of(msg.text)}")
+                sim.deliver(LI, f"1 {code_of(msg.text)}")  # a second ack: already done
+                await until(lambda: len(n.replies) == 2)
+                assert [r["outcome"] for r in n.replies] == ["acknowledged",
+                                                             "already acknowledged"]
+                await asyncio.sleep(0.8)
+                assert sim.messages_to(LI) == []  # escalation stopped
+        row = led.get(tr.id)
+        assert row is not None
+        assert (row.state, row.acked_by, row.ack_via) == ("acknowledged", "wang", "sms")
+
+
+async def test_stand_in_lost_aliyun_answer_is_not_repeated_through_aliyun(
+        tmp_path: Path) -> None:
+    ledger = Ledger()
+    async with StandIn(hang_s=1.5) as srv:
+        tencent = {"type": "tencent", "endpoint": f"{srv.base_url}/tencent/",
+                   "secret_id": "AKID1", "secret_key": "tencent-secret",
+                   "sdk_app_id": "1400000000", "sign_name": "某学院", "template_id": "1",
+                   "timeout_s": 1}
+        cfg = config("/dev/null", providers=[aliyun(srv.base_url), tencent],
+                     waits=[0, 60, 60])
+        cfg.modem = None  # no modem fitted: providers only
+        cfg.fallback = ["aliyun", "tencent"]
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("D1"))
+            await until(lambda: any(a["provider"] == "tencent" for a in srv.accepted))
+            await asyncio.sleep(0.3)
+        assert [a["provider"] for a in srv.accepted] == ["aliyun", "tencent"]
+        assert srv.accepted[0]["out_id"] == "gw-dorm1-1"
+        assert n.counters()["sent"] == 1

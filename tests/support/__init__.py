@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: real servers, kits that assemble simulators and gateways."""
