@@ -168,7 +168,7 @@ class InfluxSink:
         self.state = "connected"
 
     async def send(self, batch: Batch) -> None:
-        lines = self.builder.lines(batch.lane, batch.records)
+        lines = self.builder.lines(batch)
         if not lines:
             return
         text = "\n".join(lines)

@@ -7,7 +7,7 @@ health messages show.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.outputs.config import OutputsConfig
@@ -21,16 +21,19 @@ from gateway.runtime.aio import run_all
 class Outputs:
     """``Outputs(cfg.outputs, outbox, cfg.gateway, on_command)``; then ``await run()``.
 
-    The outbox must have been opened with ``sinks=cfg.outputs.sinks()``.
+    The outbox must have been opened with ``sinks=cfg.outputs.sinks()``. ``runtime_health``
+    gives the runtime's own health fields (devices online, poll lag, SMS counters, modem
+    signal) for the sinks' health messages.
     """
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                 on_command: OnCommand | None = None) -> None:
+                 on_command: OnCommand | None = None, *,
+                 runtime_health: Callable[[], Mapping[str, object]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
-        self.extra_health: Callable[[], dict[str, Any]] | None = None
+        self.runtime_health = runtime_health
         if cfg.mqtt is not None:
             self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
                                           health_source=self.health)
@@ -59,10 +62,9 @@ class Outputs:
 
     def health(self) -> dict[str, Any]:
         """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}},
-        "runtime": {...}}``; ``runtime`` is what ``extra_health`` (set by the runtime) adds:
-        devices online, poll lag, SMS counters, modem signal."""
+        "runtime": {...}}``; ``runtime`` is what ``runtime_health`` gives."""
         return {
-            "runtime": self.extra_health() if self.extra_health else {},
+            "runtime": dict(self.runtime_health()) if self.runtime_health else {},
             "outbox": self.outbox.stats(),
             "sinks": {name: {**sink.health(), **self.deliveries[name].health()}
                       for name, sink in self.sinks.items()},
