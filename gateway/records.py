@@ -219,5 +219,19 @@ class GatewayHealth:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class OutputsHealth:
+    """What the sinks publish about themselves (MQTT ``health``, InfluxDB ``gateway_health``):
+    the runtime's :class:`GatewayHealth` fields, the outbox's stats, each sink's state."""
+
+    runtime: Mapping[str, object]
+    outbox: Mapping[str, object]
+    sinks: Mapping[str, Mapping[str, object]]
+
+    def to_json(self) -> dict[str, object]:
+        return {"runtime": self.runtime, "outbox": self.outbox, "sinks": self.sinks}
+
+
 __all__ = ["ActionRecord", "AlarmLaneRecord", "AlarmTransition", "GatewayHealth",
-           "HealthRecord", "Scalar", "TelemetryRecord", "alarm_lane_from_json"]
+           "HealthRecord", "OutputsHealth", "Scalar", "TelemetryRecord",
+           "alarm_lane_from_json"]

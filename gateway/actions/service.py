@@ -276,7 +276,7 @@ class ActionService:
     def _finish(self, req: ActionRequest, act: ActionDef | None, outcome: Outcome, detail: str,
                 readback: Value | None = None) -> ActionResult:
         now = self.clock()
-        params: dict[str, Any] = {"reason": req.reason, "outcome": outcome, "detail": detail,
+        params: dict[str, object] = {"reason": req.reason, "outcome": outcome, "detail": detail,
                                   "dry_run": req.dry_run or self.cfg.dry_run}
         if act is not None:
             params.update(kind=act.kind, table=act.table, address=act.address,

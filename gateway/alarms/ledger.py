@@ -15,7 +15,7 @@ import csv
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone
@@ -96,9 +96,6 @@ class Alarm:
     latched: bool
     suppressed: str | None
     flapping: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _COLUMNS = [f.name for f in fields(Alarm)]
@@ -350,8 +347,9 @@ class Ledger:
             return [self._save(a, "close", ts)]
 
     def record_action(self, *, who: str, via: str, device: str, action: str,
-                      params: dict[str, Any] | None = None, result: str, ts: float | None = None,
-                      alarm_id: str | None = None, note: str | None = None) -> int:
+                      params: Mapping[str, object] | None = None, result: str,
+                      ts: float | None = None, alarm_id: str | None = None,
+                      note: str | None = None) -> int:
         """Audit of an action on a device (a remote trip, a setting written): who, how, result."""
         ts = time.time() if ts is None else ts
         with self._tx():
@@ -399,7 +397,7 @@ class Ledger:
             _write(out, header, rows)
         return len(rows)
 
-    def _row(self, a: Alarm) -> dict[str, Any]:
+    def _row(self, a: Alarm) -> dict[str, object]:
         return {
             "id": a.id, "campus": a.campus, "building": a.building,
             "floor": "" if a.floor is None else a.floor, "room": a.room or "",
@@ -427,7 +425,7 @@ def _dur(start: float, end: float | None) -> float | str:
     return "" if end is None else round(end - start, 1)
 
 
-def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
+def _summary_rows(alarms: list[Alarm]) -> list[dict[str, object]]:
     groups: dict[tuple[str, str, str], list[Alarm]] = {}
     for a in alarms:
         groups.setdefault((a.campus, a.building, a.rule), []).append(a)
@@ -448,7 +446,7 @@ def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write(f: IO[str], header: list[str], rows: list[dict[str, Any]]) -> None:
+def _write(f: IO[str], header: list[str], rows: list[dict[str, object]]) -> None:
     w = csv.DictWriter(f, fieldnames=header)
     w.writeheader()
     w.writerows(rows)

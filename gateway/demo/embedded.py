@@ -8,9 +8,9 @@ import contextlib
 import socket
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from gateway.config.models import Config, ConfigError, RtuBus, load_config
 from gateway.demo.outputs import demo_extras, demo_overrides, demo_summary
@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(data_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
+def demo_config(data_dir: Path, overrides: Mapping[str, object] | None = None) -> Config:
     """The demo building with free ports, a pty path and the data dir under ``data_dir``."""
     with resources.as_file(DEFAULTS / "demo-building.yaml") as path:
         cfg = load_config(path)

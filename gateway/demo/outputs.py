@@ -35,14 +35,14 @@ REPLY_AFTER_S = 5.0
 
 
 def demo_overrides(args: argparse.Namespace, base: Path,
-                   modem_port: str | None = None) -> dict[str, Any]:
+                   modem_port: str | None = None) -> dict[str, object]:
     """Configuration sections the flags ask for, merged over the demo building."""
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, object] = {}
     if args.mqtt:
         outputs["mqtt"] = {"url": args.mqtt, "client_id": "firegate-demo",
                            "operators": ["demo-operator"]}
     if args.influx or args.line_protocol:
-        influx: dict[str, Any] = {"url": args.influx, "org": args.influx_org,
+        influx: dict[str, object] = {"url": args.influx, "org": args.influx_org,
                                   "bucket": args.influx_bucket}
         token = args.influx_token or os.environ.get("FIREGATE_INFLUX_TOKEN")
         if token:
@@ -50,7 +50,7 @@ def demo_overrides(args: argparse.Namespace, base: Path,
         if args.line_protocol:
             influx["line_protocol_file"] = Path(args.line_protocol).resolve()
         outputs["influx"] = influx
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     if outputs:
         out["outputs"] = outputs
     if modem_port:
@@ -105,8 +105,8 @@ def demo_extras(args: argparse.Namespace, modem_sim: Any = None
 
 
 def demo_summary(args: argparse.Namespace) -> OnSummary:
-    def add(services: Services, summary: dict[str, Any]) -> None:
+    def add(services: Services, summary: dict[str, object]) -> None:
         if services.outputs is not None:
-            summary["outputs"] = services.outputs.health()["sinks"]
+            summary["outputs"] = services.outputs.health().sinks
 
     return add

@@ -85,7 +85,7 @@ class Notifier:
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
-        self.replies: list[dict[str, Any]] = []
+        self.replies: list[dict[str, object]] = []
         self._ledger_said = ""
         self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}
         self.channel_errors: dict[str, str | None] = {}
@@ -350,9 +350,9 @@ class Notifier:
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         oldest = self.store.oldest_pending()
-        channels: dict[str, Any] = {}
+        channels: dict[str, object] = {}
         for name, ch in self.channels.items():
             if isinstance(ch, ModemChannel):
                 channels[name] = ch.health()

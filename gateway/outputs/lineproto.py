@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from drivers.model import Value
 from gateway.outputs.outbox import Batch
 from gateway.records import AlarmLaneRecord, TelemetryRecord
 
@@ -43,7 +44,7 @@ def tag(text: str) -> str:
     return text.translate(_TAG)
 
 
-def field_value(v: Any) -> str | None:
+def field_value(v: object) -> str | None:
     """Bool → true/false, numbers → float, str → quoted string; None, NaN, ±inf → left out."""
     if v is None:
         return None
@@ -57,7 +58,7 @@ def field_value(v: Any) -> str | None:
     return '"' + str(v).translate(_STR) + '"'
 
 
-def fields(values: Mapping[str, Any]) -> str:
+def fields(values: Mapping[str, object]) -> str:
     parts = []
     for k, v in values.items():
         fv = field_value(v)
@@ -89,7 +90,7 @@ class LineBuilder:
         key = (meas, device, channel, repr(sorted(tags.items())) if tags else "")
         head = self._heads.get(key)
         if head is None:
-            all_tags: dict[str, Any] = dict(self._base)
+            all_tags: dict[str, object] = dict(self._base)
             all_tags.update(tags)
             all_tags["device"] = device
             if channel is not None:
@@ -107,7 +108,7 @@ class LineBuilder:
         device = rec.device
         tags = rec.tags
         t = ts_ms(rec.ts)
-        by_channel: dict[str | None, dict[str, Any]] = {}
+        by_channel: dict[str | None, dict[str, Value]] = {}
         for key, value in rec.fields.items():
             name, sep, channel = key.rpartition("@")
             if sep:
@@ -141,7 +142,7 @@ class LineBuilder:
         tags = {k: v for k, v in tags.items() if v is not None and v != ""}
         head = self._head("alarm", str(rec.get("device", "")), None, tags)
         state = rec.get("state")
-        vals: dict[str, Any] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
+        vals: dict[str, object] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
                                                         "message_en", "message_zh")}
         for name in ("value", "threshold"):
             v = rec.get(name)
@@ -169,19 +170,20 @@ class LineBuilder:
         return out
 
 
-def flatten_health(stats: Mapping[str, Any], sinks: Mapping[str, Mapping[str, Any]]) -> dict[
-        str, Any]:
+def flatten_health(stats: Mapping[str, object],
+                   sinks: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
     """Outbox stats and sink health as flat fields for ``gateway_health`` (the names the
     dashboards query: ``outbox_pending``, ``outbox_oldest_age_s``, ``delivered``, ``shed``)."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for src, dst in (("pending", "outbox_pending"), ("pending_alarms", "outbox_pending_alarms"),
                      ("pending_telemetry", "outbox_pending_telemetry"),
                      ("oldest_pending_age_s", "outbox_oldest_age_s"), ("bytes", "outbox_bytes"),
                      ("delivered", "delivered"), ("shed", "shed")):
         if src in stats:
             out[dst] = stats[src]
-    for name, s in (stats.get("sinks") or {}).items():
-        for k, v in s.items():
+    per_sink = stats.get("sinks")
+    for name, s in (per_sink.items() if isinstance(per_sink, Mapping) else ()):
+        for k, v in (s.items() if isinstance(s, Mapping) else ()):
             out[f"{name}_{k}"] = v
     for name, h in sinks.items():
         out[f"{name}_connected"] = h.get("state") in ("connected", "file")

@@ -36,6 +36,7 @@ from gateway.outputs.config import MqttConfig
 from gateway.outputs.delivery import SinkError, backoff
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Outbox
+from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
 PUBLISH_SLICE = 32
@@ -72,7 +73,7 @@ class MqttSink:
 
     def __init__(self, cfg: MqttConfig, identity: Identity, outbox: Outbox, *,
                  on_command: OnCommand | None = None,
-                 health_source: Callable[[], dict[str, Any]] | None = None,
+                 health_source: Callable[[], OutputsHealth] | None = None,
                  rng: random.Random | None = None) -> None:
         self.cfg = cfg
         self.identity = identity
@@ -187,7 +188,7 @@ class MqttSink:
     async def _publish_health(self, client: aiomqtt.Client) -> None:
         if self.health_source is None:
             return
-        body = {**self._base, "ts": time.time(), **self.health_source()}
+        body = {**self._base, "ts": time.time(), **self.health_source().to_json()}
         await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
                              retain=True)
 
@@ -294,7 +295,7 @@ class MqttSink:
             raise SinkError(msg) from exc
         self.published += len(batch)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         return {"state": self.state, "where": self.where, "client_id": self.client_id,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "connects": self.connects, "published": self.published,

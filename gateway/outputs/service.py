@@ -8,13 +8,13 @@ health messages show.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from gateway.outputs.config import OutputsConfig
 from gateway.outputs.delivery import Delivery, Sink
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.mqtt_sink import MqttSink, OnCommand
 from gateway.outputs.outbox import Outbox
+from gateway.records import OutputsHealth
 from gateway.runtime.aio import run_all
 
 
@@ -60,15 +60,14 @@ class Outputs:
         await run_all(*(c for name, sink in self.sinks.items()
                         for c in (sink.run(), self.deliveries[name].run())))
 
-    def health(self) -> dict[str, Any]:
-        """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}},
-        "runtime": {...}}``; ``runtime`` is what ``runtime_health`` gives."""
-        return {
-            "runtime": dict(self.runtime_health()) if self.runtime_health else {},
-            "outbox": self.outbox.stats(),
-            "sinks": {name: {**sink.health(), **self.deliveries[name].health()}
-                      for name, sink in self.sinks.items()},
-        }
+    def health(self) -> OutputsHealth:
+        """The outbox's stats, each sink's health with its delivery counters, and what
+        ``runtime_health`` gives."""
+        return OutputsHealth(
+            runtime=dict(self.runtime_health()) if self.runtime_health else {},
+            outbox=self.outbox.stats(),
+            sinks={name: {**sink.health(), **self.deliveries[name].health()}
+                   for name, sink in self.sinks.items()})
 
 
 async def run_outputs(cfg: OutputsConfig, outbox: Outbox, identity: Identity,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ class Gateway:
     def open_alarms(self) -> list[Alarm]:
         return self.ledger.open_alarms()
 
-    def outbox_stats(self) -> dict[str, Any]:
+    def outbox_stats(self) -> Mapping[str, object]:
         return self.outbox.stats()
 
     def subscribe(self, listener: TransitionListener) -> None:
@@ -339,7 +339,7 @@ class Gateway:
         self.flush()
 
     # ------------------------------------------------------------------ reporting
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         alarms = []
         for aid in self.alarm_ids:
             a = self.ledger.get(aid)
@@ -349,7 +349,7 @@ class Gateway:
                            "severity": a.severity, "state": a.state, "raised_at": a.raised_at,
                            "cleared_at": a.cleared_at})
         st = self.outbox.stats()
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "duration_s": round(time.time() - self.started, 1),
             "devices": len(self.devices),
             "devices_online": sum(1 for h in self.health.values() if h.online),

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from gateway.runtime.liveview import live_view
 from gateway.runtime.wiring import Services, start_services
 
 Extra = Callable[[Gateway], list[Coroutine[Any, Any, object]]]
-OnSummary = Callable[[Services, dict[str, Any]], None]
+OnSummary = Callable[[Services, dict[str, object]], None]
 
 
 async def _systemd_watchdog(gw: Gateway) -> None:
@@ -42,7 +42,7 @@ async def _systemd_watchdog(gw: Gateway) -> None:
                        f"devices online, {gw.requests} requests")
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
+def write_summary(path: Path, summary: Mapping[str, object]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)

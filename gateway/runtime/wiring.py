@@ -20,6 +20,7 @@ from gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
     from gateway.notify.notifier import Notifier
+    from gateway.outputs.mqtt_sink import Command
     from gateway.outputs.service import Outputs
 
 Task = Coroutine[Any, Any, object]
@@ -43,8 +44,9 @@ class Services:
             return base
         c = self.notifier.counters()
         csq = None
-        for ch in self.notifier.health().get("channels", {}).values():
-            if isinstance(ch, dict) and ch.get("rssi") is not None:
+        channels = self.notifier.health().get("channels")
+        for ch in channels.values() if isinstance(channels, dict) else ():
+            if isinstance(ch, dict) and isinstance(ch.get("rssi"), int):
                 csq = int(ch["rssi"])
         return dataclasses.replace(base, sms_sent=c["sent"], sms_failed=c["failed"],
                                    modem_signal_csq=csq)
@@ -67,7 +69,7 @@ def start_services(gw: Gateway) -> Services:
     if gw.sink_names():
         from gateway.outputs.service import Outputs
 
-        def on_command(cmd: dict[str, Any]) -> None:
+        def on_command(cmd: Command) -> None:
             # The sink already checked that the operator is listed; the ledger checks the alarm,
             # the action service every rule of an action (and the operator again).
             if cmd.get("command") == "action":

@@ -68,8 +68,8 @@ async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
                     what="gateway_health in VictoriaMetrics")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert h["sinks"]["influx"]["state"] == "connected"
-    assert h["outbox"]["sinks"]["influx"]["delivered"] == 301
+    assert h.sinks["influx"]["state"] == "connected"
+    assert h.outbox["sinks"]["influx"]["delivered"] == 301
     volts = victoria.points('{__name__="electrical_voltage_v",device=~"land-.*"}')
     assert len(volts) == 300  # 30 devices × 10 cycles
     series = victoria.export('{__name__="electrical_voltage_v",device="land-7"}')
@@ -113,7 +113,7 @@ async def test_influx_outage_loses_nothing_and_repeats_are_harmless(
         vm.kill()
         await produce(60)  # about two seconds of polls with the database gone
         assert ob.pending("influx") > 0
-        assert "cannot reach InfluxDB" in (outputs.health()["sinks"]["influx"]["last_error"]
+        assert "cannot reach InfluxDB" in (outputs.health().sinks["influx"]["last_error"]
                                            or "")
         vm.start()
         await produce(20)
