@@ -184,6 +184,7 @@ class HealthRecord:
     response_ms: float
     errors: int
     requests: int
+    unreadable_points: int = 0  # points the device refuses to give (an illegal address)
 
     def as_telemetry(self) -> TelemetryRecord:
         """The outbox's telemetry lane carries health like a poll of measurement
@@ -191,7 +192,8 @@ class HealthRecord:
         return TelemetryRecord(
             device=self.device, ts=self.ts, measurement="device_health", tags=self.tags,
             fields={"online": self.online, "response_ms": round(self.response_ms, 2),
-                    "errors": self.errors, "requests": self.requests},
+                    "errors": self.errors, "requests": self.requests,
+                    "unreadable_points": self.unreadable_points},
             quality="good", poll_class="health")
 
 

@@ -275,7 +275,7 @@ class Gateway:
         now = time.time()
         return [HealthRecord(device=i, ts=now, tags=self.tags[i], online=h.online,
                              response_ms=h.response_ms, errors=sum(h.errors.values()),
-                             requests=h.requests)
+                             requests=h.requests, unreadable_points=len(h.unreadable))
                 for i, h in self.health.items()]
 
     def publish_external(self) -> int:
