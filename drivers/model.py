@@ -62,11 +62,6 @@ def point_key(name: str, channel: str | None) -> str:
     return name if channel is None else f"{name}{CHANNEL_SEP}{channel}"
 
 
-def split_key(key: str) -> tuple[str, str | None]:
-    name, sep, channel = key.rpartition(CHANNEL_SEP)
-    return (name, channel) if sep else (key, None)
-
-
 @dataclass(frozen=True, slots=True)
 class Request:
     """One Modbus read: ``count`` registers or bits of ``table`` from ``address`` (0-based)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rules.condition import NONE, Condition
 from rules.context import Checker, DeviceContext, report
 from rules.events import Event
-from rules.model import Snapshot
+from rules.model import Snapshot, split_key
 
 _LOOP_ZH = {"short": "短路", "open": "开路", "overload": "过载"}
 
@@ -49,11 +49,12 @@ class SensorFault(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.sensor_fault
         names = ("fault", "loop_fault")
-        self.chans: list[tuple[str, str, Condition]] = [
-            (k, k.partition("@")[2], ctx.condition("sensor_fault", k.partition("@")[2],
-                                                        s.on_delay_s, s.off_delay_s))
-            for k in sorted(keys, key=lambda k: (len(k), k)) if k.partition("@")[0] in names
-        ]
+        self.chans: list[tuple[str, str, Condition]] = []
+        for k in sorted(keys, key=lambda k: (len(k), k)):
+            name, ch = split_key(k)
+            if name in names:
+                self.chans.append((k, ch, ctx.condition("sensor_fault", ch, s.on_delay_s,
+                                                        s.off_delay_s)))
 
     @property
     def active(self) -> bool:

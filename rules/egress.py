@@ -5,7 +5,7 @@ from __future__ import annotations
 from rules.condition import NONE, Condition
 from rules.context import Checker, DeviceContext, report
 from rules.events import Event
-from rules.model import Snapshot
+from rules.model import Snapshot, split_key
 from rules.settings import SEVERITIES, Severity
 
 
@@ -14,7 +14,7 @@ def _rank(sev: Severity) -> int:
 
 
 def _channels(keys: frozenset[str], name: str) -> list[str]:
-    chans = [k.partition("@")[2] for k in keys if k.partition("@")[0] == name]
+    chans = [ch for n, ch in map(split_key, keys) if n == name]
     return sorted(chans, key=lambda c: (len(c), c))
 
 

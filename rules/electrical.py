@@ -8,7 +8,7 @@ from collections import deque
 from rules.condition import CLEAR, NONE, Condition
 from rules.context import Checker, DeviceContext, report
 from rules.events import Event
-from rules.model import Snapshot, Value
+from rules.model import Snapshot, Value, split_key
 from rules.settings import Severity
 
 
@@ -100,7 +100,7 @@ class ResidualCurrent(Checker):
         self.sev: tuple[Severity, ...] = (s.prealarm_severity, s.severity)
         chans: list[tuple[str, str, Condition]] = []
         for k in sorted(keys, key=_key_order):
-            name, _, ch = k.partition("@")
+            name, ch = split_key(k)
             if name == "residual_current_ma":
                 chans.append((k, ch, ctx.condition("residual_current", ch, s.on_delay_s,
                                                    s.off_delay_s)))
@@ -153,7 +153,7 @@ class ResidualCurrent(Checker):
 
 
 def _key_order(k: str) -> tuple[str, int]:
-    name, _, ch = k.partition("@")
+    name, ch = split_key(k)
     return name, int(ch) if ch.isdigit() else -1
 
 
@@ -171,7 +171,7 @@ class Temperature(Checker):
         chans: list[tuple[str, str, Condition | None, Condition | None,
                           deque[tuple[float, float]]]] = []
         for k in sorted(keys, key=_key_order):
-            name, _, ch = k.partition("@")
+            name, ch = split_key(k)
             if name == "temperature_c":
                 over = ctx.condition("over_temperature", ch, s.on_delay_s,
                                      s.off_delay_s) \

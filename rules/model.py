@@ -11,10 +11,12 @@ Value = float | int | bool | str
 CHANNEL_SEP = "@"
 
 
-def split_key(key: str) -> tuple[str, str | None]:
-    """``residual_current_ma@3`` → (``residual_current_ma``, ``3``); same convention as drivers."""
+def split_key(key: str) -> tuple[str, str]:
+    """``residual_current_ma@3`` → (``residual_current_ma``, ``3``); ``power_w`` → (``power_w``,
+    ``""``): the one place a point key is taken apart (drivers build keys with
+    ``drivers.model.point_key``, the same convention)."""
     name, sep, channel = key.rpartition(CHANNEL_SEP)
-    return (name, channel) if sep else (key, None)
+    return (name, channel) if sep else (key, "")
 
 
 @dataclass(frozen=True, slots=True)

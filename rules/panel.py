@@ -6,7 +6,7 @@ from __future__ import annotations
 from rules.condition import NONE, Condition
 from rules.context import Checker, DeviceContext, report
 from rules.events import Event
-from rules.model import Snapshot
+from rules.model import Snapshot, split_key
 from rules.settings import Severity
 
 _ZH = {"fault": "故障", "supervisory": "监管报警", "shielded": "屏蔽",
@@ -15,11 +15,6 @@ _ZH = {"fault": "故障", "supervisory": "监管报警", "shielded": "屏蔽",
 _EN = {"fault": "fault", "supervisory": "supervisory alarm", "shielded": "shielded (disabled)",
        "main_power_fault": "main power fault", "backup_power_fault": "backup power fault",
        "bus_fault": "bus fault", "power_fault": "power fault"}
-
-
-def _split(key: str) -> tuple[str, str]:
-    name, _, ch = key.partition("@")
-    return name, ch
 
 
 class FireAlarm(Checker):
@@ -32,10 +27,9 @@ class FireAlarm(Checker):
         super().__init__(ctx)
         s = self.s = ctx.rules.fire_alarm
         self.chans: list[tuple[str, str, Condition]] = [
-            (k, _split(k)[1], ctx.condition("fire_alarm", _split(k)[1], s.on_delay_s,
-                                             s.off_delay_s,
-                                             latched=True))
-            for k in sorted(keys, key=lambda k: (len(k), k)) if _split(k)[0] == "fire_alarm"
+            (k, split_key(k)[1], ctx.condition("fire_alarm", split_key(k)[1], s.on_delay_s,
+                                               s.off_delay_s, latched=True))
+            for k in sorted(keys, key=lambda k: (len(k), k)) if split_key(k)[0] == "fire_alarm"
         ]
 
     @property
@@ -68,7 +62,7 @@ class PanelFault(Checker):
         s = self.s = ctx.rules.panel_fault
         chans: list[tuple[str, str, str, tuple[Severity, ...], Condition]] = []
         for k in sorted(keys, key=lambda k: (len(k), k)):
-            name, ch = _split(k)
+            name, ch = split_key(k)
             sev = s.severities.get(name)
             if sev is not None:
                 chans.append((k, name, ch, (sev,), ctx.condition("panel_fault", k, s.on_delay_s,

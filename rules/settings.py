@@ -18,14 +18,14 @@ carries ``deviation: "reason"`` to record a deliberate, reviewed departure.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-Severity = Literal["critical", "major", "minor", "warning"]
+from rules.severity import ALARM_SEVERITIES as SEVERITIES
+from rules.severity import AlarmSeverity as Severity
 
-SEVERITIES: tuple[Severity, ...] = ("warning", "minor", "major", "critical")
-"""Lowest first: an index into this is a severity rank."""
+__all__ = ["SEVERITIES", "Severity"]  # re-exported: the rules import them from here
 
 RULE_IDS: tuple[str, ...] = (
     "overload", "residual_current", "over_temperature", "temperature_rise", "arc_fault",

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["critical", "major", "minor", "warning", "info"]
+AlarmSeverity = Literal["critical", "major", "minor", "warning"]
+"""What a rule may raise an alarm with, and what the configuration may set (not ``info``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,10 @@ LEVELS: tuple[Level, ...] = (
 
 BY_NAME: dict[str, Level] = {lv.name: lv for lv in LEVELS}
 SEVERITIES: tuple[Severity, ...] = tuple(lv.name for lv in LEVELS)
-ALARM_SEVERITIES: tuple[Severity, ...] = tuple(lv.name for lv in LEVELS if lv.pages)
-"""The severities a rule may raise an alarm with (``info`` is an event, not an alarm)."""
+ALARM_SEVERITIES: tuple[AlarmSeverity, ...] = ("warning", "minor", "major", "critical")
+"""The severities a rule may raise an alarm with (``info`` is an event, not an alarm), lowest
+first: an index into this orders them like :func:`rank`."""
+assert ALARM_SEVERITIES == tuple(lv.name for lv in LEVELS if lv.pages)
 
 NORMAL_ZH, NORMAL_COLOUR = "正常", "green"
 SILENT_ZH, SILENT_COLOUR = "失联", "purple"

@@ -24,9 +24,9 @@ from typing import IO, Any
 
 from gateway.records import AlarmTransition
 from rules.events import Event
+from rules.severity import by_rank as severity_by_rank
+from rules.severity import rank as severity_rank
 
-SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
-_BY_RANK = {v: k for k, v in SEVERITY_RANK.items()}
 STATES = ("raised", "acknowledged", "cleared", "closed")
 
 _SCHEMA = """
@@ -113,7 +113,7 @@ class LedgerError(ValueError):
 
 def _escalate(severity: str, repeats: int) -> str:
     bump = 0 if repeats <= 0 else 1 if repeats < 3 else 2
-    return _BY_RANK[min(3, SEVERITY_RANK.get(severity, 2) + bump)]
+    return severity_by_rank(min(severity_rank("critical"), severity_rank(severity) + bump))
 
 
 def _hazard(ev: Event) -> str:

@@ -16,10 +16,7 @@ from typing import Any
 
 from gateway.notify.storm import OutMessage, PageItem
 from gateway.records import AlarmTransition
-
-SEVERITY_ZH = {"critical": "紧急", "major": "重要", "high": "重要", "warning": "一般",
-               "minor": "一般", "low": "提示", "info": "提示"}
-EVENT_ZH = {"clear": "已恢复", "update": "更新"}
+from rules.severity import label_zh
 
 
 def _num(v: Any) -> str:
@@ -62,7 +59,7 @@ def when(t: AlarmTransition, tz: timezone) -> str:
 def tag(item: PageItem) -> str:
     if item.transition.rule == "fire_alarm":
         return "火警"
-    return SEVERITY_ZH.get(item.transition.severity, "告警")
+    return label_zh(item.transition.severity)
 
 
 def single(item: PageItem, tz: timezone) -> str:
@@ -74,7 +71,7 @@ def single(item: PageItem, tz: timezone) -> str:
 
 def group(items: list[PageItem], tz: timezone) -> str:
     crit = sum(1 for i in items if i.critical)
-    head = f"【告警{len(items)}条" + (f",紧急{crit}" if crit else "") + "】"
+    head = f"【告警{len(items)}条" + (f",{label_zh('critical')}{crit}" if crit else "") + "】"
     buildings = Counter(i.transition.building for i in items)
     lines = []
     for i in items[:4]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from drivers.model import Value
 from gateway.outputs.outbox import Batch
 from gateway.records import AlarmLaneRecord, TelemetryRecord
+from rules.model import split_key
 
 # Escaping per the line protocol reference: measurement escapes comma and space; tag keys, tag
 # values and field keys also escape '='. A newline cannot be escaped anywhere but strings.
@@ -110,11 +111,8 @@ class LineBuilder:
         t = ts_ms(rec.ts)
         by_channel: dict[str | None, dict[str, Value]] = {}
         for key, value in rec.fields.items():
-            name, sep, channel = key.rpartition("@")
-            if sep:
-                by_channel.setdefault(channel, {})[name] = value
-            else:
-                by_channel.setdefault(None, {})[key] = value
+            name, channel = split_key(key)
+            by_channel.setdefault(channel or None, {})[name] = value
         meas = rec.measurement
         for chan, values in by_channel.items():
             fs = fields(values)

@@ -22,6 +22,7 @@ from gateway.alarms.ledger import Alarm
 from gateway.config.models import Device, GatewayIdentity
 from gateway.runtime.poller import DeviceHealth
 from rules.model import DeviceInfo
+from rules.severity import BY_NAME
 
 
 class RuntimeView(Protocol):
@@ -63,8 +64,14 @@ HEADLINE = {
     "exit_sensor": ("obstructed@1", "obstructed@2"),
 }
 
-SEVERITY_STYLE = {"critical": "bold white on red", "major": "bold red", "minor": "yellow",
-                  "warning": "cyan"}
+# The control room's colours (rules/severity.py) as terminal styles.
+_STYLE_OF_COLOUR = {"red": "bold white on red", "orange": "bold dark_orange", "yellow": "yellow",
+                    "blue": "cyan"}
+
+
+def severity_style(severity: str) -> str:
+    level = BY_NAME.get(severity)
+    return _STYLE_OF_COLOUR.get(level.colour, "") if level is not None else ""
 
 
 def _fmt(v: object) -> str:
@@ -119,7 +126,7 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
         sev = row.severity
-        alarms.add_row(row.id, Text(sev, SEVERITY_STYLE.get(sev, "")), row.rule, row.device,
+        alarms.add_row(row.id, Text(sev, severity_style(sev)), row.rule, row.device,
                        row.state, (row.message_zh or "")[:60])
     st = gw.outbox_stats()
     if gw.sink_names():

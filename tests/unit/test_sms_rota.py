@@ -145,7 +145,7 @@ def test_text_is_chinese_first_with_place_value_time_and_code() -> None:
     from gateway.notify.storm import OutMessage
     text, params = compose(OutMessage("p", [PageItem("a1", "4821", t, False)], "single"), 600,
                            local_tz(8))
-    assert text.startswith("【重要】东校区 1号楼 3层 305室 线缆温度过高")
+    assert text.startswith("【严重】东校区 1号楼 3层 305室 线缆温度过高")
     assert "值68.2" in text and "阈值55" in text and "11-29 20:03" in text
     assert text.endswith('回复"1 4821"确认')
     assert len(text) <= 70  # one SMS
