@@ -178,14 +178,23 @@ class EbikeCharging(RuleBase):
     off_delay_s: float = Field(default=120.0, ge=0, le=86400)
 
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+DEFAULT_UTC_OFFSET_H = 8.0
+"""China Standard Time, the building's local time unless ``rules.utc_offset_h`` says otherwise."""
+
+_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 
 
-def _minutes(v: str) -> int:
-    m = _HHMM.match(v)
-    if not m:
-        raise ValueError(f"{v!r} is not a time of day; write it as HH:MM, e.g. \"22:30\"")
-    return int(m.group(1)) * 60 + int(m.group(2))
+def minutes_of_day(text: str, *, end_of_day: bool = False) -> int:
+    """``"22:30"`` → 1350: the one HH:MM parser (night windows here, rota shifts in
+    gateway/notify). ``end_of_day`` also allows ``"24:00"``, the end of a shift that runs to
+    midnight."""
+    m = _HHMM.match(text) if isinstance(text, str) else None
+    minutes = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
+    if not 0 <= minutes <= (24 * 60 if end_of_day else 24 * 60 - 1):
+        last = "24:00" if end_of_day else "23:59"
+        raise ValueError(f"{text!r} is not a time of day; write it as HH:MM, 00:00 to {last}, "
+                         "e.g. \"22:30\"")
+    return minutes
 
 
 class Window(BaseModel):
@@ -199,11 +208,11 @@ class Window(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _hhmm(cls, v: str) -> str:
-        _minutes(v)
+        minutes_of_day(v)
         return v
 
     def minutes(self) -> tuple[int, int]:
-        return _minutes(self.start), _minutes(self.end)
+        return minutes_of_day(self.start), minutes_of_day(self.end)
 
 
 class Schedule(Window):
@@ -332,8 +341,9 @@ class RulesSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    utc_offset_h: float = Field(default=8.0, ge=-12, le=14,
-                                description="local time for schedules; China is +8")
+    utc_offset_h: float = Field(default=DEFAULT_UTC_OFFSET_H, ge=-12, le=14,
+                                description="the building's local time (night schedules, rota "
+                                "shifts, alarm ids, review dates); China is +8")
     night: Window = Field(default_factory=Window)
     flapping: Flapping = Field(default_factory=Flapping)
     repeat_window_h: float = Field(default=168.0, gt=0, le=24 * 366,

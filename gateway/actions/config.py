@@ -9,14 +9,12 @@ been up for 10 s, the way dormitory controllers work (GB 50116 9.1.6: opt-in per
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.config.base import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DeviceAction(_Strict):
+class DeviceAction(Strict):
     """One allowed action of one device."""
 
     auto: list[str] = Field(default_factory=list,
@@ -27,7 +25,7 @@ class DeviceAction(_Strict):
                           "automatic action")
 
 
-class ActionsConfig(_Strict):
+class ActionsConfig(Strict):
     """Global ``actions:``: who may ask, how often, and whether writes really happen."""
 
     dry_run: bool = Field(default=False,

@@ -18,12 +18,14 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.config.base import local_tz
 from gateway.records import AlarmTransition
 from rules.events import Event
+from rules.settings import DEFAULT_UTC_OFFSET_H
 from rules.severity import by_rank as severity_by_rank
 from rules.severity import rank as severity_rank
 
@@ -128,10 +130,10 @@ class Ledger:
     """``with Ledger(data_dir / "ledger.sqlite") as ledger: ledger.apply(event)``."""
 
     def __init__(self, path: str | Path, *, repeat_window_s: float = 7 * 86400.0,
-                 utc_offset_h: float = 8.0) -> None:
+                 utc_offset_h: float = DEFAULT_UTC_OFFSET_H) -> None:
         self.path = Path(path)
         self.repeat_window_s = repeat_window_s
-        self.tz = timezone(timedelta(hours=utc_offset_h))
+        self.tz = local_tz(utc_offset_h)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         self.db.row_factory = sqlite3.Row
@@ -477,7 +479,7 @@ def _refresh(a: Alarm, ev: Event, keep_severity: bool = False) -> None:
         a.severity = ev.severity
 
 
-def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
+def parse_when(text: str, utc_offset_h: float = DEFAULT_UTC_OFFSET_H) -> float:
     """``2026-03-01`` or ``2026-03-01 08:30`` in local time (or an ISO time with its own
     offset) as seconds since the epoch."""
     t = text.strip()
@@ -487,7 +489,7 @@ def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
         raise LedgerError(f"{text!r} is not a date; write it as YYYY-MM-DD or "
                           f"\"YYYY-MM-DD HH:MM\"") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone(timedelta(hours=utc_offset_h)))
+        dt = dt.replace(tzinfo=local_tz(utc_offset_h))
     return dt.astimezone(UTC).timestamp()
 
 

@@ -16,20 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from drivers.profiles import Profile, ProfileError, load_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
+from gateway.config.base import Strict
 from gateway.config.netaddr import is_loopback
 from gateway.notify.config import NotifyConfig
 from gateway.outputs.config import OutputsConfig
 from rules.settings import RulesSettings
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class GatewayIdentity(Strict):
@@ -109,7 +106,7 @@ class Device(Strict):
     floor: int | None = Field(default=None, ge=-5, le=200)
     room: str | None = None
     location: str = ""
-    ratings: dict[str, float] = {}
+    ratings: dict[str, float] = Field(default_factory=dict)
     poll: dict[str, float] = Field(default_factory=dict, description="period override per class")
     gap_fill: int | None = Field(default=None, ge=0, le=124)
     maintenance: bool = False
@@ -122,7 +119,7 @@ class Config(Strict):
     gateway: GatewayIdentity
     poll_classes: dict[str, PollClass] = Field(default_factory=default_poll_classes)
     backoff: Backoff = Backoff()
-    profile_dirs: list[Path] = []
+    profile_dirs: list[Path] = Field(default_factory=list)
     buses: list[Bus] = Field(min_length=1)
     devices: list[Device] = Field(min_length=1)
     rules: RulesSettings = RulesSettings()
@@ -154,7 +151,21 @@ class Config(Strict):
                 if cls not in self.poll_classes:
                     raise _located(("devices", i, "poll", cls), f"no poll class {cls!r}")
         _mqtt_is_private(self.outputs)
+        self._one_local_time()
         return self
+
+    def _one_local_time(self) -> None:
+        """The building has one local time, ``rules.utc_offset_h``; the rota takes it."""
+        rota = self.notify.rota
+        if rota is None:
+            return
+        if rota.utc_offset_h is None:
+            rota.utc_offset_h = self.rules.utc_offset_h
+        elif rota.utc_offset_h != self.rules.utc_offset_h:
+            raise _located(("notify", "rota", "utc_offset_h"),
+                           f"{rota.utc_offset_h:g} differs from rules.utc_offset_h "
+                           f"({self.rules.utc_offset_h:g}): the building has one local time; "
+                           "remove notify.rota.utc_offset_h")
 
     def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus:
         return next(b for b in self.buses if b.id == bus_id)

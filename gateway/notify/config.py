@@ -24,16 +24,14 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from gateway.config.base import Strict
+from rules.settings import DEFAULT_UTC_OFFSET_H, minutes_of_day
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
-_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 _PHONE = re.compile(r"^\+?\d{5,20}$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ModemConfig(Strict):
@@ -118,28 +116,30 @@ class Shift(Strict):
     @field_validator("start", "end")
     @classmethod
     def _time(cls, v: str) -> str:
-        m = _HHMM.match(v)
-        if not m or (m.group(1) == "24" and m.group(2) != "00"):
-            raise ValueError(f"time {v!r} must be HH:MM, 00:00 to 24:00")
+        minutes_of_day(v, end_of_day=True)
         return v
 
     def minutes(self) -> tuple[int, int]:
-        def mins(s: str) -> int:
-            h, m = s.split(":")
-            return int(h) * 60 + int(m)
-
-        return mins(self.start), mins(self.end)
+        return (minutes_of_day(self.start, end_of_day=True),
+                minutes_of_day(self.end, end_of_day=True))
 
 
 class RotaConfig(Strict):
-    utc_offset_h: float = Field(default=8.0, ge=-12, le=14, description="local time of the rota")
+    utc_offset_h: float | None = Field(
+        default=None, ge=-12, le=14, description="leave out: the rota keeps the building's "
+        "local time (rules.utc_offset_h); if written it must be the same")
     people: dict[str, Person] = Field(min_length=1)
     levels: list[list[str]] = Field(
         min_length=1, description="default people of each escalation level, first level first")
     waits_s: list[float] = Field(default_factory=list,
                                  description="wait before paging each level (first usually 0)")
-    shifts: list[Shift] = []
-    holidays: list[date] = []
+    shifts: list[Shift] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+
+    @property
+    def offset_h(self) -> float:
+        """The rota's local time: the building's (``Config`` fills it in from ``rules``)."""
+        return DEFAULT_UTC_OFFSET_H if self.utc_offset_h is None else self.utc_offset_h
 
     @model_validator(mode="after")
     def _names(self) -> RotaConfig:
@@ -183,19 +183,19 @@ class NotifyConfig(Strict):
 
     enabled: bool = False
     modem: ModemConfig | None = None
-    providers: list[Provider] = []
+    providers: list[Provider] = Field(default_factory=list)
     fallback: list[str] = Field(
         default_factory=list,
         description="channel names in the order tried; default: the modem, then providers")
     rota: RotaConfig | None = None
     storm: StormConfig = StormConfig()
     ack_code_length: int = Field(default=4, ge=3, le=8)
-    critical_severities: list[str] = ["critical"]
+    critical_severities: list[str] = Field(default_factory=lambda: ["critical"])
     critical_rules: list[str] = Field(
         default_factory=lambda: ["fire_alarm"],
         description="rule name patterns paged as critical whatever their severity (a lost "
                     "fire panel is comm_loss with severity critical, so it is covered)")
-    skip_severities: list[str] = ["info"]
+    skip_severities: list[str] = Field(default_factory=lambda: ["info"])
     modem_attempts: int = Field(default=2, ge=1, le=10,
                                 description="tries on the modem before the fallback channel")
     retry_s: float = Field(default=30.0, gt=0, le=3600,

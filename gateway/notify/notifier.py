@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
+from gateway.config.base import local_tz
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
@@ -36,7 +37,7 @@ from gateway.notify.providers import ProviderError, make_channel
 from gateway.notify.rota import Rota
 from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
-from gateway.notify.text import compose, confirmation, local_tz
+from gateway.notify.text import compose, confirmation
 from gateway.records import AlarmTransition
 from gateway.runtime.aio import run_all
 
@@ -80,7 +81,7 @@ class Notifier:
         self.identity = identity
         self.clock = clock
         self.rota = Rota(cfg.rota)
-        self.tz = local_tz(cfg.rota.utc_offset_h)
+        self.tz = local_tz(cfg.rota.offset_h)
         self.storm = StormControl(cfg.storm)
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
         self.alarms: dict[str, _Alarm] = {}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+from gateway.config.base import local_tz
 from gateway.notify.config import DAYS, RotaConfig, Shift
 
 
@@ -33,7 +34,7 @@ def normalize_phone(phone: str) -> str:
 class Rota:
     def __init__(self, cfg: RotaConfig) -> None:
         self.cfg = cfg
-        self.tz = timezone(timedelta(hours=cfg.utc_offset_h))
+        self.tz = local_tz(cfg.offset_h)
         self._by_phone = {normalize_phone(p.phone): name for name, p in cfg.people.items()}
 
     @property

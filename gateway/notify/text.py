@@ -11,7 +11,7 @@ template parameters: what, where, value, time, code.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 from gateway.notify.storm import OutMessage, PageItem
@@ -117,6 +117,3 @@ def compose(msg: OutMessage, window_s: float, tz: timezone) -> tuple[str, dict[s
 def confirmation(code: str, who: str, t: AlarmTransition) -> str:
     return f"已确认{code}: {where(t, campus=False)} {what(t)} (确认人 {who})"
 
-
-def local_tz(offset_h: float) -> timezone:
-    return timezone(timedelta(hours=offset_h))

@@ -11,15 +11,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from gateway.config.base import Strict
 from gateway.config.netaddr import is_loopback
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 
 
 def _check_file(path: Path | None, what: str) -> None:
@@ -27,7 +22,7 @@ def _check_file(path: Path | None, what: str) -> None:
         raise ValueError(f"{what} {str(path)!r} does not exist or is not a file")
 
 
-class Batching(_Strict):
+class Batching(Strict):
     batch_size: int | None = Field(default=None, ge=1, le=100_000,
                                    description="records per batch (default: outputs.batch_size)")
     max_age_s: float | None = Field(default=None, gt=0, le=3600,
@@ -151,7 +146,7 @@ class InfluxConfig(Batching):
         return self
 
 
-class OutputsConfig(_Strict):
+class OutputsConfig(Strict):
     """Northbound outputs. With neither ``mqtt`` nor ``influx`` the outbox only stores."""
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)

@@ -68,3 +68,18 @@ def test_unknown_person_in_a_level_is_reported_with_its_line(
     [problem] = info.value.problems
     assert "'liu' is not in rota.people" in problem.message
     assert problem.field.startswith("notify.rota") and problem.line is not None
+
+
+def test_the_rota_keeps_the_buildings_local_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One local time per building: the rota takes ``rules.utc_offset_h``; a different one
+    written under the rota is refused, naming the field."""
+    for var in ("SIM_PIN", "ALIYUN_KEY_ID", "ALIYUN_KEY_SECRET"):
+        monkeypatch.setenv(var, "x")
+    cfg = load_config(write(tmp_path, NOTIFY + "rules: {utc_offset_h: 7}\n"))
+    assert cfg.notify.rota is not None and cfg.notify.rota.offset_h == 7
+    clash = NOTIFY.replace("    waits_s: [0, 300]", "    waits_s: [0, 300]\n    utc_offset_h: 9")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, clash + "rules: {utc_offset_h: 7}\n"))
+    [problem] = info.value.problems
+    assert problem.field == "notify.rota.utc_offset_h" and "one local time" in problem.message

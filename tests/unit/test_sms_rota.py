@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from gateway.config.base import local_tz
 from gateway.notify.config import NotifyConfig, RotaConfig, StormConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.rota import Rota, normalize_phone
 from gateway.notify.storm import PageItem, StormControl
-from gateway.notify.text import compose, local_tz
+from gateway.notify.text import compose
 from gateway.records import AlarmTransition
 
 CST = timezone(timedelta(hours=8))
