@@ -12,12 +12,12 @@ today.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from gateway.actions.service import ActionRequest, ActionResult
+from gateway.storage.sqlite import SqliteStore
 
 FILE = "actions.sqlite"
 TTL_S = 60.0
@@ -38,15 +38,14 @@ class RequestQueue:
     def __init__(self, data_dir: str | Path, *, ttl_s: float = TTL_S) -> None:
         self.path = Path(data_dir) / FILE
         self.ttl_s = ttl_s
-        self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
+        self.store = SqliteStore(self.path, schema=_SCHEMA)
+        self.db = self.store.db
 
     def __enter__(self) -> RequestQueue:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.db.close()
+        self.store.close()
 
     # ------------------------------------------------------------------ command line
     def submit(self, device: str, action: str, who: str, reason: str, dry_run: bool) -> int:
@@ -72,17 +71,12 @@ class RequestQueue:
     # ------------------------------------------------------------------ gateway
     def take(self) -> list[tuple[int, ActionRequest]]:
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute("UPDATE requests SET state = 'expired' WHERE state = 'pending' AND "
-                            "ts < ?", (now - self.ttl_s,))
-            rows = self.db.execute("SELECT id, device, action, who, reason, dry_run FROM "
-                                   "requests WHERE state = 'pending' ORDER BY id").fetchall()
-            self.db.execute("UPDATE requests SET state = 'taken' WHERE state = 'pending'")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.store.transaction() as db:
+            db.execute("UPDATE requests SET state = 'expired' WHERE state = 'pending' AND "
+                       "ts < ?", (now - self.ttl_s,))
+            rows = db.execute("SELECT id, device, action, who, reason, dry_run FROM "
+                              "requests WHERE state = 'pending' ORDER BY id").fetchall()
+            db.execute("UPDATE requests SET state = 'taken' WHERE state = 'pending'")
         return [(int(r[0]), ActionRequest(str(r[1]), str(r[2]), who=str(r[3]), via="cli",
                                           reason=str(r[4]), dry_run=bool(r[5])))
                 for r in rows]

@@ -15,8 +15,8 @@ import csv
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from gateway.config.base import local_tz
 from gateway.records import AlarmTransition
+from gateway.storage.sqlite import SqliteStore
 from rules.events import Event
 from rules.settings import DEFAULT_UTC_OFFSET_H
 from rules.severity import by_rank as severity_by_rank
@@ -134,12 +135,9 @@ class Ledger:
         self.path = Path(path)
         self.repeat_window_s = repeat_window_s
         self.tz = local_tz(utc_offset_h)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        self.store = SqliteStore(self.path, schema=_SCHEMA)
+        self.db = self.store.db
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
 
     def __enter__(self) -> Ledger:
         return self
@@ -148,17 +146,10 @@ class Ledger:
         self.close_db()
 
     def close_db(self) -> None:
-        self.db.close()
+        self.store.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.store.transaction()
 
     # ------------------------------------------------------------------ reading
     def get(self, alarm_id: str) -> Alarm | None:

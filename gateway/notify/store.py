@@ -12,11 +12,12 @@ outbox's lanes are drained by MQTT and InfluxDB, while a page has its own channe
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gateway.storage.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -62,14 +63,11 @@ class StoredPage:
 class PageStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.store = SqliteStore(self.path, schema=SCHEMA)
+        self.db = self.store.db
 
     def close(self) -> None:
-        self.db.close()
+        self.store.close()
 
     def add(self, phone: str, text: str, params: dict[str, str], alarm_ids: list[str],
             critical: bool, kind: str) -> int:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +41,7 @@ from gateway.records import (
     TelemetryRecord,
     alarm_lane_from_json,
 )
+from gateway.storage.sqlite import SqliteStore
 
 Lane = Literal["alarm", "telemetry"]
 _TABLE: dict[Lane, str] = {"alarm": "alarms", "telemetry": "telemetry"}
@@ -112,11 +113,15 @@ class Outbox:
         self.path = Path(path)
         self.budget_bytes = int(budget_bytes)
         self.sinks = list(dict.fromkeys(sinks))
-        self._lock = threading.RLock()
         self._listeners: list[Callable[[Lane], object]] = []
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # Keep the WAL file small: checkpoint often and truncate it back after a big
+            # backlog.
+            self._store = SqliteStore(
+                self.path, schema=_SCHEMA, timeout_s=5.0, check_same_thread=False,
+                pragmas=("wal_autocheckpoint=1000", f"journal_size_limit={8 * 1024 * 1024}"))
+            self._db = self._store.db
+            self._lock = self._store.lock
             self._setup()
         except sqlite3.DatabaseError as exc:
             raise OutboxError(
@@ -129,13 +134,6 @@ class Outbox:
 
     def _setup(self) -> None:
         db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        # Keep the WAL file small: checkpoint often and truncate it back after a big backlog.
-        db.execute("PRAGMA wal_autocheckpoint=1000")
-        db.execute(f"PRAGMA journal_size_limit={8 * 1024 * 1024}")
-        db.executescript(_SCHEMA)
         with self._tx():
             if self.sinks:
                 marks = ",".join("?" * len(self.sinks))
@@ -162,8 +160,8 @@ class Outbox:
                 pass
             self._db.close()
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._db, self._lock)
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._store.transaction()
 
     def add_listener(self, fn: Callable[[Lane], object]) -> None:
         """``fn(lane)`` is called after each put commits, so delivery loops wake without polling.
@@ -379,26 +377,3 @@ class Outbox:
         s = self.stats()
         return {"pending": s["pending"], "delivered": s["delivered"], "shed": s["shed"]}
 
-
-class _Tx:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK``) under the outbox's lock."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self._db = db
-        self._lock = lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-        return self._db
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            self._db.execute("ROLLBACK" if et is not None else "COMMIT")
-        finally:
-            self._lock.release()
