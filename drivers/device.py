@@ -94,7 +94,7 @@ class DeviceReader:
                 if exc.kind in ("timeout", "connection"):
                     # A silent device or a dead link: the rest of this poll would only wait.
                     for rest in reads[i + 1:]:
-                        self._fail(result, rest, str(exc))
+                        self._fail(result, rest, exc)
                     break
         result.response_s = time.monotonic() - started
         return result
@@ -118,11 +118,11 @@ class DeviceReader:
             data = await link.read(request, self.unit)
         except ExceptionReply as exc:
             if exc.code != ILLEGAL_ADDRESS:
-                self._fail(result, pr, str(exc))
+                self._fail(result, pr, exc)
                 return False
-            return await self._bisect(link, points, result, str(exc))
+            return await self._bisect(link, points, result, exc)
         except LinkError as exc:
-            self._fail(result, pr, str(exc))
+            self._fail(result, pr, exc)
             raise
         self._decode(result, pr, data)
         if any(p.key in self.unreadable for p in points):  # a retried point answers again
@@ -132,7 +132,7 @@ class DeviceReader:
         return True
 
     async def _bisect(self, link: Link, points: list[Point], result: PollResult,
-                      error: str) -> bool:
+                      error: LinkError) -> bool:
         groups = atoms(points)
         if len(groups) == 1:
             known = all(p.key in self.unreadable for p in points)  # a retry, refused again
@@ -162,10 +162,10 @@ class DeviceReader:
         return False
 
     @staticmethod
-    def _fail(result: PollResult, pr: PlannedRead, error: str) -> None:
+    def _fail(result: PollResult, pr: PlannedRead, error: LinkError) -> None:
         result.failed.extend(p.key for p, _ in pr.points)
         if result.error is None:
-            result.error = error
+            result.error, result.error_kind = str(error), error.kind
 
     @staticmethod
     def _decode(result: PollResult, pr: PlannedRead, data: Sequence[int] | Sequence[bool]) -> None:
@@ -180,4 +180,4 @@ class DeviceReader:
             except DecodeError as exc:
                 result.failed.append(p.key)
                 if result.error is None:
-                    result.error = str(exc)
+                    result.error, result.error_kind = str(exc), "decode"

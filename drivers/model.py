@@ -83,7 +83,8 @@ class PollResult:
     """What one poll of one device produced: values that were read, and what failed.
 
     ``values`` holds decoded, scaled values by point key. A request that failed leaves its
-    points out of ``values`` and names them in ``failed``; ``error`` then says why in words.
+    points out of ``values`` and names them in ``failed``; ``error`` then says why in words and
+    ``error_kind`` what health counts it as (``LinkError.kind``, or ``decode``).
     """
 
     device_id: str
@@ -92,6 +93,7 @@ class PollResult:
     values: dict[str, Value] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     error: str | None = None
+    error_kind: str | None = None
     requests: int = 0
     response_s: float = 0.0
 

@@ -9,9 +9,10 @@ several clients, and the line discipline (gap, pause, recovery after a timeout) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from struct import error as struct_error
 from typing import Any, Literal
@@ -254,11 +255,15 @@ class Line:
     def concurrency(self) -> int:
         return len(self._links)
 
-    async def acquire(self) -> Link:
-        return await self._free.get()
-
-    def release(self, link: Link) -> None:
-        self._free.put_nowait(link)
+    @contextlib.asynccontextmanager
+    async def link(self) -> AsyncIterator[Link]:
+        """``async with line.link() as link:``: a free link of this line, given back however
+        the block ends (a serial line has one, so one request is in flight on it)."""
+        link = await self._free.get()
+        try:
+            yield link
+        finally:
+            self._free.put_nowait(link)
 
     def close(self) -> None:
         for link in self._links:

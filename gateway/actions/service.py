@@ -225,25 +225,17 @@ class ActionService:
 
     async def _write(self, req: ActionRequest, act: ActionDef) -> None:
         dev = self.gw.devices[req.device]
-        line = self.gw.line_for(req.device)
-        link = await line.acquire()
-        try:
+        async with self.gw.line_for(req.device).link() as link:
             if act.table == "coil":
                 await link.write_coil(act.address, bool(act.value), dev.unit)
             else:
                 await link.write_register(act.address, int(act.value), dev.unit)
-        finally:
-            line.release(link)
 
     async def _read(self, device: str, prof: Profile, key: str) -> Value:
         pt = prof.by_key[key]
         dev = self.gw.devices[device]
-        line = self.gw.line_for(device)
-        link = await line.acquire()
-        try:
+        async with self.gw.line_for(device).link() as link:
             data = await link.read(Request(pt.table, pt.address, pt.words), dev.unit)
-        finally:
-            line.release(link)
         if pt.table in (Table.COIL, Table.DISCRETE):
             return bool(data[0])
         return decode(pt, [int(w) for w in data])

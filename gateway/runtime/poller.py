@@ -36,6 +36,7 @@ class DeviceHealth:
     points: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
+    last_error_kind: str | None = None  # LinkError.kind of last_error
     consecutive_failures: int = 0
     backoff_s: float = 0.0
     backoff_until: float = 0.0  # monotonic
@@ -162,18 +163,18 @@ class BusPoller:
             result = PollResult(job.device_id, time.time(), job.poll_class)
             result.error = (f"offline since {_ago(h.last_seen)}, next try in "
                             f"{h.backoff_until - now:.0f} s: {h.last_error}")
+            result.error_kind = h.last_error_kind
             result.failed = [p.key for p in
                              self.readers[job.device_id].profile.points_for(job.poll_class)]
             return result
-        link = await self.line.acquire()
         try:
-            result = await self.readers[job.device_id].poll(link, job.poll_class)
+            async with self.line.link() as link:
+                result = await self.readers[job.device_id].poll(link, job.poll_class)
         except LinkError as exc:  # connect failures
-            result = PollResult(job.device_id, time.time(), job.poll_class, error=str(exc))
+            result = PollResult(job.device_id, time.time(), job.poll_class, error=str(exc),
+                                error_kind=exc.kind)
             result.failed = [p.key for p in
                              self.readers[job.device_id].profile.points_for(job.poll_class)]
-        finally:
-            self.line.release(link)
         self._account(h, result)
         return result
 
@@ -194,7 +195,7 @@ class BusPoller:
             h.response_ms = ms if h.response_ms == 0 else 0.8 * h.response_ms + 0.2 * ms
         if r.error:
             h.last_error = r.error
-            kind = _kind(r.error)
+            kind = h.last_error_kind = r.error_kind or "other"
             h.errors[kind] = h.errors.get(kind, 0) + 1
         if not r.values and r.failed:
             h.consecutive_failures += 1
@@ -202,20 +203,6 @@ class BusPoller:
             b = self.backoff
             h.backoff_s = b.initial_s if h.backoff_s == 0 else min(h.backoff_s * b.factor, b.max_s)
             h.backoff_until = time.monotonic() + h.backoff_s
-
-
-def _kind(error: str) -> str:
-    if "did not answer" in error:
-        return "timeout"
-    if "exception" in error:
-        return "exception"
-    if "connect" in error:
-        return "connection"
-    if "malformed" in error or "in reply" in error:
-        return "bad_reply"
-    if "is not one of" in error:
-        return "decode"
-    return "other"
 
 
 def _ago(ts: float | None) -> str:

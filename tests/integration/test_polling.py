@@ -27,24 +27,23 @@ async def test_full_poll_makes_exactly_the_planned_requests(kind: str) -> None:
         spec = (LinkSpec(kind="rtu", port=str(where)) if kind == "rtu" else
                 LinkSpec(kind=kind, host="127.0.0.1", port=int(where)))  # type: ignore[arg-type]
         line = Line(spec)
-        link = await line.acquire()
         try:
-            for dev_id, prof_name, unit in ALL:
-                prof = PROFILES[prof_name]
-                reader = DeviceReader(dev_id, prof, unit)
-                run.sim.device(dev_id).reset_stats()
-                values: dict[str, object] = {}
-                for cls in prof.poll_classes:
-                    r = await reader.poll(link, cls)
-                    assert r.error is None, r.error
-                    values.update(r.values)
-                assert set(values) == set(prof.by_key), dev_id
-                seen = run.sim.device(dev_id).requests()
-                assert sorted(seen, key=repr) == sorted(
-                    [rq for cls in prof.poll_classes for rq in
-                     plan(prof, prof.points_for(cls))], key=repr), dev_id
+            async with line.link() as link:
+                for dev_id, prof_name, unit in ALL:
+                    prof = PROFILES[prof_name]
+                    reader = DeviceReader(dev_id, prof, unit)
+                    run.sim.device(dev_id).reset_stats()
+                    values: dict[str, object] = {}
+                    for cls in prof.poll_classes:
+                        r = await reader.poll(link, cls)
+                        assert r.error is None, r.error
+                        values.update(r.values)
+                    assert set(values) == set(prof.by_key), dev_id
+                    seen = run.sim.device(dev_id).requests()
+                    assert sorted(seen, key=repr) == sorted(
+                        [rq for cls in prof.poll_classes for rq in
+                         plan(prof, prof.points_for(cls))], key=repr), dev_id
         finally:
-            line.release(link)
             line.close()
 
 
