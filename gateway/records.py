@@ -184,7 +184,7 @@ class HealthRecord:
     response_ms: float
     errors: int
     requests: int
-    unreadable_points: int = 0  # points the device refuses to give (an illegal address)
+    unreadable_points: int = 0  # points the device refuses, retried with backoff
 
     def as_telemetry(self) -> TelemetryRecord:
         """The outbox's telemetry lane carries health like a poll of measurement
