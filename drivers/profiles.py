@@ -278,11 +278,17 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"{path}: {exc}") from exc
 
 
-def load_profiles(*dirs: Path) -> dict[str, Profile]:
-    """Built-in profiles, then each directory in order; a later file of the same name wins."""
-    found: dict[str, Profile] = {}
+def scan_profiles(*dirs: Path) -> dict[str, tuple[Profile, Path]]:
+    """Each profile with the file it came from: built-in profiles, then each directory in
+    order; a later file of the same name wins."""
+    found: dict[str, tuple[Profile, Path]] = {}
     for d in (BUILTIN_DIR, *dirs):
         for path in sorted(d.glob("*.yaml")):
             prof = load_profile(path)
-            found[prof.profile] = prof
+            found[prof.profile] = (prof, path)
     return found
+
+
+def load_profiles(*dirs: Path) -> dict[str, Profile]:
+    """Built-in profiles, then each directory in order; a later file of the same name wins."""
+    return {name: prof for name, (prof, _) in scan_profiles(*dirs).items()}

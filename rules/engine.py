@@ -9,55 +9,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
-from rules.comm import CommLoss, SensorFault
+from rules.comm import CommLoss
 from rules.context import Checker, Clock, DeviceContext
-from rules.egress import BlockedExit, FireDoorOpen
-from rules.electrical import ArcFault, BreakerTrip, Overload, ResidualCurrent, Temperature
 from rules.events import Event
-from rules.loads import EbikeCharging, MaliciousLoad
+from rules.kinds import KINDS
 from rules.model import DeviceInfo, Snapshot
-from rules.panel import FireAlarm, PanelFault
 from rules.settings import RuleSet, RulesSettings
 
-
-def _ch(name: str, n: int, first: int = 1) -> list[str]:
-    return [f"{name}@{i}" for i in range(first, first + n)]
-
-
-KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "room_meter": ("voltage_v", "current_a", "power_w", "reactive_power_var", "power_factor"),
-    "breaker": ("breaker_closed", "trip_reason", "residual_current_ma", "temperature_c@1",
-                "temperature_c@2", "current_a", "power_w", "voltage_v", "power_factor",
-                "reactive_power_var"),
-    "residual_monitor": tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)),
-    "fire_detector": ("residual_alarm", "temperature_alarm", "arc_alarm", "fault",
-                      "residual_current_ma", *_ch("temperature_c", 4), "arc_count"),
-    "fire_panel": ("fire_alarm", "fault", "shielded", "supervisory", "main_power_fault",
-                   "backup_power_fault", "bus_fault", *_ch("fire_alarm", 8), *_ch("fault", 8),
-                   *_ch("shielded", 8), *_ch("supervisory", 8), *_ch("power_fault", 8)),
-    "door_monitor": tuple(_ch("door_open", 8) + _ch("door_closed", 8) + _ch("fault", 8)),
-    "exit_sensor": tuple(_ch("obstructed", 4) + _ch("fault", 4)),
-}
+KIND_KEYS: dict[str, tuple[str, ...]] = {k.name: k.keys for k in KINDS.values()}
 """Point keys of each kind as the built-in profiles define them; ``DeviceInfo.points`` wins."""
-
-Factory = Callable[[DeviceContext, frozenset[str]], Checker]
-
-# (rule ids that enable it, checker) per kind, in evaluation order.
-KIND_RULES: dict[str, tuple[tuple[tuple[str, ...], Factory], ...]] = {
-    "room_meter": ((("overload",), Overload), (("malicious_load",), MaliciousLoad),
-                   (("ebike_charging",), EbikeCharging)),
-    "breaker": ((("breaker_trip",), BreakerTrip), (("residual_current",), ResidualCurrent),
-                (("over_temperature", "temperature_rise"), Temperature),
-                (("overload",), Overload)),
-    "residual_monitor": ((("residual_current",), ResidualCurrent),
-                         (("sensor_fault",), SensorFault)),
-    "fire_detector": ((("arc_fault",), ArcFault), (("residual_current",), ResidualCurrent),
-                      (("over_temperature", "temperature_rise"), Temperature),
-                      (("sensor_fault",), SensorFault)),
-    "fire_panel": ((("fire_alarm",), FireAlarm), (("panel_fault",), PanelFault)),
-    "door_monitor": ((("fire_door_open",), FireDoorOpen),),
-    "exit_sensor": ((("blocked_exit",), BlockedExit), (("sensor_fault",), SensorFault)),
-}
 
 
 def _enabled(rules: RuleSet, ids: Iterable[str]) -> bool:
@@ -90,9 +50,10 @@ class Engine:
             ctx = DeviceContext(info, settings, self.clock)
             keys = frozenset(info.points or KIND_KEYS.get(info.kind, ()))
             checkers: list[Checker] = []
-            for ids, factory in KIND_RULES.get(info.kind, ()):
-                if _enabled(ctx.rules, ids):
-                    c = factory(ctx, keys)
+            kind = KINDS.get(info.kind)
+            for use in kind.rules if kind is not None else ():
+                if _enabled(ctx.rules, use.ids):
+                    c = use.checker(ctx, keys)
                     if getattr(c, "active", True):
                         checkers.append(c)
             comm = CommLoss(ctx, keys) if ctx.rules.comm_loss.enabled else None

@@ -629,7 +629,8 @@ class FirePanel(DeviceModel):
     """Running, no alarm, no fault (life defaults already say so)."""
 
 
-KINDS: dict[str, type[DeviceModel]] = {
+MODELS: dict[str, type[DeviceModel]] = {
+    "plain": DeviceModel,
     "room_meter": RoomMeter,
     "breaker": Breaker,
     "residual_monitor": ResidualMonitor,
@@ -646,10 +647,11 @@ def make_model(
     clock: Clock = time.monotonic,
     hour_of_day: Callable[[], float] = local_hour,
 ) -> DeviceModel:
-    """The model for a device's kind; an unknown kind gets the plain model (neutral values)."""
-    cls = KINDS.get(spec.kind, DeviceModel)
+    """The model ``spec.kind`` names (gateway/demo takes the name from rules/kinds.py; a
+    device kind's own name by default); an unknown one gets the plain model (neutral values)."""
+    cls = MODELS.get(spec.kind, DeviceModel)
     return cls(spec, rng=rng, clock=clock, hour_of_day=hour_of_day)
 
 
 def pseudo_points(kind: str) -> Iterable[str]:
-    return sorted(KINDS.get(kind, DeviceModel).PSEUDO)
+    return sorted(MODELS.get(kind, DeviceModel).PSEUDO)

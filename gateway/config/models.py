@@ -18,12 +18,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from drivers.profiles import Profile, ProfileError, load_profiles
+from drivers.profiles import Profile, ProfileError, load_profiles, scan_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
 from gateway.config.base import Strict
 from gateway.config.netaddr import is_loopback
 from gateway.notify.config import NotifyConfig
 from gateway.outputs.config import OutputsConfig
+from rules.kinds import KINDS, check_profile
 from rules.settings import RulesSettings
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -494,11 +495,12 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
     cfg.profile_dirs = [p if p.is_absolute() else base / p for p in cfg.profile_dirs]
     if check_profiles:
         try:
-            profiles = load_profiles(*cfg.profile_dirs)
+            found = scan_profiles(*cfg.profile_dirs)
         except ProfileError as exc:
             raise ConfigError([Problem(fname, _line_for(("profile_dirs",), lines),
                                        "profile_dirs", str(exc))]) from exc
-        problems = []
+        profiles = {name: prof for name, (prof, _) in found.items()}
+        problems = _kind_problems(found, {d.profile for d in cfg.devices})
         for i, d in enumerate(cfg.devices):
             if d.profile not in profiles:
                 loc = ("devices", i, "profile")
@@ -519,14 +521,35 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
     return cfg
 
 
+def _kind_problems(found: dict[str, tuple[Profile, Path]], used: set[str]) -> list[Problem]:
+    """Each profile the devices use must be of a known kind and have the points its kind's
+    rules need (rules/kinds.py); the problem names the profile file, where the fix is."""
+    out = []
+    for name in sorted(used & set(found)):
+        prof, path = found[name]
+        for msg in check_profile(prof.kind, prof.by_key):
+            out.append(Problem(str(path), _profile_line(path, "kind"), "kind", msg))
+    return out
+
+
+def _profile_line(path: Path, key: str) -> int | None:
+    """The line of a top-level key in a profile file, for the error message."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            return n
+    return None
+
+
 def _action_problems(fname: str, lines: dict[tuple[str | int, ...], int], data: Any, i: int,
                      d: Device, prof: Profile) -> list[Problem]:
     """A device's ``actions:`` must name actions its profile offers; no automatic restore."""
-    from rules.engine import KIND_RULES
-
     out = []
-    rule_ids = sorted({r for ids, _ in KIND_RULES.get(prof.kind, ()) for r in ids}
-                      | {"comm_loss"})
+    kind = KINDS.get(prof.kind)
+    rule_ids = sorted({*(kind.rule_ids if kind is not None else ()), "comm_loss"})
     for name, act in d.actions.items():
         loc: tuple[str | int, ...] = ("devices", i, "actions", name)
         where = (_line_for(loc, lines), _field_name(loc, data))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from drivers.profiles import Profile
 from gateway.config.models import Config, RtuBus, load_profiles_for
+from rules.kinds import KINDS
 from simulators import Simulation
 from simulators.scenario import load_scenario
 from simulators.spec import SimBus, SimDevice, SimSpec
@@ -32,11 +33,18 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
                                 emulate_timing=emulate_timing and b.type == "rtu_over_tcp"))
     devices = [
         SimDevice(id=d.id, profile=profiles[d.profile], bus=d.bus, unit=d.unit,
+                  kind=_model(profiles[d.profile].kind),
                   ratings=dict(d.ratings), floor=d.floor, room=d.room,
                   strict_addresses=d.profile in STRICT_PROFILES)
         for d in cfg.devices if d.enabled
     ]
     return SimSpec(buses=buses, devices=devices, seed=seed)
+
+
+def _model(kind: str) -> str:
+    """The simulator model that plays a device kind (rules/kinds.py)."""
+    entry = KINDS.get(kind)
+    return entry.simulator if entry is not None else "plain"
 
 
 async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | None = None) -> int:

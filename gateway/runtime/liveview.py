@@ -21,6 +21,7 @@ from drivers.model import Value
 from gateway.alarms.ledger import Alarm
 from gateway.config.models import Device, GatewayIdentity
 from gateway.runtime.poller import DeviceHealth
+from rules.kinds import KINDS
 from rules.model import DeviceInfo
 from rules.severity import BY_NAME
 
@@ -53,16 +54,6 @@ class RuntimeView(Protocol):
     def sink_names(self) -> list[str]: ...
 
 
-# The values worth a glance per device kind, in order.
-HEADLINE = {
-    "room_meter": ("power_w", "power_factor", "current_a"),
-    "breaker": ("breaker_closed", "current_a", "residual_current_ma", "trip_reason"),
-    "residual_monitor": ("residual_current_ma@1", "residual_current_ma@2", "residual_current_ma@3"),
-    "fire_detector": ("residual_current_ma", "temperature_c@1", "arc_count"),
-    "fire_panel": ("fire_alarm", "fault", "supervisory"),
-    "door_monitor": ("door_open@1", "door_open@2", "fault@1"),
-    "exit_sensor": ("obstructed@1", "obstructed@2"),
-}
 
 # The control room's colours (rules/severity.py) as terminal styles.
 _STYLE_OF_COLOUR = {"red": "bold white on red", "orange": "bold dark_orange", "yellow": "yellow",
@@ -72,6 +63,12 @@ _STYLE_OF_COLOUR = {"red": "bold white on red", "orange": "bold dark_orange", "y
 def severity_style(severity: str) -> str:
     level = BY_NAME.get(severity)
     return _STYLE_OF_COLOUR.get(level.colour, "") if level is not None else ""
+
+
+def _headline(kind: str) -> tuple[str, ...]:
+    """The values worth a glance for a kind (rules/kinds.py), in order."""
+    entry = KINDS.get(kind)
+    return entry.headline if entry is not None else ()
 
 
 def _fmt(v: object) -> str:
@@ -112,7 +109,7 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
         info = gw.info[i]
         latest = gw.latest[i]
         vals = "  ".join(f"{k.replace('@', '#')}={_fmt(latest[k])}"
-                         for k in HEADLINE.get(info.kind, ()) if k in latest)
+                         for k in _headline(info.kind) if k in latest)
         state = Text("online", "green") if h.online else Text(
             "offline" if h.ever_seen or h.polls else "waiting", "red" if h.polls else "dim")
         where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or d.location)
