@@ -17,6 +17,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LocatedError(ValueError):
+    """A semantic error that knows which field it is about (so it can be given a line)."""
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
 def local_tz(offset_h: float = DEFAULT_UTC_OFFSET_H) -> timezone:
     """The building's local time as a fixed offset (``rules.utc_offset_h``; China has no DST)."""
     return timezone(timedelta(hours=offset_h))

@@ -20,10 +20,10 @@ from pydantic import Field, ValidationError, model_validator
 
 from drivers.profiles import Profile, ProfileError, load_profiles, scan_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
-from gateway.config.base import Strict
+from gateway.config.base import LocatedError, Strict
 from gateway.config.netaddr import is_loopback
 from gateway.notify.config import NotifyConfig
-from gateway.outputs.config import OutputsConfig
+from gateway.outputs.config import MqttConfig, OutputsConfig
 from rules.kinds import KINDS, check_profile
 from rules.settings import RulesSettings
 
@@ -181,28 +181,24 @@ class Config(Strict):
 def _mqtt_is_private(outputs: OutputsConfig) -> None:
     """A broker beyond this box takes operator commands (cmd/ack, cmd/action) and carries
     alarms: it needs TLS and a login, unless the site says ``insecure: true``."""
-    m = outputs.mqtt
-    if m is None or m.insecure or is_loopback(m.host):
+    for where, m in outputs.located():
+        if isinstance(m, MqttConfig):
+            _mqtt_sink_is_private(m, ("outputs", *where))
+
+
+def _mqtt_sink_is_private(m: MqttConfig, loc: tuple[str | int, ...]) -> None:
+    if m.insecure or is_loopback(m.host):
         return
     if not m.tls:
-        raise _located(("outputs", "mqtt", "url"),
+        raise _located((*loc, "url"),
                        f"MQTT to {m.host} would cross the network without TLS: anyone on the "
                        "way could read alarms and forge operator commands; use mqtts:// with "
                        "ca_file, or set insecure: true if this network is trusted")
     if m.username is None or m.password is None:
-        raise _located(("outputs", "mqtt", "username"),
+        raise _located((*loc, "username"),
                        f"the broker at {m.host} needs a login (username and password) so that "
                        "its ACL can tell this gateway and the operators apart; or set "
                        "insecure: true")
-
-
-class LocatedError(ValueError):
-    """A semantic error that knows which field it is about (so it can be given a line)."""
-
-    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
-        super().__init__(msg)
-        self.loc = loc
-        self.msg = msg
 
 
 def _located(loc: tuple[str | int, ...], msg: str) -> LocatedError:

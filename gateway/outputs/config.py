@@ -7,13 +7,21 @@ a dormitory LAN is not a trusted network.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from gateway.config.base import Strict
+from gateway.config.base import LocatedError, Strict
 from gateway.config.netaddr import is_loopback
 
 
@@ -30,7 +38,27 @@ class Batching(Strict):
                                     "this old (default: outputs.max_age_s)")
 
 
-class MqttConfig(Batching):
+class SinkConfig(Batching):
+    """What every output's settings have: its ``type`` (a key of :data:`SINK_TYPES`) and an
+    optional ``name`` (default: the type) that keys its cursor in the outbox, so two sinks of
+    one type can be configured side by side."""
+
+    type: str
+    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_\-]{0,31}$")
+
+    @property
+    def key(self) -> str:
+        return self.name or self.type
+
+    @property
+    def reconnect_cap_s(self) -> float:
+        """Longest wait between failed deliveries (the sink's own reconnect cap when it has
+        one)."""
+        return 60.0
+
+
+class MqttConfig(SinkConfig):
+    type: Literal["mqtt"] = "mqtt"
     url: str = Field(description="mqtt://host:1883 or mqtts://host:8883")
     username: str | None = None
     password: SecretStr | None = None
@@ -76,6 +104,10 @@ class MqttConfig(Batching):
     def port(self) -> int:
         return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
+    @property
+    def reconnect_cap_s(self) -> float:
+        return self.reconnect_max_s
+
     @model_validator(mode="after")
     def _safe(self) -> MqttConfig:
         if self.password is not None and self.username is None:
@@ -96,7 +128,8 @@ class MqttConfig(Batching):
         return self
 
 
-class InfluxConfig(Batching):
+class InfluxConfig(SinkConfig):
+    type: Literal["influx"] = "influx"
     url: str | None = Field(default=None, description="http(s)://host:8086; leave out to only "
                             "write line_protocol_file")
     org: str = ""
@@ -158,7 +191,80 @@ class OutputsConfig(Strict):
                     "for the next start. Keep it below systemd's TimeoutStopSec.")
     mqtt: MqttConfig | None = None
     influx: InfluxConfig | None = None
+    listed: list[SinkConfig] = Field(
+        default_factory=list, alias="sinks",
+        description="outputs as a list, each with type: (mqtt, influx, or any registered in "
+        "SINK_TYPES); mqtt: and influx: above are the short form of one of each")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("listed", mode="before")
+    @classmethod
+    def _typed(cls, items: Any) -> Any:
+        """Each entry validated by the model its ``type`` names in :data:`SINK_TYPES`."""
+        if not isinstance(items, list):
+            return items
+        out: list[Any] = []
+        for i, item in enumerate(items):
+            if isinstance(item, SinkConfig) or not isinstance(item, dict):
+                out.append(item)
+                continue
+            kind = item.get("type")
+            entry = SINK_TYPES.get(str(kind))
+            if entry is None:
+                raise LocatedError(("outputs", "sinks", i, "type"),
+                                   f"unknown output type {kind!r}; use one of: "
+                                   f"{', '.join(sorted(SINK_TYPES))}")
+            try:
+                out.append(entry.config.model_validate(item))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise LocatedError(("outputs", "sinks", i, *err["loc"]),
+                                   str(err["msg"]).removeprefix("Value error, ")) from None
+        return out
+
+    @model_validator(mode="after")
+    def _unique(self) -> OutputsConfig:
+        seen: set[str] = set()
+        for where, sink in self.located():
+            if sink.key in seen:
+                raise LocatedError(("outputs", *where), f"two outputs are named {sink.key!r}; "
+                                   "give one a name: (the outbox keeps a cursor per name)")
+            seen.add(sink.key)
+        return self
+
+    def located(self) -> list[tuple[tuple[str | int, ...], SinkConfig]]:
+        """Every configured output with where it is written (``mqtt``, or ``sinks, 2``)."""
+        out: list[tuple[tuple[str | int, ...], SinkConfig]] = []
+        if self.mqtt is not None:
+            out.append((("mqtt",), self.mqtt))
+        if self.influx is not None:
+            out.append((("influx",), self.influx))
+        out.extend((("sinks", i), s) for i, s in enumerate(self.listed))
+        return out
+
+    def configured(self) -> list[SinkConfig]:
+        """Every configured output, the short forms first."""
+        return [s for _, s in self.located()]
 
     def sinks(self) -> list[str]:
         """Names of the configured sinks: the outbox keeps one cursor for each."""
-        return [n for n in ("mqtt", "influx") if getattr(self, n) is not None]
+        return [s.key for s in self.configured()]
+
+
+@dataclass(frozen=True, slots=True)
+class SinkType:
+    """One kind of output: its settings model, and where its factory is, as
+    ``"module:function"`` (imported only when such an output is configured: influxdb-client
+    costs ~35 MB of RSS that an MQTT-only gateway should not pay). The factory is
+    ``make(cfg, ctx: gateway.outputs.delivery.SinkContext) -> Sink``."""
+
+    config: type[SinkConfig]
+    factory: str
+
+
+SINK_TYPES: dict[str, SinkType] = {
+    "mqtt": SinkType(MqttConfig, "gateway.outputs.mqtt_sink:make_sink"),
+    "influx": SinkType(InfluxConfig, "gateway.outputs.influx_sink:make_sink"),
+}
+"""The output registry: a new sink is one module with a ``make_sink`` and one entry here."""

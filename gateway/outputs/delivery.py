@@ -16,9 +16,13 @@ import contextlib
 import logging
 import random
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Lane, Outbox
+from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs")
 
@@ -32,6 +36,9 @@ class SinkError(Exception):
 
 
 class Sink(Protocol):
+    """An output: ``gateway.outputs.config.SINK_TYPES`` says how to build one. ``name`` keys
+    its cursor in the outbox (the configured ``name``, else the type)."""
+
     name: str
 
     async def run(self) -> None:
@@ -44,6 +51,18 @@ class Sink(Protocol):
         """Return once the server acknowledged every record; raise :class:`SinkError` if not."""
 
     def health(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SinkContext:
+    """What a sink factory may use besides its own settings: who this gateway is, the outbox
+    (MQTT republishes open alarms from it), the handler of operator commands, the health to
+    publish."""
+
+    identity: Identity
+    outbox: Outbox
+    on_command: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
+    health: Callable[[], OutputsHealth] | None = None
 
 
 def backoff(failures: int, low: float, high: float, rng: random.Random) -> float:

@@ -29,8 +29,8 @@ from influxdb_client.client.write_api_async import WriteApiAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from gateway.outputs.config import InfluxConfig
-from gateway.outputs.delivery import SinkError
+from gateway.outputs.config import InfluxConfig, SinkConfig
+from gateway.outputs.delivery import SinkContext, SinkError
 from gateway.outputs.lineproto import Identity, LineBuilder, flatten_health
 from gateway.outputs.outbox import Batch
 from gateway.records import OutputsHealth
@@ -193,3 +193,9 @@ class InfluxSink:
 
 class _Rejected(Exception):
     """The server refused the lines themselves (400/422)."""
+
+
+def make_sink(cfg: SinkConfig, ctx: SinkContext) -> InfluxSink:
+    """The ``influx`` entry of ``gateway.outputs.config.SINK_TYPES``."""
+    assert isinstance(cfg, InfluxConfig)
+    return InfluxSink(cfg, ctx.identity, health_source=ctx.health)

@@ -32,8 +32,8 @@ from typing import Any
 
 import aiomqtt
 
-from gateway.outputs.config import MqttConfig
-from gateway.outputs.delivery import SinkError, backoff
+from gateway.outputs.config import MqttConfig, SinkConfig
+from gateway.outputs.delivery import SinkContext, SinkError, backoff
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Outbox
 from gateway.records import OutputsHealth
@@ -301,3 +301,10 @@ class MqttSink:
                 "connects": self.connects, "published": self.published,
                 "commands_applied": self.commands_applied,
                 "commands_ignored": self.commands_ignored}
+
+
+def make_sink(cfg: SinkConfig, ctx: SinkContext) -> MqttSink:
+    """The ``mqtt`` entry of ``gateway.outputs.config.SINK_TYPES``."""
+    assert isinstance(cfg, MqttConfig)
+    return MqttSink(cfg, ctx.identity, ctx.outbox, on_command=ctx.on_command,
+                    health_source=ctx.health)

@@ -7,12 +7,13 @@ health messages show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from gateway.outputs.config import OutputsConfig
-from gateway.outputs.delivery import Delivery, Sink
+from gateway.outputs.config import SINK_TYPES, OutputsConfig, SinkConfig
+from gateway.outputs.delivery import Delivery, Sink, SinkContext
 from gateway.outputs.lineproto import Identity
-from gateway.outputs.mqtt_sink import MqttSink, OnCommand
 from gateway.outputs.outbox import Outbox
 from gateway.records import OutputsHealth
 from gateway.runtime.aio import run_all
@@ -27,33 +28,25 @@ class Outputs:
     """
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                 on_command: OnCommand | None = None, *,
+                 on_command: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None,
+                 *,
                  runtime_health: Callable[[], Mapping[str, object]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
         self.runtime_health = runtime_health
-        if cfg.mqtt is not None:
-            self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
-                                          health_source=self.health)
-        if cfg.influx is not None:
-            # Imported only when configured: influxdb-client with aiohttp costs ~35 MB of RSS,
-            # a third of a small gateway's memory, on every MQTT-only installation.
-            from gateway.outputs.influx_sink import InfluxSink
-
-            self.sinks["influx"] = InfluxSink(cfg.influx, identity, health_source=self.health)
+        ctx = SinkContext(identity, outbox, on_command, self.health)
+        for sub in cfg.configured():
+            sink = build_sink(sub, ctx)
+            self.sinks[sink.name] = sink
+            self.deliveries[sink.name] = Delivery(
+                outbox, sink, batch_size=sub.batch_size or cfg.batch_size,
+                max_age_s=sub.max_age_s or cfg.max_age_s, backoff_max_s=sub.reconnect_cap_s)
         missing = set(self.sinks) - set(outbox.sinks)
         if missing:
             raise ValueError(f"the outbox was opened without sink(s) {sorted(missing)}; open it "
                              "with sinks=cfg.outputs.sinks()")
-        for name, sink in self.sinks.items():
-            sub = cfg.mqtt if name == "mqtt" else cfg.influx
-            assert sub is not None
-            self.deliveries[name] = Delivery(
-                outbox, sink, batch_size=sub.batch_size or cfg.batch_size,
-                max_age_s=sub.max_age_s or cfg.max_age_s,
-                backoff_max_s=cfg.mqtt.reconnect_max_s if name == "mqtt" and cfg.mqtt else 60.0)
 
     async def run(self) -> None:
         """Run every sink and its delivery loop until cancelled."""
@@ -70,7 +63,19 @@ class Outputs:
                    for name, sink in self.sinks.items()})
 
 
+def build_sink(cfg: SinkConfig, ctx: SinkContext) -> Sink:
+    """The sink ``cfg.type`` names in SINK_TYPES, its module imported now (only configured
+    outputs cost memory), named after ``cfg.key``."""
+    module, _, func = SINK_TYPES[cfg.type].factory.partition(":")
+    make: Callable[[SinkConfig, SinkContext], Sink] = getattr(importlib.import_module(module),
+                                                              func)
+    sink = make(cfg, ctx)
+    sink.name = cfg.key
+    return sink
+
+
 async def run_outputs(cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                      on_command: OnCommand | None = None) -> None:
+                      on_command: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
+                      ) -> None:
     """Function form of :class:`Outputs` for callers that need no health."""
     await Outputs(cfg, outbox, identity, on_command).run()
