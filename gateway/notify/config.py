@@ -21,12 +21,13 @@ Example (see ``gateway/notify/README.md`` for the whole story)::
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from gateway.config.base import Strict
+from gateway.config.base import LocatedError, Strict
 from rules.settings import DEFAULT_UTC_OFFSET_H, minutes_of_day
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -49,13 +50,17 @@ class ModemConfig(Strict):
                                   description="wait before reopening a modem that went silent")
 
 
-class _Provider(Strict):
+class ProviderConfig(Strict):
+    """What every SMS HTTP provider's settings have; ``type`` is a key of
+    :data:`PROVIDER_TYPES`."""
+
+    type: str
     name: str = ""
     sign_name: str = Field(min_length=1, description="the approved SMS signature")
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
-class AliyunProvider(_Provider):
+class AliyunProvider(ProviderConfig):
     """Aliyun SendSms (RPC API, HMAC-SHA1 signature). Not idempotent: firegate deduplicates."""
 
     type: Literal["aliyun"]
@@ -69,7 +74,7 @@ class AliyunProvider(_Provider):
         description="template variable -> one of what, where, value, time, code")
 
 
-class TencentProvider(_Provider):
+class TencentProvider(ProviderConfig):
     """Tencent Cloud SendSms (API 3.0, TC3-HMAC-SHA256 signature)."""
 
     type: Literal["tencent"]
@@ -83,8 +88,21 @@ class TencentProvider(_Provider):
                               description="the template's {1}, {2}, ... in order")
 
 
-Provider = Annotated[AliyunProvider | TencentProvider, Field(discriminator="type")]
-PARAM_FIELDS = ("what", "where", "value", "time", "code")
+@dataclass(frozen=True, slots=True)
+class ProviderType:
+    """One SMS HTTP provider: its settings model and its channel class as ``"module:Class"``
+    (built with the settings; see gateway/notify/providers.py for the two there are)."""
+
+    config: type[ProviderConfig]
+    channel: str
+
+
+PROVIDER_TYPES: dict[str, ProviderType] = {
+    "aliyun": ProviderType(AliyunProvider, "gateway.notify.providers:AliyunChannel"),
+    "tencent": ProviderType(TencentProvider, "gateway.notify.providers:TencentChannel"),
+}
+"""The SMS provider registry: a new provider is one module (settings and a channel with
+``name``, ``dedupe`` and ``send``) and one entry here; an unknown ``type:`` is a config error."""
 
 
 class Person(Strict):
@@ -183,7 +201,7 @@ class NotifyConfig(Strict):
 
     enabled: bool = False
     modem: ModemConfig | None = None
-    providers: list[Provider] = Field(default_factory=list)
+    providers: list[ProviderConfig] = Field(default_factory=list)
     fallback: list[str] = Field(
         default_factory=list,
         description="channel names in the order tried; default: the modem, then providers")
@@ -202,6 +220,31 @@ class NotifyConfig(Strict):
                            description="wait before trying again when every channel failed")
     stop_on_clear: bool = True
     confirm_replies: bool = True
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _typed(cls, items: Any) -> Any:
+        """Each entry validated by the model its ``type`` names in :data:`PROVIDER_TYPES`."""
+        if not isinstance(items, list):
+            return items
+        out: list[Any] = []
+        for i, item in enumerate(items):
+            if isinstance(item, ProviderConfig) or not isinstance(item, dict):
+                out.append(item)
+                continue
+            kind = item.get("type")
+            entry = PROVIDER_TYPES.get(str(kind))
+            if entry is None:
+                raise LocatedError(("notify", "providers", i, "type"),
+                                   f"unknown SMS provider {kind!r}; use one of: "
+                                   f"{', '.join(sorted(PROVIDER_TYPES))}")
+            try:
+                out.append(entry.config.model_validate(item))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise LocatedError(("notify", "providers", i, *err["loc"]),
+                                   str(err["msg"]).removeprefix("Value error, ")) from None
+        return out
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:

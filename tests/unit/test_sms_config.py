@@ -83,3 +83,18 @@ def test_the_rota_keeps_the_buildings_local_time(
         load_config(write(tmp_path, clash + "rules: {utc_offset_h: 7}\n"))
     [problem] = info.value.problems
     assert problem.field == "notify.rota.utc_offset_h" and "one local time" in problem.message
+
+
+def test_unknown_sms_provider_is_a_config_error_with_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, any provider name that was not Aliyun was built as a Tencent channel."""
+    for var in ("SIM_PIN", "ALIYUN_KEY_ID", "ALIYUN_KEY_SECRET"):
+        monkeypatch.setenv(var, "x")
+    text = NOTIFY.replace("type: aliyun", "type: alyun")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    [problem] = info.value.problems
+    assert problem.field == "notify.providers[1].type", problem
+    assert "unknown SMS provider 'alyun'; use one of: aliyun, tencent" in problem.message
+    assert problem.line == next(i for i, ln in enumerate(
+        (tmp_path / "gw.yaml").read_text().splitlines(), 1) if "type: alyun" in ln)
