@@ -122,7 +122,7 @@ class Frame:
     source: bytes
     destination: bytes
     data: bytes = b""
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = TimeLabel(0, 0, 0, 1, 1, 0)
     version: tuple[int, int] = (1, 1)
 
     def encode(self) -> bytes:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from drivers.gbt26875.frame import TimeLabel
 
+NO_TIME = TimeLabel()
 DESCRIPTION_BYTES = 31
 MAX_OBJECTS = 255
 
@@ -53,7 +54,7 @@ class SystemStatus:
     system_type: int
     system_address: int
     status: int
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = NO_TIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class ComponentStatus:
     component_address: int  # 4 bytes, low first: loop in the high half, address in the low
     status: int
     description: bytes = b""  # as sent, padding stripped; GB18030
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = NO_TIME
 
     @property
     def loop(self) -> int:
@@ -89,7 +90,7 @@ class AnalogValue:
     component_address: int
     analog_type: int
     value: int  # raw, signed; the unit and step depend on analog_type
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = NO_TIME
 
     @property
     def loop(self) -> int:
@@ -106,20 +107,20 @@ class OperationRecord:
     system_address: int
     flags: int
     operator: int
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = NO_TIME
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceRunState:
     status: int
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = NO_TIME
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceOperation:
     flags: int
     operator: int
-    time: TimeLabel = TimeLabel()
+    time: TimeLabel = NO_TIME
 
 
 @dataclass(frozen=True, slots=True)

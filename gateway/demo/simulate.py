@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from drivers.profiles import Profile
-from gateway.config.models import Config, RtuBus, load_profiles_for
+from gateway.config.models import Config, Gbt26875Bus, RtuBus, load_profiles_for
 from simulators import Simulation
 from simulators.scenario import load_scenario
 from simulators.spec import SimBus, SimDevice, SimSpec
@@ -22,7 +22,12 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
                      emulate_timing: bool = False, seed: int = 0) -> SimSpec:
     profiles = profiles or load_profiles_for(cfg)
     buses = []
+    # Transmission devices (gbt26875) dial the gateway: they are not Modbus servers, see
+    # simulators.gbt26875 and gateway.demo.embedded.
+    modbus = {b.id for b in cfg.buses if not isinstance(b, Gbt26875Bus)}
     for b in cfg.buses:
+        if isinstance(b, Gbt26875Bus):
+            continue
         if isinstance(b, RtuBus):
             buses.append(SimBus(id=b.id, kind="rtu", port=b.port, baudrate=b.baudrate,
                                 emulate_timing=emulate_timing))
@@ -34,7 +39,7 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
         SimDevice(id=d.id, profile=profiles[d.profile], bus=d.bus, unit=d.unit,
                   ratings=dict(d.ratings), floor=d.floor, room=d.room,
                   strict_addresses=d.profile in STRICT_PROFILES)
-        for d in cfg.devices if d.enabled
+        for d in cfg.devices if d.enabled and d.bus in modbus
     ]
     return SimSpec(buses=buses, devices=devices, seed=seed)
 
