@@ -110,6 +110,7 @@ class TransmissionDevice:
         self.heartbeat_s = heartbeat_s
         self.system_address = system_address
         self.serial = 0
+        self.connects = 0
         self.sent: list[bytes] = []  # every write on the wire, retransmissions too
         self.received: list[fr.Frame] = []  # confirms, denies and anything else from the centre
         self.status: dict[tuple[int, int], int] = {}
@@ -150,6 +151,7 @@ class TransmissionDevice:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
+            self.connects += 1
             self._writer = writer
             self._connected.set()
             try:
@@ -333,14 +335,14 @@ def _damage(raw: bytes, kind: str, dev: TransmissionDevice) -> bytes:
         n = (b[24] | b[25] << 8) + 3
         b[24], b[25] = n & 0xFF, n >> 8
         return bytes(b)
-    # flood: garbage, then many copies of junk frames with random serials and bad checksums
+    # flood: garbage, then 50 frames with random serial numbers and wrong checksums
     rng = random.Random(len(dev.sent))
     junk = bytes(rng.randrange(256) for _ in range(2000))
     frames = []
     for _ in range(50):
         c = bytearray(raw)
         c[2], c[3] = rng.randrange(256), rng.randrange(256)
-        c[-3] = rng.randrange(256)
+        c[-3] = (fr.checksum(bytes(c[2:-3])) + 1 + rng.randrange(255)) & 0xFF  # never right
         frames.append(bytes(c))
     return junk + b"".join(frames)
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from drivers.gbt26875 import frame as fr
 from drivers.gbt26875 import units
 from drivers.gbt26875.points import DeviceState, Operation
-from drivers.model import PollResult
+from drivers.model import PollResult, Value
 from gateway.config.models import Device, Gbt26875Bus
 from gateway.runtime.poller import DeviceHealth
 
@@ -43,6 +43,11 @@ log = logging.getLogger("firegate.gbt26875")
 POLL_CLASS = "frame"
 RECENT = 64  # frames remembered per device to tell a retransmission from a new frame
 READ_CHUNK = 4096
+LOG_PER_MINUTE = 10
+HOLD_CLASS = "hold"
+HOLD_S = 120.0
+"""A state that changed this recently is fed to the rules every second (the longest delay the
+standard allows a panel status change is 100 s, GB 50116 / GB/T 26875; rules/settings.py)."""
 
 OperationSink = Callable[[str, Operation, float], None]
 
@@ -62,6 +67,7 @@ class Gbt26875Listener:
         self.recent: dict[str, deque[tuple[int, bytes]]] = {d.id: deque(maxlen=RECENT)
                                                             for d in devices}
         self.last_frame: dict[str, float] = {}
+        self.held: dict[str, dict[str, tuple[Value, float]]] = {d.id: {} for d in devices}
         self.started = time.monotonic()
         self.port: int | None = None  # the port actually bound (``port: 0`` in tests)
         self.ready = asyncio.Event()
@@ -69,6 +75,9 @@ class Gbt26875Listener:
         self.counters = {"frames": 0, "confirmed": 0, "denied": 0, "malformed": 0,
                          "unlisted": 0, "repeats": 0, "relayed_bytes": 0}
         self._unlisted_seen: set[bytes] = set()
+        self._log_window = -60.0
+        self._log_count = 0
+        self._log_dropped = 0
         self._relay: tuple[str, int] | None = None
         if bus.relay_to:
             host, _, port = bus.relay_to.rpartition(":")
@@ -159,6 +168,10 @@ class Gbt26875Listener:
 
     def _deliver(self, dev: str, unit: units.DataUnit | units.RawUnit, ts: float) -> None:
         reading = self.state[dev].read(unit)
+        held = self.held[dev]
+        mono = time.monotonic()
+        for k, v in reading.values.items():
+            held[k] = (v, mono)
         if reading.values:
             r = PollResult(dev, ts, POLL_CLASS, reading.values, labels=reading.labels)
             h = self.health[dev]
@@ -170,8 +183,20 @@ class Gbt26875Listener:
     def _malformed(self, err: fr.FrameError, writer: asyncio.StreamWriter | None) -> None:
         self.counters["malformed"] += 1
         dev = self.by_addr.get(err.source) if err.source is not None else None
-        log.warning("bus %s: malformed frame%s: %s", self.bus.id,
-                    f" from {dev}" if dev else "", err)
+        # A flood of bad frames must not flood the journal: the first few in a minute are
+        # logged, then one line says how many more there were.
+        now = time.monotonic()
+        if now - self._log_window >= 60.0:
+            if self._log_dropped:
+                log.warning("bus %s: %d more malformed frame(s) not logged", self.bus.id,
+                            self._log_dropped)
+            self._log_window, self._log_count, self._log_dropped = now, 0, 0
+        if self._log_count < LOG_PER_MINUTE:
+            self._log_count += 1
+            log.warning("bus %s: malformed frame%s: %s", self.bus.id,
+                        f" from {dev}" if dev else "", err)
+        else:
+            self._log_dropped += 1
         if dev is not None:
             h = self.health[dev]
             h.errors["bad_frame"] = h.errors.get("bad_frame", 0) + 1
@@ -193,9 +218,12 @@ class Gbt26875Listener:
         h.polls += 1
         h.consecutive_failures = 0
 
-    # ------------------------------------------------------------------ silence
+    # ------------------------------------------------------------------ time
     async def _watch_silence(self) -> None:
-        """Once a second, a failed result for every device silent longer than ``silent_s``."""
+        """Once a second: a failed result for every device silent longer than ``silent_s``; for
+        the others, the states that changed in the last ``HOLD_S`` again, as a poll would read
+        them, so rules with an on- or off-delay (a fault that clears after 5 s) decide on time
+        even though the panel sends a state only when it changes."""
         period = min(1.0, self.bus.silent_s / 4)
         while True:
             await asyncio.sleep(period)
@@ -204,6 +232,7 @@ class Gbt26875Listener:
                 last = self.last_frame.get(dev, self.started)
                 quiet = now - last
                 if quiet < self.bus.silent_s:
+                    self._hold(dev, now)
                     continue
                 h = self.health[dev]
                 h.online = False
@@ -220,6 +249,20 @@ class Gbt26875Listener:
                     self.on_result(r)
                 except Exception:
                     log.exception("handling the silence of %s failed", dev)
+
+
+    def _hold(self, dev: str, now: float) -> None:
+        held = self.held[dev]
+        recent = {k: v for k, (v, t) in held.items() if now - t <= HOLD_S}
+        if len(recent) < len(held):
+            for k in [k for k, (_, t) in held.items() if now - t > HOLD_S]:
+                del held[k]
+        if not recent:
+            return
+        try:
+            self.on_result(PollResult(dev, time.time(), HOLD_CLASS, recent))
+        except Exception:
+            log.exception("handling the held states of %s failed", dev)
 
 
 class Relay:
