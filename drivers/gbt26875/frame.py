@@ -206,19 +206,28 @@ class FrameReader:
                 err = FrameError(f"serial {serial}: declared data length {length} is over "
                                  f"{MAX_DATA}; looking for the next @@", serial=serial,
                                  source=bytes(buf[12:18]), raw=bytes(buf[:HEADER]))
-                del buf[:2]
+                del buf[:1]  # one byte only: "@@@" may hide the real start one byte on
                 yield err
                 continue
             total = OVERHEAD + length
             if len(buf) < total:
-                return
+                # A stray @ or a damaged header can make a false start that waits for bytes
+                # that will never come; a whole, valid frame further on wins over it.
+                alt = self._complete_after()
+                if alt is None:
+                    return
+                err = FrameError(f"{alt} byte(s) skipped: a frame start there never completed",
+                                 raw=bytes(buf[:alt]))
+                del buf[:alt]
+                yield err
+                continue
             if buf[total - 2:total] != END:
                 serial = buf[2] | buf[3] << 8
                 err = FrameError(f"serial {serial}: no ## where declared data length {length} "
                                  f"puts it (truncated frame or wrong length); looking for the "
                                  f"next @@", serial=serial, source=bytes(buf[12:18]),
                                  raw=bytes(buf[:total]))
-                del buf[:2]
+                del buf[:1]  # one byte only: "@@@" may hide the real start one byte on
                 yield err
                 continue
             raw = bytes(buf[:total])
@@ -227,6 +236,22 @@ class FrameReader:
                 yield decode(raw)
             except FrameError as exc:
                 yield exc
+
+    def _complete_after(self) -> int | None:
+        """Where, after the first byte, a complete frame with its end marker and a right
+        checksum starts in the buffer; None if nowhere."""
+        buf = self._buf
+        p = buf.find(START, 1)
+        while p >= 0:
+            if len(buf) - p >= OVERHEAD:
+                length = buf[p + 24] | buf[p + 25] << 8
+                total = OVERHEAD + length
+                if length <= MAX_DATA and len(buf) - p >= total and \
+                        buf[p + total - 2:p + total] == END and \
+                        buf[p + total - 3] == checksum(bytes(buf[p + 2:p + total - 3])):
+                    return p
+            p = buf.find(START, p + 1)
+        return None
 
     def _drop(self, n: int) -> None:
         if n > 0:
