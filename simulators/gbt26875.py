@@ -80,13 +80,16 @@ class Step:
     kind: str = ""
 
 
-# The issue's scenario: a fire at loop 2 address 17, reset at the panel, then a fault.
+# The scripted scenario: a fire at loop 2 address 17 (三层东侧走廊感烟), silenced, then reset
+# at the panel; a fault at the switch room's heat detector, which clears; temperatures meanwhile.
 DEMO_SCRIPT = (
-    Step(2.0, "fire", 2, 17),
-    Step(8.0, "silence"),
-    Step(14.0, "reset"),
-    Step(20.0, "fault", 3, 5),
-    Step(30.0, "clear", 3, 5),
+    Step(4.0, "analog", 3, 5, value=31.5),
+    Step(12.0, "fire", 2, 17),
+    Step(20.0, "silence"),
+    Step(45.0, "reset"),
+    Step(55.0, "fault", 3, 5),
+    Step(60.0, "analog", 3, 5, value=33.0),
+    Step(90.0, "clear", 3, 5),
 )
 
 
@@ -101,13 +104,15 @@ class _Out:
 class TransmissionDevice:
     def __init__(self, address: str = "000000000001", *, centre: str = "000000000000",
                  components: tuple[Component, ...] = DEMO_COMPONENTS, confirm_s: float = 1.0,
-                 retries: int = 3, heartbeat_s: float = 30.0, system_address: int = 1) -> None:
+                 retries: int = 3, heartbeat_s: float = 30.0, system_address: int = 1,
+                 hello_on_connect: bool = False) -> None:
         self.address = fr.address_bytes(address)
         self.centre = fr.address_bytes(centre)
         self.components = {(c.loop, c.point): c for c in components}
         self.confirm_s = confirm_s
         self.retries = retries
         self.heartbeat_s = heartbeat_s
+        self.hello_on_connect = hello_on_connect  # a run state right after each (re)connect
         self.system_address = system_address
         self.serial = 0
         self.connects = 0
@@ -141,6 +146,28 @@ class TransmissionDevice:
             if self._writer is not None:
                 self._writer.close()
 
+    async def run(self, host: str, port: int, script: tuple[Step, ...] = DEMO_SCRIPT, *,
+                  time_scale: float = 1.0) -> None:
+        """Dial (retrying until the centre is up), play ``script`` once, then keep the link and
+        the heartbeats going until cancelled: what ``firegate demo`` and ``simulate`` run."""
+        self._tasks.append(asyncio.create_task(self._dial(host, port)))
+        self._tasks.append(asyncio.create_task(self._heartbeats()))
+        try:
+            await self._connected.wait()
+            await self.play(script, time_scale=time_scale)
+            await asyncio.Event().wait()
+        finally:
+            for t in self._tasks:
+                t.cancel()
+            for t in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            self._tasks.clear()
+
+    async def _hello(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.run_state()
+
     async def _dial(self, host: str, port: int) -> None:
         delay = 0.1
         while True:
@@ -154,9 +181,12 @@ class TransmissionDevice:
             self.connects += 1
             self._writer = writer
             self._connected.set()
+            hello = asyncio.create_task(self._hello()) if self.hello_on_connect else None
             try:
                 await self._read(reader)
             finally:
+                if hello is not None:
+                    hello.cancel()
                 self._connected.clear()
                 self._writer = None
                 writer.close()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from drivers.profiles import Profile
 from gateway.config.models import Config, Gbt26875Bus, RtuBus, load_profiles_for
+from gateway.runtime.aio import cancel_all
 from simulators import Simulation
 from simulators.scenario import load_scenario
 from simulators.spec import SimBus, SimDevice, SimSpec
@@ -44,6 +47,27 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
     return SimSpec(buses=buses, devices=devices, seed=seed)
 
 
+def transmission_devices(cfg: Config, *,
+                         time_scale: float = 1.0) -> list[Coroutine[Any, Any, None]]:
+    """A simulated GB/T 26875.3 transmission device for every device on a ``gbt26875`` bus: it
+    dials the bus's port (the gateway, retrying until it listens), plays the scripted scenario
+    and keeps its heartbeats going."""
+    from simulators.gbt26875 import TransmissionDevice
+
+    out: list[Coroutine[Any, Any, None]] = []
+    for bus in cfg.buses:
+        if not isinstance(bus, Gbt26875Bus):
+            continue
+        host = "127.0.0.1" if bus.host in ("0.0.0.0", "::", "") else bus.host
+        heartbeat = max(1.0, min(30.0, bus.silent_s / 3))
+        for d in cfg.devices:
+            if d.bus == bus.id and d.enabled and d.address:
+                dev = TransmissionDevice(d.address, centre=bus.address, heartbeat_s=heartbeat,
+                                         hello_on_connect=True)
+                out.append(dev.run(host, bus.port, time_scale=time_scale))
+    return out
+
+
 async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | None = None) -> int:
     profiles = load_profiles_for(cfg)
     spec = spec_from_config(cfg, profiles)
@@ -56,8 +80,16 @@ async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | Non
     async with Simulation(spec, scenario=scen) as sim:
         for bus_id, where in sim.ports().items():
             print(f"simulating bus {bus_id} at {where}", flush=True)
-        print(f"{len(spec.devices)} devices; Ctrl-C to stop", flush=True)
+        dialers = [asyncio.create_task(c) for c in transmission_devices(cfg)]
+        for b in cfg.buses:
+            if isinstance(b, Gbt26875Bus):
+                print(f"simulating transmission devices dialing {b.host}:{b.port} ({b.id})",
+                      flush=True)
+        print(f"{len(spec.devices) + len(dialers)} devices; Ctrl-C to stop", flush=True)
         if for_s is not None:
             loop.call_later(for_s, stop.set)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            await cancel_all(dialers)
     return 0

@@ -175,3 +175,23 @@ async def test_a_component_alarm_open_before_a_restart_clears_after_it(tmp_path:
             await wait_for(lambda: bool(rig2.events("clear", "panel_fault")))
         assert not rig2.raised("panel_fault")
         assert rig2.events("clear", "panel_fault")[0]["location"] == "配电间感温"
+
+
+async def test_the_simulators_scripted_scenario_plays_through_the_gateway(tmp_path: Path) -> None:
+    rules = {"defaults": {"panel_fault": {"off_delay_s": 0.2}}}
+    async with running_gbt(gbt_config(tmp_path, rules=rules)) as rig:
+        dev = rig.device(hello_on_connect=True)
+        task = asyncio.create_task(dev.run("127.0.0.1", rig.port, time_scale=0.02))
+        try:
+            await wait_for(lambda: bool(rig.events("clear", "panel_fault")), timeout=15)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert [(t["event"], t["channel"], t["location"]) for t in rig.transitions
+                if t["rule"] == "fire_alarm"] == [("raise", "2-17", "三层东侧走廊感烟"),
+                                                  ("clear", "2-17", "三层东侧走廊感烟")]
+        assert [t["location"] for t in rig.raised("panel_fault")] == ["配电间感温"]
+        assert [a["action"] for a in rig.gw.ledger.actions("fas-1")] == ["silence", "reset"]
+        assert [r.values["temperature_c@3-5"] for r in rig.results
+                if "temperature_c@3-5" in r.values and r.poll_class == "frame"] == [31.5, 33.0]
+        assert not any(f.command == fr.Command.DENY for f in dev.received)
