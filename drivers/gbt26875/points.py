@@ -83,14 +83,31 @@ def component_channel(system_address: int, component_address: int) -> str:
     return ch if system_address in (0, 1) else f"{system_address}.{ch}"
 
 
+MAX_COMPONENTS = 8192
+"""Components one device may report. A large panel has a few thousand points (tens of loops of
+up to 256 addresses); a device that reports more is broken or hostile, and every component
+costs memory in the rules, so the rest are dropped and counted rather than tracked."""
+
+
 class DeviceState:
     """Per-device memory across frames: the components seen so far and their labels."""
 
-    __slots__ = ("components", "labels")
+    __slots__ = ("components", "dropped", "labels", "max_components")
 
-    def __init__(self) -> None:
+    def __init__(self, max_components: int = MAX_COMPONENTS) -> None:
         self.components: set[str] = set()
         self.labels: dict[str, str] = {}
+        self.max_components = max_components
+        self.dropped = 0  # component objects ignored because the device reported too many
+
+    def _admit(self, ch: str) -> bool:
+        if ch in self.components:
+            return True
+        if len(self.components) >= self.max_components:
+            self.dropped += 1
+            return False
+        self.components.add(ch)
+        return True
 
     def read(self, unit: u.DataUnit | u.RawUnit) -> Reading:
         out = Reading()
@@ -104,7 +121,8 @@ class DeviceState:
                     self._reset(out)
             elif isinstance(o, u.ComponentStatus):
                 ch = component_channel(o.system_address, o.component_address)
-                self.components.add(ch)
+                if not self._admit(ch):
+                    continue
                 out.values.update(bits(o.status, COMPONENT_BITS, ch))
                 label = o.text or f"{u.COMPONENT_TYPES.get(o.component_type, '部件')} {ch}"
                 if self.labels.get(ch) != label:
@@ -112,6 +130,8 @@ class DeviceState:
                 out.labels[ch] = label
             elif isinstance(o, u.AnalogValue):
                 ch = component_channel(o.system_address, o.component_address)
+                if not self._admit(ch):
+                    continue
                 name = ANALOG.get(o.analog_type)
                 if name is None:
                     out.values[point_key(f"analog_{o.analog_type}", ch)] = o.value

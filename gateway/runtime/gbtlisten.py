@@ -72,6 +72,8 @@ class Gbt26875Listener:
         self.port: int | None = None  # the port actually bound (``port: 0`` in tests)
         self.ready = asyncio.Event()
         self.connections = 0
+        # A connection that stays mute this long holds a slot for nothing: closed.
+        self.idle_s = max(2 * bus.silent_s, 60.0)
         self.counters = {"frames": 0, "confirmed": 0, "denied": 0, "malformed": 0,
                          "unlisted": 0, "repeats": 0, "relayed_bytes": 0}
         self._unlisted_seen: set[bytes] = set()
@@ -107,7 +109,12 @@ class Gbt26875Listener:
         up: Relay | None = Relay(self, writer) if self._relay else None
         try:
             while True:
-                data = await reader.read(READ_CHUNK)
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_CHUNK), self.idle_s)
+                except TimeoutError:
+                    log.info("bus %s: nothing from %s for %.0f s; closing the connection (a "
+                             "device dials again)", self.bus.id, peer, self.idle_s)
+                    break
                 if not data:
                     break
                 if up is not None:
@@ -167,7 +174,12 @@ class Gbt26875Listener:
             self.counters["confirmed"] += 1
 
     def _deliver(self, dev: str, unit: units.DataUnit | units.RawUnit, ts: float) -> None:
-        reading = self.state[dev].read(unit)
+        state = self.state[dev]
+        dropped = state.dropped
+        reading = state.read(unit)
+        if state.dropped > dropped and dropped == 0:
+            log.error("bus %s: %s reports more than %d components; the others are ignored",
+                      self.bus.id, dev, state.max_components)
         held = self.held[dev]
         mono = time.monotonic()
         for k, v in reading.values.items():

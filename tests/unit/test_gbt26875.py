@@ -136,6 +136,15 @@ def test_a_reset_ends_every_components_latched_states() -> None:
     assert "fault@2-17" not in reset.values  # a fault stays until the panel says otherwise
 
 
+def test_a_device_cannot_make_the_gateway_track_components_without_end() -> None:
+    state = DeviceState(max_components=3)
+    objs = tuple(u.ComponentStatus(1, 1, 42, 1 << 16 | i, 0b11, b"", u.NO_TIME)
+                 for i in range(5))
+    reading = state.read(u.DataUnit(2, objs))
+    assert sorted(state.components) == ["1-0", "1-1", "1-2"] and state.dropped == 2
+    assert "fire_alarm@1-4" not in reading.values
+
+
 # --------------------------------------------------------------------------- bounds
 def _good() -> bytes:
     return independent_frame(CTRL, 21, [{"status": 1, **WHEN}])
