@@ -55,7 +55,7 @@ def link_spec(bus: Any) -> LinkSpec:
 def device_info(cfg: Config, d: Device, prof: Profile) -> DeviceInfo:
     g = cfg.gateway
     # A panel over GB/T 26875.3 names its components as they report: open channels.
-    open_channels = isinstance(cfg.bus(d.bus), Gbt26875Bus)
+    open_channels = prof.open_channels or isinstance(cfg.bus(d.bus), Gbt26875Bus)
     return DeviceInfo(id=d.id, kind=prof.kind, family=prof.family, profile=prof.profile,
                       site=g.site, campus=g.campus, building=g.building, floor=d.floor,
                       room=d.room, location=d.location, name=d.name, ratings=dict(d.ratings),
