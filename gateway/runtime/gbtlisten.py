@@ -8,7 +8,8 @@ its silence exactly as it sees a Modbus device that stopped answering.
 
 On the wire, as the centre:
 - a valid frame from a listed device is processed, then confirmed (command 3, same serial
-  number): confirmed means it is on the ledger;
+  number): confirmed means the rules have seen it and its alarms are on the ledger (or, while
+  the ledger cannot be written, held in memory and retried, as for any poll);
 - a malformed frame (bounds, checksum, end marker, data unit) is denied (command 6) when its
   header names a listed device and a serial number, otherwise dropped; the link stays up;
 - a frame from an unlisted source address is logged (once per address) and ignored;
@@ -166,9 +167,11 @@ class Gbt26875Listener:
                 self._malformed(fr.FrameError(str(exc), serial=item.serial, source=item.source),
                                 writer)
                 return
-            self.recent[dev].append(key)
             if unit is not None:
+                # If this raises, the frame is neither confirmed nor remembered: the device
+                # sends it again and it is taken then.
                 self._deliver(dev, unit, now)
+            self.recent[dev].append(key)
         if writer is not None:
             writer.write(item.reply(fr.Command.CONFIRM, self.centre, _now_label()).encode())
             self.counters["confirmed"] += 1
