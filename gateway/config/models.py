@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drivers.profiles import Profile, ProfileError, load_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
@@ -115,6 +122,13 @@ class Gbt26875Bus(Strict):
                                  description="host:port of the real monitoring centre")
     max_connections: int = Field(default=64, ge=1, le=1024)
     timeout_s: float = Field(default=10.0, gt=0, le=300, description="relay connect timeout")
+
+    @field_validator("relay_to")
+    @classmethod
+    def _relay_port(cls, v: str | None) -> str | None:
+        if v is not None and not 1 <= int(v.rpartition(":")[2]) <= 65535:
+            raise ValueError(f"relay_to {v!r}: the port must be 1-65535")
+        return v
 
 
 Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus, Field(discriminator="type")]

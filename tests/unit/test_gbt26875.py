@@ -308,3 +308,10 @@ def test_the_configuration_of_a_fire_panel_over_gbt26875(tmp_path: Path) -> None
         load_config(_cfg(tmp_path, '- {id: fas-1, profile: gbt26875, bus: fas, '
                                    'address: "12345"}'))
     assert "address" in str(exc.value)
+    bad_relay = _cfg(tmp_path, '- {id: fas-1, profile: gbt26875, bus: fas, '
+                               'address: "000000000001"}')
+    bad_relay.write_text(bad_relay.read_text().replace("port: 9001}",
+                                                       "port: 9001, relay_to: 'c:70000'}"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(bad_relay)
+    assert "buses[1] (fas).relay_to" in str(exc.value) and "1-65535" in str(exc.value)
