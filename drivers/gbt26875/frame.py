@@ -95,6 +95,10 @@ class TimeLabel:
                 f"{self.hour:02d}:{self.minute:02d}:{self.second:02d}")
 
 
+NO_TIME = TimeLabel()
+"""The time label of a frame built without one (2000-01-01 00:00:00)."""
+
+
 def address_bytes(text: str) -> bytes:
     """``"000000000001"`` (12 hex digits, most significant first, as configured) → the 6 bytes
     on the wire (least significant first)."""
@@ -122,7 +126,7 @@ class Frame:
     source: bytes
     destination: bytes
     data: bytes = b""
-    time: TimeLabel = TimeLabel(0, 0, 0, 1, 1, 0)
+    time: TimeLabel = NO_TIME
     version: tuple[int, int] = (1, 1)
 
     def encode(self) -> bytes:

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.gbt26875.frame import TimeLabel
+from drivers.gbt26875.frame import NO_TIME, TimeLabel
 
-NO_TIME = TimeLabel()
 DESCRIPTION_BYTES = 31
 MAX_OBJECTS = 255
 

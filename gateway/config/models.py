@@ -117,7 +117,9 @@ class Gbt26875Bus(Strict):
     address: str = Field(default="000000000000", pattern=r"^[0-9A-Fa-f]{12}$",
                          description="this centre's address, 12 hex digits, MSB first")
     silent_s: float = Field(default=120.0, gt=0, le=3600,
-                            description="no frame or heartbeat for this long: comm_loss")
+                            description="no frame or heartbeat for this long: the device counts "
+                            "as silent, one failed poll a second, so comm_loss raises after "
+                            "silent_s + comm_loss.polls seconds")
     relay_to: str | None = Field(default=None, pattern=r"^[^:\s]+:[0-9]{1,5}$",
                                  description="host:port of the real monitoring centre")
     max_connections: int = Field(default=64, ge=1, le=1024)
