@@ -119,15 +119,14 @@ class Gbt26875Listener:
                 if not data:
                     break
                 if up is not None:
-                    await up.send(data)
+                    up.send(data)
                 for item in frames.feed(data):
                     try:
                         self._take(item, None if up is not None else writer)
                     except Exception:  # nothing a device sends may stop the listener
                         log.exception("bus %s: handling a frame from %s failed", self.bus.id,
                                       peer)
-                if up is None:
-                    await writer.drain()
+                await writer.drain()
         except (ConnectionError, OSError) as exc:
             log.info("bus %s: connection from %s ended: %s", self.bus.id, peer, exc)
         finally:
@@ -281,52 +280,70 @@ class Gbt26875Listener:
 
 
 class Relay:
-    """One device connection's link to the real monitoring centre: bytes out unchanged, the
-    centre's answers back to the device unchanged."""
+    """One device connection's link to the real monitoring centre: bytes out unchanged and in
+    order, the centre's answers back to the device unchanged. Never blocks the reading along: the
+    centre is dialled as soon as the device connects, bytes wait (bounded) while it is, and are
+    written without waiting for the centre to take them."""
 
     RETRY_S = 5.0
+    MAX_PENDING = 64 * 1024  # bytes held while the centre is being dialled
+    MAX_BUFFERED = 1024 * 1024  # bytes the centre has not taken yet before more are dropped
 
     def __init__(self, listener: Gbt26875Listener, device: asyncio.StreamWriter) -> None:
         self.listener = listener
         self.device = device
         self.writer: asyncio.StreamWriter | None = None
+        self.pending = bytearray()
         self.pump: asyncio.Task[None] | None = None
+        self.connecting: asyncio.Task[None] | None = asyncio.create_task(self._connect())
         self.next_try = 0.0
+        self.dropped = 0
 
-    async def _connect(self) -> bool:
-        if self.writer is not None and not self.writer.is_closing():
-            return True
-        if time.monotonic() < self.next_try:
-            return False
+    def send(self, data: bytes) -> None:
+        w = self.writer
+        if w is not None and not w.is_closing():
+            if w.transport.get_write_buffer_size() > self.MAX_BUFFERED:
+                self._drop(len(data), "the monitoring centre is not taking data")
+                return
+            w.write(data)
+            self.listener.counters["relayed_bytes"] += len(data)
+            return
+        if len(self.pending) + len(data) <= self.MAX_PENDING:
+            self.pending += data
+        else:
+            self._drop(len(data), "the monitoring centre is not connected")
+        if (self.connecting is None or self.connecting.done()) and \
+                time.monotonic() >= self.next_try:
+            self.connecting = asyncio.create_task(self._connect())
+
+    def _drop(self, n: int, why: str) -> None:
+        if self.dropped == 0:
+            log.error("bus %s: %s: relayed bytes dropped (the device is not confirmed, so it "
+                      "keeps and resends its frames)", self.listener.bus.id, why)
+        self.dropped += n
+
+    async def _connect(self) -> None:
         assert self.listener._relay is not None
         host, port = self.listener._relay
         try:
-            reader, self.writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), self.listener.bus.timeout_s)
         except (OSError, TimeoutError) as exc:
             self.next_try = time.monotonic() + self.RETRY_S
             log.error("bus %s: cannot reach the monitoring centre at %s:%d (%s); frames are "
                       "not confirmed meanwhile, so the device keeps and resends them",
                       self.listener.bus.id, host, port, exc)
-            self.writer = None
-            return False
-        self.pump = asyncio.create_task(self._back(reader))
-        return True
-
-    async def send(self, data: bytes) -> None:
-        if not await self._connect():
+            self.pending.clear()
             return
-        assert self.writer is not None
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-            self.listener.counters["relayed_bytes"] += len(data)
-        except (ConnectionError, OSError) as exc:
-            log.error("bus %s: the link to the monitoring centre broke: %s",
-                      self.listener.bus.id, exc)
-            self.writer = None
+        # No await between here and the write: what waited goes first, in order.
+        self.writer = writer
+        if self.pending:
+            writer.write(bytes(self.pending))
+            self.listener.counters["relayed_bytes"] += len(self.pending)
+            self.pending.clear()
+        self.pump = asyncio.create_task(self._back(reader, writer))
 
-    async def _back(self, reader: asyncio.StreamReader) -> None:
+    async def _back(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(READ_CHUNK):
                 self.device.write(data)
@@ -334,15 +351,18 @@ class Relay:
         except (ConnectionError, OSError):
             pass
         finally:
-            if self.writer is not None:
-                self.writer.close()
-            self.writer = None
+            log.warning("bus %s: the monitoring centre closed the relayed link",
+                        self.listener.bus.id)
+            writer.close()
+            if self.writer is writer:
+                self.writer = None
 
     async def close(self) -> None:
-        if self.pump is not None:
-            self.pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.pump
+        for t in (self.connecting, self.pump):
+            if t is not None and not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
         if self.writer is not None:
             self.writer.close()
 

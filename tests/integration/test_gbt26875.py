@@ -195,3 +195,24 @@ async def test_the_simulators_scripted_scenario_plays_through_the_gateway(tmp_pa
         assert [r.values["temperature_c@3-5"] for r in rig.results
                 if "temperature_c@3-5" in r.values and r.poll_class == "frame"] == [31.5, 33.0]
         assert not any(f.command == fr.Command.DENY for f in dev.received)
+
+
+async def test_relay_with_the_centre_down_alarms_here_and_delivers_there_once_it_is_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.runtime import gbtlisten
+    from tests.support.servers import free_port
+
+    monkeypatch.setattr(gbtlisten.Relay, "RETRY_S", 0.3)
+    port = free_port()  # nothing listens there yet: the 119 centre's link is down
+    async with running_gbt(gbt_config(tmp_path, relay_to=f"127.0.0.1:{port}")) as rig:
+        dev = rig.device(confirm_s=0.25, retries=40)
+        async with dev.dialing("127.0.0.1", rig.port):
+            fire = asyncio.create_task(dev.fire(2, 17))
+            await wait_for(lambda: bool(rig.raised("fire_alarm")))  # read along: alarmed here
+            await asyncio.sleep(0.5)
+            assert not fire.done(), "confirmed although no monitoring centre took the frame"
+            async with MonitoringCentre(port=port) as centre:
+                assert await asyncio.wait_for(fire, 10), "the centre never confirmed"
+                first = fr.decode(dev.sent[0])
+                assert any(f.serial == first.serial for f in centre.frames)
+        assert len(rig.raised("fire_alarm")) == 1  # the retransmissions were not new fires
