@@ -7,6 +7,7 @@ file can be shared and committed without them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -124,6 +125,20 @@ class Gbt26875Bus(Strict):
                                  description="host:port of the real monitoring centre")
     max_connections: int = Field(default=64, ge=1, le=1024)
     timeout_s: float = Field(default=10.0, gt=0, le=300, description="relay connect timeout")
+    allow_from: list[str] = Field(default_factory=list, description=(
+        "addresses or networks (CIDR) a transmission device may connect from; empty: any. "
+        "A source address in a frame is no authentication: list the devices' IPs"))
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allow_from {net!r} is not an address or a network "
+                                 "(10.20.3.7, 10.20.3.0/24)") from exc
+        return v
 
     @field_validator("relay_to")
     @classmethod

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import logging
 import time
 from collections import deque
@@ -81,6 +82,7 @@ class Gbt26875Listener:
         self._log_window = -60.0
         self._log_count = 0
         self._log_dropped = 0
+        self._allow = [ipaddress.ip_network(n, strict=False) for n in bus.allow_from]
         self._relay: tuple[str, int] | None = None
         if bus.relay_to:
             host, _, port = bus.relay_to.rpartition(":")
@@ -98,8 +100,22 @@ class Gbt26875Listener:
         async with server:
             await self._watch_silence()
 
+    def _allowed(self, peer: object) -> bool:
+        if not self._allow:
+            return True
+        try:
+            ip = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
+        except ValueError:
+            return False
+        return any(ip in net for net in self._allow)
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if not self._allowed(peer):
+            log.warning("bus %s: refusing a connection from %s: not in allow_from", self.bus.id,
+                        peer)
+            writer.close()
+            return
         if self.connections >= self.bus.max_connections:
             log.warning("bus %s: refusing %s: %d connections already", self.bus.id, peer,
                         self.connections)

@@ -216,3 +216,19 @@ async def test_relay_with_the_centre_down_alarms_here_and_delivers_there_once_it
                 first = fr.decode(dev.sent[0])
                 assert any(f.serial == first.serial for f in centre.frames)
         assert len(rig.raised("fire_alarm")) == 1  # the retransmissions were not new fires
+
+
+async def test_a_connection_from_outside_allow_from_is_refused(tmp_path: Path) -> None:
+    cfg = gbt_config(tmp_path)
+    cfg.buses[0].allow_from = ["10.20.3.7"]  # type: ignore[union-attr]
+    async with running_gbt(cfg) as rig:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        op = u.DataUnit(u.OPERATION_RECORD, (u.OperationRecord(1, 1, 1, 2),))
+        writer.write(fr.Frame(5, fr.Command.SEND_DATA, DEVICE, CENTRE, u.encode(op)).encode())
+        try:
+            answer = await asyncio.wait_for(reader.read(100), 5)
+        except ConnectionResetError:  # closed with our frame unread
+            answer = b""
+        assert answer == b""  # closed, nothing confirmed
+        writer.close()
+        assert not rig.results and rig.gw.ledger.actions("fas-1") == []
