@@ -315,3 +315,8 @@ def test_the_configuration_of_a_fire_panel_over_gbt26875(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as exc:
         load_config(bad_relay)
     assert "buses[1] (fas).relay_to" in str(exc.value) and "1-65535" in str(exc.value)
+    bad_relay.write_text(bad_relay.read_text().replace("relay_to: 'c:70000'",
+                                                       "allow_from: [10.20.3.300]"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(bad_relay)
+    assert "buses[1] (fas).allow_from" in str(exc.value) and "10.20.3.300" in str(exc.value)
