@@ -11,10 +11,11 @@ from typing import Any
 
 def _export(args: argparse.Namespace) -> int:
     from gateway.dashboards.export import export
+    from gateway.dashboards.layout import LayoutError
 
     try:
-        written = export(args.dir)
-    except OSError as exc:
+        written = export(args.dir, args.campus_layout)
+    except (OSError, LayoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for path in written:
@@ -49,6 +50,9 @@ def add_parser(subparsers: Any) -> None:
     e = sub.add_parser("export", help="write the dashboards as JSON for Grafana's file "
                        "provisioning")
     e.add_argument("dir", type=Path, metavar="DIR")
+    e.add_argument("--campus-layout", type=Path, default=None, metavar="FILE",
+                   help="campus layout for the campus map (building outlines, positions and "
+                   "names; default: the two-campus example shipped with firegate)")
     e.set_defaults(func=_export)
 
     u = sub.add_parser("push", help="create or update the dashboards in a running Grafana "

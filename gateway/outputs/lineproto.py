@@ -6,8 +6,9 @@ floor, room, device, gateway, plus ``channel`` for ``name@channel`` keys; fields
 point names. Alarm transitions go to ``alarm``, poll health to ``device_health``, the gateway's
 own health to ``gateway_health`` (with ``ts_ms``, its own time as a value). Alarm records carry
 ``message_zh``, ``location`` and ``raised_ms`` (when the alarm was raised) as fields; the
-gateway's ``campus_name`` and ``building_name`` are tags when configured. Timestamps are milliseconds: a repeat of the same record lands
-on the same series and timestamp, which InfluxDB and VictoriaMetrics treat as one point.
+gateway's ``campus_name`` and ``building_name`` are tags when configured. Timestamps are
+milliseconds: a repeat of the same record lands on the same series and timestamp, which InfluxDB
+and VictoriaMetrics treat as one point.
 """
 
 from __future__ import annotations
