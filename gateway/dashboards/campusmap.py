@@ -15,6 +15,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import canvas
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import canvas as cv
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
@@ -46,9 +47,9 @@ def _scale() -> canvas.Constraint:
             .vertical(cv.VerticalConstraint.SCALE))
 
 
-def elements(layout: lay.Layout) -> list[canvas.CanvasElementOptions]:
+def elements(layout: lay.Layout) -> list[cogbuilder.Builder[cv.CanvasElementOptions]]:
     """The background, then per building a shape coloured by its level and a label."""
-    out = [canvas.CanvasElementOptions().name("background").type("rectangle")
+    out: list[cogbuilder.Builder[cv.CanvasElementOptions]] = [canvas.CanvasElementOptions().name("background").type("rectangle")
            .config({"text": {"fixed": "", "mode": "fixed"}})
            .constraint(_scale())
            .placement(canvas.Placement().left(0).right(0).top(0).bottom(0))

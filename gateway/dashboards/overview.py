@@ -110,7 +110,7 @@ def _open_alarms_by_severity() -> stat.Panel:
     query = ('SELECT count("open") AS "open" FROM (SELECT last("open") AS "open" FROM "alarm" '
              f'WHERE {c.LOC} AND {c.NOW} GROUP BY "alarm_id", "severity") '
              'WHERE "open" = true GROUP BY "severity"')
-    panel = (stat.Panel().title("未处理告警 Open alarms by severity").datasource(c.DS)
+    panel = (stat.Panel().title("告警分级 Open alarms by severity").datasource(c.DS)
              .height(6).span(9)
              .with_target(InfluxQL(query).ref_id("A").alias("$tag_severity"))
              .reduce_options(cb.ReduceDataOptions().values(False).calcs(["lastNotNull"]))

@@ -78,3 +78,38 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         for values in s.get("values", []):
             out.append({**s.get("tags", {}), **dict(zip(s["columns"], values, strict=True))})
     return out
+
+
+def worst_per(found: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+    """Grafana's merge + groupBy (max of ``level`` per ``keys``), as ``common.level_per``
+    configures it: what a tile or map cell finally shows."""
+    out: dict[tuple[str, ...], float] = {}
+    for row in found:
+        key = tuple(str(row.get(k) or "") for k in keys)
+        if row.get("level") is not None:
+            out[key] = max(out.get(key, row["level"]), row["level"])
+    return out
+
+
+def paint(panel_json: dict[str, Any], value: object,
+          field: str | None = None) -> tuple[str, str]:
+    """(text, colour) Grafana shows for ``value`` with the panel's value mappings (those of the
+    override of column ``field``, if given): a value map first, a null/NaN special map for no
+    value; anything unmapped is the base threshold colour."""
+    defaults = panel_json["fieldConfig"]["defaults"]
+    mappings = defaults.get("mappings", [])
+    if field is not None:
+        props = next(o["properties"] for o in panel_json["fieldConfig"]["overrides"]
+                     if o["matcher"]["options"] == field)
+        mappings = next(p["value"] for p in props if p["id"] == "mappings")
+    for mapping in mappings:
+        opts = mapping["options"]
+        if mapping["type"] == "value" and value is not None:
+            key = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+            if key in opts:
+                return opts[key].get("text", key), opts[key].get("color", "")
+        if mapping["type"] == "special" and value is None and opts["match"] in ("null",
+                                                                                  "null+nan"):
+            return opts["result"]["text"], opts["result"]["color"]
+    base = defaults.get("thresholds", {}).get("steps", [{"color": "green"}])[0]["color"]
+    return (str(value) if value is not None else defaults.get("noValue", "")), base
