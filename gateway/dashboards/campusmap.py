@@ -49,14 +49,16 @@ def _scale() -> canvas.Constraint:
 
 def elements(layout: lay.Layout) -> list[cogbuilder.Builder[cv.CanvasElementOptions]]:
     """The background, then per building a shape coloured by its level and a label."""
-    out: list[cogbuilder.Builder[cv.CanvasElementOptions]] = [canvas.CanvasElementOptions().name("background").type("rectangle")
-           .config({"text": {"fixed": "", "mode": "fixed"}})
-           .constraint(_scale())
-           .placement(canvas.Placement().left(0).right(0).top(0).bottom(0))
-           .background(canvas.BackgroundConfig()
-                       .image(cb.ResourceDimensionConfig().mode(cm.ResourceDimensionMode.FIXED)
-                              .fixed(lay.background_uri(layout)))
-                       .size(cv.BackgroundImageSize.FILL))]
+    background = (canvas.CanvasElementOptions().name("background").type("rectangle")
+                  .config({"text": {"fixed": "", "mode": "fixed"}})
+                  .constraint(_scale())
+                  .placement(canvas.Placement().left(0).right(0).top(0).bottom(0))
+                  .background(canvas.BackgroundConfig()
+                              .image(cb.ResourceDimensionConfig()
+                                     .mode(cm.ResourceDimensionMode.FIXED)
+                                     .fixed(lay.background_uri(layout)))
+                              .size(cv.BackgroundImageSize.FILL)))
+    out: list[cogbuilder.Builder[cv.CanvasElementOptions]] = [background]
     for _campus, b in layout.buildings():
         out.append(
             canvas.CanvasElementOptions().name(b.id).type("rectangle")
