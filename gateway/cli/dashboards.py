@@ -26,6 +26,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from gateway.dashboards.layout import LayoutError, load
     from gateway.dashboards.push import DatasourceSettings, PushError, push
 
     token = args.token or os.environ.get("GRAFANA_TOKEN", "")
@@ -33,9 +34,10 @@ def _push(args: argparse.Namespace) -> int:
         url=args.datasource_url, database=args.database,
         token=args.influx_token or os.environ.get("FIREGATE_INFLUX_TOKEN", ""))
     try:
+        layout = load(args.campus_layout) if args.campus_layout is not None else None
         report = push(args.url, token, folder=args.folder, folder_uid=args.folder_uid,
-                      datasource=settings, timeout=args.timeout)
-    except PushError as exc:
+                      datasource=settings, timeout=args.timeout, campus_layout=layout)
+    except (PushError, LayoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for line in report.lines():
@@ -69,4 +71,6 @@ def add_parser(subparsers: Any) -> None:
     u.add_argument("--influx-token", default="",
                    help="InfluxDB 2 read token for the datasource (or FIREGATE_INFLUX_TOKEN)")
     u.add_argument("--timeout", type=float, default=10.0)
+    u.add_argument("--campus-layout", type=Path, default=None, metavar="FILE",
+                   help="campus layout for the campus map (default: the shipped example)")
     u.set_defaults(func=_push)

@@ -85,10 +85,9 @@ def map_query() -> str:
 
 
 def _map(layout: lay.Layout) -> canvas.Panel:
-    to_fields = dm.DataTransformerConfig(id_val="rowsToFields", options={"mappings": [
-        {"fieldName": "building", "handlerKey": "field.name"},
-        {"fieldName": "level", "handlerKey": "field.value"},
-        {"fieldName": "campus", "handlerKey": "__ignore"}]})
+    # Grafana's "Rows to fields": one field per building, named by its id, valued by its level.
+    to_fields = dm.DataTransformerConfig(id_val="rowsToFields",
+                                         options={"nameField": "building", "valueField": "level"})
     return (canvas.Panel().title(layout.title).datasource(c.DS).height(20).span(24)
             .with_target(InfluxQL(map_query()).ref_id("A").table())
             .transformations([*c.level_per(BY), to_fields])

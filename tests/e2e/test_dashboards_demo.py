@@ -34,7 +34,6 @@ GAPS = {
                               "offline now (integration/test_dashboards_queries.py has some)",
     'WHERE "level" > 0': "the demo's gateway is heard until the end: no silent-gateway rows "
                          "(integration/test_dashboards_screens.py has one)",
-    "AND \"floor\" = ''": "every demo device has a floor (dashdata has a roof breaker)",
 }
 
 

@@ -124,6 +124,9 @@ def test_the_campus_map_paints_each_building_of_the_layout(
     assert panel["type"] == "canvas"
     levels = dashq.worst_per(run(screen, panel["targets"][0]["query"]), ("campus", "building"))
     # rowsToFields names one field per building id: the elements' colour fields
+    to_fields = panel["transformations"][-1]
+    assert to_fields == {"id": "rowsToFields",
+                         "options": {"nameField": "building", "valueField": "level"}}
     by_field = {b: lvl for (_, b), lvl in levels.items()}
     elements = {e["name"]: e for e in panel["options"]["root"]["elements"]}
     layout = lay.load()
