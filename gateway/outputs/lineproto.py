@@ -139,7 +139,9 @@ class LineBuilder:
 
         ``value`` stays a float field whatever the rule measured (InfluxDB refuses a field whose
         type changes): a text value (a trip reason) goes to ``value_text``, a bool becomes 1/0.
-        ``open`` is true until the alarm is closed, ``active`` until it is cleared.
+        ``open`` is true until the alarm is closed, ``active`` until it is cleared. ``location``
+        (a field: free text with a high count of values) is the label people use (3层东侧走廊).
+        ``raised_ms`` is when it was raised, so a screen can show its age from any record.
         """
         tags = {k: rec.get(k) for k in ("campus", "building", "floor", "room", "rule",
                                         "severity", "channel")}
@@ -148,10 +150,9 @@ class LineBuilder:
         head = self._head("alarm", str(rec.get("device", "")), None, tags)
         state = rec.get("state")
         vals: dict[str, Any] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
-                                                        "message_en", "message_zh", "location")}
-        raised = rec.get("raised_at")
-        if isinstance(raised, int | float):
-            vals["raised_ms"] = ts_ms(float(raised))
+                                                        "message_en", "message_zh")}
+        if rec.get("location"):  # the zone's or door's label, or the device's place in words
+            vals["location"] = str(rec["location"])
         for name in ("value", "threshold"):
             v = rec.get(name)
             if isinstance(v, bool):
@@ -160,6 +161,9 @@ class LineBuilder:
                 vals[name] = v
             elif v is not None:
                 vals[f"{name}_text"] = str(v)
+        raised = rec.get("raised_at")
+        if isinstance(raised, int | float):
+            vals["raised_ms"] = ts_ms(float(raised))
         vals["open"] = state != "closed"
         vals["active"] = state not in CLOSED
         vals["acked"] = bool(rec.get("acked_by")) or state == "acknowledged"
