@@ -153,16 +153,18 @@ def device_silence(where: str, by: Sequence[str]) -> str:
 
 def worst_level(where: str, by: Sequence[str], gateways: bool = True,
                 devices: bool = False) -> str:
-    """Levels per ``by`` group: its open alarms and its gateways' (or its devices') silence,
+    """Levels per ``by`` group: its open alarms and its gateways' (or its devices') silence
+    (with ``gateways``, also ``seen``: when the gateway was last heard),
     whose maximum per group (``level_per``) is what the group shows. Every group with a known
     gateway (or device) has a row, so a quiet building is 失联, never missing, never green."""
     parts = [open_alarm_levels(where, by)]
     if gateways:
-        parts.append(gateway_silence(where, by))
+        parts.append(gateway_states(where, by))
     if devices:
         parts.append(device_silence(where, by))
     subs = ", ".join(f"({p})" for p in parts)
-    return f'SELECT max("level") AS "level" FROM {subs} GROUP BY {_keys(by)}'
+    seen = ', max("seen") AS "seen"' if gateways else ""
+    return f'SELECT max("level") AS "level"{seen} FROM {subs} GROUP BY {_keys(by)}'
 
 
 # --------------------------------------------------------------------------- variables
@@ -307,20 +309,31 @@ def worst_first() -> dm.DataTransformerConfig:
                                     options={"sort": [{"field": "level", "desc": True}]})
 
 
-def level_per(keys: Sequence[str]) -> list[dm.DataTransformerConfig]:
-    """Merge the rows of ``worst_level`` and keep the worst level per ``keys``, worst first.
+def level_per(keys: Sequence[str], seen: bool = False) -> list[dm.DataTransformerConfig]:
+    """Merge the rows of ``worst_level`` and keep the worst level per ``keys``, worst first;
+    with ``seen``, also when the group's gateway was last heard, as text ("最后通信 14:03"),
+    which a stat tile shows in its name next to the building.
 
     InfluxDB 1.x keeps an outer query's rows apart per measurement (alarm, gateway_health,
     device_health), so the last ``max`` over them is Grafana's groupBy.
     """
     fields: dict[str, object] = {k: {"aggregations": [], "operation": "groupby"} for k in keys}
     fields["level"] = {"aggregations": ["max"], "operation": "aggregate"}
-    return [dm.DataTransformerConfig(id_val="merge", options={}),
-            dm.DataTransformerConfig(id_val="groupBy", options={"fields": fields}),
-            dm.DataTransformerConfig(id_val="sortBy",
+    if seen:
+        fields["seen"] = {"aggregations": ["max"], "operation": "aggregate"}
+    out = [dm.DataTransformerConfig(id_val="merge", options={}),
+           dm.DataTransformerConfig(id_val="groupBy", options={"fields": fields})]
+    if seen:
+        out += [dm.DataTransformerConfig(id_val="convertFieldType", options={"conversions": [
+                    {"targetField": "seen (max)", "destinationType": "time"}]}),
+                dm.DataTransformerConfig(id_val="formatTime", options={
+                    "timeField": "seen (max)", "outputFormat": "[最后通信] MM-DD HH:mm",
+                    "useTimezone": True})]
+    out += [dm.DataTransformerConfig(id_val="sortBy",
                                      options={"sort": [{"field": "level (max)", "desc": True}]}),
             dm.DataTransformerConfig(id_val="organize",
                                      options={"renameByName": {"level (max)": "level"}})]
+    return out
 
 
 def count_stat(title: str, query: str, height: int = 6, span: int = 4,
@@ -342,7 +355,7 @@ def trend(title: str, unit: str, height: int = 9, span: int = 12) -> timeseries.
             .line_width(1).fill_opacity(10).span_nulls(False)
             .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.TABLE)
                     .placement(cm.LegendPlacement.RIGHT).show_legend(True)
-                    .calcs(["lastNotNull", "max"]))
+                    .calcs(["lastNotNull", "max"]).sort_by("Max").sort_desc(True))
             .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI)
                      .sort(cm.SortOrder.DESCENDING)))
 

@@ -33,12 +33,12 @@ def _buildings() -> stat.Panel:
     query = c.worst_level(c.LOC, PLACE)
     return (c.state_tiles("各楼状态 Buildings", height=8, span=24)
             .with_target(InfluxQL(query).ref_id("A").table())
-            .transformations(c.level_per(PLACE))
+            .transformations(c.level_per(PLACE, seen=True))
             .text(c.big_text(22, 34))
             .data_links([c.link("打开楼层图 Open the building map", BUILDING_LINK)])
             .description("One tile per building, worst first. 特急/严重/一般/提示: the worst "
                          "open alarm. 失联: a gateway of the building has not reported for "
-                         "$stale (see the open-alarm table for when it was last heard). "
+                         "$stale; each tile names when its gateway was last heard. "
                          "正常: heard from, nothing open. Click a tile for its building map."))
 
 

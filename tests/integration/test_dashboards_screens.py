@@ -70,6 +70,15 @@ def test_a_gateway_silent_for_three_minutes_is_shown_silent_never_green(
     tiles = _tiles(screen)
     assert tiles["dorm-2"] == ("失联", "purple")
     assert tiles["dorm-1"] == ("严重", "orange")
+    # the tile names when the gateway was last heard (its "seen", formatted by the panel)
+    panel = dashq.panel("firegate-overview.json", "各楼状态")
+    seen = {r["building"]: r["seen"] for r in run(screen, panel["targets"][0]["query"])
+            if r.get("seen") is not None}
+    _, now = screen
+    assert abs(seen["dorm-2"] / 1000 - (now - wallscreen.SILENT_FOR_S)) <= 30
+    assert now - seen["dorm-7"] / 1000 <= 40
+    kinds = [t["id"] for t in panel["transformations"]]
+    assert kinds.index("groupBy") < kinds.index("formatTime") < kinds.index("sortBy")
     count = dashq.panel("firegate-overview.json", "网关失联")
     assert [r["silent"] for r in run(screen, count["targets"][0]["query"])] == [1]
     health = dashq.panel("firegate-health.json", "网关 Gateways now")
