@@ -141,7 +141,6 @@ class LineBuilder:
         type changes): a text value (a trip reason) goes to ``value_text``, a bool becomes 1/0.
         ``open`` is true until the alarm is closed, ``active`` until it is cleared. ``location``
         (a field: free text with a high count of values) is the label people use (3层东侧走廊).
-        ``raised_ms`` is when it was raised, so a screen can show its age from any record.
         """
         tags = {k: rec.get(k) for k in ("campus", "building", "floor", "room", "rule",
                                         "severity", "channel")}
@@ -161,7 +160,7 @@ class LineBuilder:
                 vals[name] = v
             elif v is not None:
                 vals[f"{name}_text"] = str(v)
-        raised = rec.get("raised_at")
+        raised = rec.get("raised_at")  # when raised: a screen shows its age from any record
         if isinstance(raised, int | float):
             vals["raised_ms"] = ts_ms(float(raised))
         vals["open"] = state != "closed"
