@@ -95,3 +95,16 @@ def test_time_to_acknowledge_is_measured(influx: Influx1) -> None:
     seconds = sorted(r["to_ack"] for r in _run(influx, query, ALL))  # type: ignore[type-var]
     # dashdata's acknowledged alarms within the window: 45, 60, 90, 120, 200, 300, 600 s
     assert seconds == [45, 60, 90, 120, 200, 300, 600]
+
+
+def test_trends_rank_the_worst_circuits_first(influx: Influx1) -> None:
+    """Above the curves, the worst 20 circuits: dashdata's floor-3 channel 3 (+250 mA) lead."""
+    panel = dashq.panel("firegate-electrical.json", "剩余电流最大的")
+    rows = _run(influx, panel["targets"][0]["query"], ALL)
+    kinds = [t["id"] for t in panel["transformations"]]
+    assert kinds[:3] == ["merge", "sortBy", "limit"]
+    limit = panel["transformations"][2]["options"]["limitField"]
+    ranked = sorted(rows, key=lambda r: r["worst"], reverse=True)[:limit]  # type: ignore[arg-type, return-value]
+    assert limit == 20 and len(rows) > limit
+    assert {(r["device"], r["channel"]) for r in ranked[:3]} == {
+        ("dorm-1-rc-3", "3"), ("dorm-2-rc-3", "3"), ("dorm-7-rc-3", "3")}
