@@ -20,6 +20,9 @@ from rules import severity as sv
 
 LOCATION = ("campus", "building", "floor", "room", "channel", "device", "rule", "severity")
 GROUP = ", ".join(f'"{k}"' for k in ("alarm_id", *LOCATION))
+COLUMNS_ZH = {"alarm_id": "告警号", "campus": "校区", "building": "楼", "floor": "楼层",
+              "room": "房间", "channel": "防区/回路", "device": "设备", "rule": "规则",
+              "state": "状态", "message": "告警内容", "value": "数值"}
 
 
 def _join(mode: str) -> dm.DataTransformerConfig:
@@ -46,15 +49,17 @@ def _ledger() -> table.Panel:
            f'{c.LOC} AND ("state" = \'raised\' OR "state" = \'acknowledged\') GROUP BY "alarm_id"')
     ttc = ('SELECT elapsed("seq", 1s) AS "to_close" FROM "alarm" WHERE $timeFilter AND '
            f'{c.LOC} AND ("state" = \'raised\' OR "state" = \'closed\') GROUP BY "alarm_id"')
-    ack_name, ack_props = c.override("to_ack", display="Time to acknowledge", unit="s")
-    close_name, close_props = c.override("to_close", display="Time to close", unit="s")
-    panel = (c.rows_table("Ledger of recent alarms", height=12, span=24)
+    ack_name, ack_props = c.override("to_ack", display="确认用时 To acknowledge", unit="s")
+    close_name, close_props = c.override("to_close", display="销号用时 To close", unit="s")
+    panel = (c.rows_table("Ledger of recent alarms 告警台账", height=12, span=24)
              .with_target(InfluxQL(last).ref_id("A").table())
              .with_target(InfluxQL(tta).ref_id("B").table())
              .with_target(InfluxQL(ttc).ref_id("C").table())
              .transformations([_join("outer"),
                                c.hide_time("Time 1", "Time 2", "Time 3")])
              .override_by_name(ack_name, ack_props).override_by_name(close_name, close_props))
+    for field, label in COLUMNS_ZH.items():
+        panel = panel.override_by_name(*c.override(field, display=label))
     return _severity_cells(panel)
 
 
