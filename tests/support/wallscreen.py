@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.outputs.lineproto import LineBuilder
+from gateway.records import AlarmTransition, TelemetryRecord
 
 SITE = "vc"
 SILENT_FOR_S = 180.0
@@ -50,15 +51,16 @@ DEVICES: dict[str, tuple[str, str, str, dict[str, str]]] = {
 
 def _alarm(gw: Identity, device: str, tags: dict[str, str], alarm_id: str, rule: str,
            severity: str, state: str, seq: int, ts: float, raised: float, message: str,
-           channel: str = "", location: str = "", value: float = 0.0) -> dict[str, Any]:
-    """An alarm transition as the ledger hands it to the outbox (Transition.as_dict)."""
-    return {"id": alarm_id, "device": device, "rule": rule, "channel": channel,
+           channel: str = "", location: str = "", value: float = 0.0) -> AlarmTransition:
+    """An alarm transition as the ledger hands it to the outbox."""
+    return AlarmTransition.from_json({
+            "id": alarm_id, "device": device, "rule": rule, "channel": channel,
             "severity": severity, "state": state, "event": "raise", "seq": seq, "ts": ts,
             "raised_at": raised, "first_raised_at": raised, "acked_by": None,
             "value": value, "threshold": 500.0, "message_zh": message, "message_en": "",
             "site": gw.site, "campus": gw.campus, "building": gw.building,
             "floor": int(tags["floor"]) if "floor" in tags else None,
-            "room": tags.get("room"), "location": location}
+            "room": tags.get("room"), "location": location})
 
 
 def generate(now: float) -> list[str]:
@@ -85,11 +87,9 @@ def generate(now: float) -> list[str]:
                 fields = {"fire_alarm": fire, "fault": False, "running": True,
                           "fire_alarm@5": fire, "fire_alarm@4": False}
             if fields:
-                b.telemetry({"device": device, "ts": t, "measurement": meas, "tags": tags,
-                             "fields": fields}, out)
-            b.telemetry({"device": device, "ts": t, "measurement": "device_health",
-                         "tags": tags, "fields": {"online": not dead, "response_ms": 40.0,
-                                                  "errors": 0, "requests": k}}, out)
+                b.telemetry(TelemetryRecord(device, t, meas, tags, fields), out)
+            b.telemetry(TelemetryRecord(device, t, "device_health", tags, {
+                "online": not dead, "response_ms": 40.0, "errors": 0, "requests": k}), out)
         if k % 3 == 0:  # gateway heartbeat every 30 s
             for gid, b in builders.items():
                 if gid == "gw-n2" and t > now - SILENT_FOR_S:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.outputs.lineproto import LineBuilder
+from gateway.records import AlarmTransition
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,13 @@ class Identity:
     building_name: str = ""
 
 
-def _alarm(**extra: object) -> dict[str, object]:
-    return {"id": "A261203002", "device": "dorm-7-fap", "rule": "fire_alarm", "channel": "5",
-            "severity": "critical", "state": "raised", "seq": 1, "ts": 1796278547.25,
-            "raised_at": 1796278547.25, "message_zh": "火灾报警（5号防区），请立即核实",
-            "campus": "south", "building": "dorm-7", "floor": 1, **extra}
+def _alarm(**extra: object) -> AlarmTransition:
+    return AlarmTransition.from_json({
+            "id": "A261203002", "device": "dorm-7-fap", "rule": "fire_alarm", "channel": "5",
+            "event": "raise", "severity": "critical", "state": "raised", "seq": 1,
+            "ts": 1796278547.25, "raised_at": 1796278547.25,
+            "message_zh": "火灾报警（5号防区），请立即核实",
+            "campus": "south", "building": "dorm-7", "floor": 1, **extra})
 
 
 def test_an_alarm_carries_its_label_message_and_raise_time() -> None:
