@@ -94,6 +94,11 @@ def test_demo_writes_the_measurements_the_dashboards_read(demo_lines: list[str])
     measurements = {ln.split(",", 1)[0] for ln in demo_lines}
     assert {"electrical", "breaker", "residual_current", "electrical_fire", "fire_panel", "door",
             "exit", "alarm", "device_health", "gateway_health"} <= measurements
+    # what the screens need to show silence and age: the heartbeat's time as a value, and when
+    # each alarm was raised on every one of its records
+    assert all("ts_ms=" in ln for ln in demo_lines if ln.startswith("gateway_health,"))
+    assert all("raised_ms=" in ln for ln in demo_lines
+               if ln.startswith("alarm,") and "alarm_id=" in ln)
 
 
 def test_influxdb_accepts_every_demo_line(
