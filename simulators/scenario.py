@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -30,8 +30,21 @@ from simulators.device import DeviceModel, make_model
 from simulators.faults import DEFAULT_SLOW_S, FAULT_KINDS, GARBAGE_MODES
 from simulators.spec import SimSpec
 
-if TYPE_CHECKING:
-    from simulators import Simulation
+
+class _Device(Protocol):
+    def set(self, values: Mapping[str, Any]) -> None: ...
+
+    def fault(self, kind: str, for_s: float | None = None, *, delay_s: float = ...,
+              code: int = ..., mode: str = ...) -> None: ...
+
+
+class Target(Protocol):
+    """What a scenario acts on (``simulators.Simulation`` is one): devices and bus lines."""
+
+    def device(self, device_id: str) -> _Device: ...
+
+    def bus_fault(self, bus_id: str, kind: str, for_s: float | None = None, *,
+                  delay_s: float = ..., code: int = ..., mode: str = ...) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +224,7 @@ class ScenarioPlayer:
     """Applies each step at its time relative to the start (``time_scale`` < 1 plays faster:
     tests use it; durations of faults scale too)."""
 
-    def __init__(self, scenario: Scenario, sim: Simulation, time_scale: float = 1.0) -> None:
+    def __init__(self, scenario: Scenario, sim: Target, time_scale: float = 1.0) -> None:
         self.scenario = scenario
         self.sim = sim
         self.time_scale = time_scale

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.actions.service import ActionRequest, ActionResult
+from gateway.actions.model import ActionRequest, ActionResult
 from gateway.storage.sqlite import SqliteStore
 
 FILE = "actions.sqlite"

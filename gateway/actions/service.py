@@ -19,13 +19,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.codecs import decode
 from drivers.model import Request, Table, Value
 from drivers.profiles import ActionDef, Profile
 from drivers.transport import Line, LinkError
+from gateway.actions.model import ActionRequest, ActionResult, Outcome
 from gateway.records import ActionRecord, AlarmTransition
 
 if TYPE_CHECKING:
@@ -35,44 +35,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("firegate.actions")
 
-Via = Literal["rule", "mqtt", "cli", "api"]
-Outcome = Literal["done", "refused", "failed", "dry_run"]
-
 # Trip or cut reasons after which a circuit is never re-energised remotely (GB 50116 9.1.6).
 DANGEROUS_REASONS = frozenset({"residual_current", "arc_fault", "over_temperature"})
 # Rules whose open, active alarm on a device forbids re-energising it.
 DANGEROUS_RULES = frozenset({"residual_current", "arc_fault", "over_temperature"})
 # Points that say why a breaker or a controller last opened.
 REASON_POINTS = ("trip_reason", "socket_cut_reason")
-
-
-@dataclass(slots=True)
-class ActionRequest:
-    device: str
-    action: str
-    who: str
-    via: Via
-    reason: str = ""
-    alarm_id: str | None = None
-    dry_run: bool = False
-
-
-@dataclass(slots=True)
-class ActionResult:
-    request: ActionRequest
-    outcome: Outcome
-    detail: str
-    audit_id: int = 0
-    readback: Value | None = None
-    ts: float = field(default_factory=time.time)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in ("done", "dry_run")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self.request), "outcome": self.outcome, "detail": self.detail,
-                "audit_id": self.audit_id, "readback": self.readback, "ts": self.ts}
 
 
 class ActionHost(Protocol):

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.profiles import Profile
+from gateway.aio.tasks import cancel_all
 from gateway.config.models import Config, Gbt26875Bus, RtuBus, load_profiles_for
-from gateway.runtime.aio import cancel_all
 from rules.kinds import KINDS
 from simulators import Simulation
 from simulators.scenario import load_scenario

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
+from gateway.aio.tasks import run_all
 from gateway.config.base import local_tz
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
@@ -39,7 +40,6 @@ from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
 from gateway.notify.text import compose, confirmation
 from gateway.records import AlarmTransition
-from gateway.runtime.aio import run_all
 
 log = logging.getLogger("firegate.notify")
 

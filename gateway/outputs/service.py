@@ -11,12 +11,12 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from gateway.aio.tasks import run_all
 from gateway.outputs.config import SINK_TYPES, OutputsConfig, SinkConfig
 from gateway.outputs.delivery import Delivery, Sink, SinkContext
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Outbox
 from gateway.records import OutputsHealth
-from gateway.runtime.aio import run_all
 
 
 class Outputs:

@@ -19,6 +19,7 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
+from gateway.aio.tasks import cancel_all
 from gateway.alarms.ledger import Alarm, Ledger
 from gateway.alarms.recovery import republish_unsent
 from gateway.config.models import (
@@ -31,7 +32,6 @@ from gateway.config.models import (
 )
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
-from gateway.runtime.aio import cancel_all
 from gateway.runtime.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.security import (
     install_redaction,

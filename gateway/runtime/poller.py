@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from drivers.device import DeviceReader
 from drivers.model import PollResult
 from drivers.transport import Line, LinkError
-from gateway.runtime.aio import run_all
+from gateway.aio.tasks import run_all
 
 
 @dataclass(slots=True)

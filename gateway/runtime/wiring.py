@@ -14,7 +14,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway.actions.service import ActionRequest, ActionService
+from gateway.actions.model import ActionRequest
+from gateway.actions.service import ActionService
 from gateway.records import AlarmTransition, GatewayHealth
 from gateway.runtime.gateway import Gateway
 

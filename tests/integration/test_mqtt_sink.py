@@ -18,19 +18,8 @@ from gateway.outputs.config import MqttConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
 from tests.support.mqtt_helpers import PREFIX, Watcher, check, client_for, retained
-from tests.support.outputs_helpers import Ident, drained, tele, transition, until
+from tests.support.outputs_helpers import Ident, drained, mqtt_cfg, tele, transition, until
 from tests.support.servers import Mosquitto
-
-
-def mqtt_cfg(server: Mosquitto, **kw: Any) -> OutputsConfig:
-    data: dict[str, Any] = {"url": server.url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                            "health_interval_s": 3600, "client_id": f"fg-{server.port}-{id(kw)}"}
-    if server.username:
-        data |= {"username": server.username, "password": server.password}
-    if server.tls is not None:
-        data["ca_file"] = str(server.tls.ca)
-    data |= kw
-    return OutputsConfig(batch_size=100, max_age_s=0.1, mqtt=MqttConfig.model_validate(data))
 
 
 @asynccontextmanager

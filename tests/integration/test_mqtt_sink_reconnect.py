@@ -10,9 +10,8 @@ from pathlib import Path
 
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
-from tests.integration.test_mqtt_sink import mqtt_cfg
 from tests.support.mqtt_helpers import PREFIX, Watcher, check, retained
-from tests.support.outputs_helpers import Ident, drained, tele, transition, until
+from tests.support.outputs_helpers import Ident, drained, mqtt_cfg, tele, transition, until
 from tests.support.servers import Mosquitto
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from drivers.profiles import load_profiles
-from gateway.actions.service import ActionRequest, ActionResult, ActionService
+from gateway.actions.model import ActionRequest, ActionResult
+from gateway.actions.service import ActionService
 from gateway.config.models import Config, load_config
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.wiring import Services, start_services

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.outputs.config import MqttConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, TelemetryRecord
+from tests.support.servers import Mosquitto
 
 
 @dataclass
@@ -45,3 +47,14 @@ async def until(cond: Callable[[], bool], limit_s: float = 20, what: str = "cond
 
 async def drained(outbox: Outbox, sink: str, limit_s: float = 20) -> None:
     await until(lambda: outbox.pending(sink) == 0, limit_s, f"{sink} to deliver everything")
+
+
+def mqtt_cfg(server: Mosquitto, **kw: Any) -> OutputsConfig:
+    data: dict[str, Any] = {"url": server.url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
+                            "health_interval_s": 3600, "client_id": f"fg-{server.port}-{id(kw)}"}
+    if server.username:
+        data |= {"username": server.username, "password": server.password}
+    if server.tls is not None:
+        data["ca_file"] = str(server.tls.ca)
+    data |= kw
+    return OutputsConfig(batch_size=100, max_age_s=0.1, mqtt=MqttConfig.model_validate(data))

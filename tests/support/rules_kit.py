@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from rules.engine import Engine
@@ -65,3 +68,11 @@ class Rig:
 
 def raised(events: list[Event], rule: str) -> list[Event]:
     return [e for e in events if e.rule == rule and e.kind == "raise"]
+
+
+def load_stream() -> list[Snapshot]:
+    """The recorded demo stream (tests/data/rules_stream.jsonl.gz) as rule snapshots."""
+    data = Path(__file__).parents[1] / "data"
+    with gzip.open(data / "rules_stream.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [Snapshot(r["device"], r["ts"], r["ok"], r["values"], (), r["poll_class"])
+                for r in map(json.loads, f)]

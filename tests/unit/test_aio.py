@@ -1,4 +1,4 @@
-"""Stopping service coroutines for sure (gateway/runtime/aio.py: why TaskGroup is not enough)."""
+"""Stopping service coroutines for sure (gateway/aio/tasks.py: why TaskGroup is not enough)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.runtime.aio import cancel_all, run_all
+from gateway.aio.tasks import cancel_all, run_all
 
 
 async def stubborn(log: list[str]) -> None:

@@ -18,8 +18,7 @@ from rules.engine import Engine
 from rules.events import Event
 from rules.model import Snapshot
 from rules.settings import RulesSettings
-from tests.support.rules_kit import DAY, DEVICES, Rig
-from tests.unit.test_rules_replay import load_stream
+from tests.support.rules_kit import DAY, DEVICES, Rig, load_stream
 
 ROOT = Path(__file__).parents[2]
 

@@ -3,7 +3,6 @@ covering every rule. The stream and its settings are in tests/data/ (see make_ru
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -17,16 +16,10 @@ from rules.engine import Engine
 from rules.events import Event
 from rules.model import Snapshot
 from rules.settings import RULE_IDS, RulesSettings
-from tests.support.rules_kit import DEVICES
+from tests.support.rules_kit import DEVICES, load_stream
 
 DATA = Path(__file__).parents[1] / "data"
 ROOT = Path(__file__).parents[2]
-
-
-def load_stream() -> list[Snapshot]:
-    with gzip.open(DATA / "rules_stream.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [Snapshot(r["device"], r["ts"], r["ok"], r["values"], (), r["poll_class"])
-                for r in map(json.loads, f)]
 
 
 def replay(stream: list[Snapshot]) -> list[Event]:
