@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.servers import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
@@ -40,11 +42,6 @@ def pin(pid: int, cpus: set[int]) -> None:
                 os.sched_setaffinity(t.id, cpus)
         os.sched_setaffinity(pid, cpus)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None,

@@ -48,6 +48,7 @@ import yaml
 from tests.support import chaos_kit as ck
 from tests.support.mqtt_helpers import Watcher
 from tests.support.servers import Mosquitto, Victoria
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -84,14 +85,6 @@ class Clock:
 
     def at(self, t: float) -> float:
         return self.t0 + t
-
-
-async def wait_for(cond: Callable[[], bool], limit_s: float, what: str) -> None:
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit_s:g} s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def transitions_between(history: dict[tuple[str, int], dict[str, Any]], lo: float,
@@ -170,9 +163,9 @@ async def test_broker_database_and_gateway_kills_lose_nothing(
                 return all(pos[(sink, lane)] >= mark[lane]
                            for sink in ck.SINKS for lane in mark)
 
-            await wait_for(caught_up, 60, "both sinks to deliver the backlog of the outages")
+            await until(caught_up, 60, "both sinks to deliver the backlog of the outages")
             history = ck.ledger_history(ledger)
-            await wait_for(
+            await until(
                 lambda: set(history) <= set(ck.Events.from_payloads(
                     p for _, p, _ in events.got).copies),
                 20, "every ledger transition to reach the events subscriber")

@@ -15,7 +15,7 @@ from gateway.notify.notifier import Notifier
 from gateway.runtime.wiring import start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import Rig, config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 ELECTRICIAN, DUTY, HEAD, STRANGER = ("+8613800000001", "+8613800000002", "+8613800000003",
                                      "+8613999999999")
@@ -52,7 +52,7 @@ async def test_fire_page_names_the_place_and_a_reply_acknowledges_it(tmp_path: P
             try:
                 await asyncio.sleep(1.5)
                 rig.sim.device("panel").set({"fire_alarm": True})
-                await wait_for(lambda: bool(rig.raised("fire_alarm", "panel")))
+                await until(lambda: bool(rig.raised("fire_alarm", "panel")))
                 fire = rig.raised("fire_alarm", "panel")[0]
                 seen = rig.first_sample("panel", lambda r: r.values.get("fire_alarm"))
                 assert seen is not None
@@ -75,14 +75,14 @@ async def test_fire_page_names_the_place_and_a_reply_acknowledges_it(tmp_path: P
                 await asyncio.sleep(1.5)
                 assert rig.gw.ledger.get(fire["id"]).acked_by is None
                 modem.deliver(ELECTRICIAN, f"确认 {code.group(1) or code.group(2)}")
-                await wait_for(lambda: rig.gw.ledger.get(fire["id"]).acked_by is not None,
+                await until(lambda: rig.gw.ledger.get(fire["id"]).acked_by is not None,
                                timeout=10)
                 assert notifier.counters()["acknowledged"] == 1
                 # an unanswered major alarm goes to the next level after its wait (3 s)
                 rig.sim.device("rcm").set({"residual_current_ma@4": 600})
-                await wait_for(lambda: bool(rig.raised("residual_current", "rcm")), timeout=10)
+                await until(lambda: bool(rig.raised("residual_current", "rcm")), timeout=10)
                 before = len(modem.messages_to(DUTY))
-                await wait_for(lambda: len(modem.messages_to(DUTY)) > before, timeout=10)
+                await until(lambda: len(modem.messages_to(DUTY)) > before, timeout=10)
                 assert notifier.counters()["escalations"] >= 1
             finally:
                 task.cancel()

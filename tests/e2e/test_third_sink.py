@@ -15,8 +15,8 @@ from gateway.runtime.wiring import start_services
 from tests.support import jsonl_sink
 from tests.support.gateway_kit import config, running
 from tests.support.mqtt_helpers import Watcher
-from tests.support.polling_kit import wait_for
 from tests.support.servers import Mosquitto
+from tests.support.waiting import until
 
 DEVICES = [{"id": "panel", "profile": "fire_panel", "unit": 1, "floor": 3, "room": "305"},
            {"id": "room-301", "profile": "ddsu666", "unit": 2, "floor": 3, "room": "301"}]
@@ -38,9 +38,9 @@ async def test_a_registered_third_sink_gets_what_mqtt_gets(
         try:
             await asyncio.sleep(1.0)
             rig.sim.device("panel").set({"fire_alarm": True})
-            await wait_for(lambda: bool(rig.raised("fire_alarm", "panel")))
+            await until(lambda: bool(rig.raised("fire_alarm", "panel")))
             await asyncio.sleep(1.0)
-            await wait_for(lambda: rig.gw.outbox.pending() == 0, timeout=10)
+            await until(lambda: rig.gw.outbox.pending() == 0, timeout=10)
             await asyncio.sleep(0.5)  # the last MQTT messages reach the watcher
         finally:
             task.cancel()

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.actions_kit import rig, until
+from tests.support.actions_kit import rig
 from tests.support.mqtt_helpers import check, client_for
 from tests.support.servers import Mosquitto
+from tests.support.waiting import until
 
 ROOT = Path(__file__).parents[2]
 PREFIX = "firegate/vc/gw-t"

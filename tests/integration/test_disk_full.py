@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gateway_kit import config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 
@@ -40,7 +40,7 @@ async def test_full_disk_keeps_polling_and_says_why(small_disk: Path,
     cfg = config(mnt / "data", devices, period_s=0.2, store_budget_mb=0.3)
     caplog.set_level(logging.ERROR)
     async with running(cfg) as rig:
-        await wait_for(lambda: all(h.online for h in rig.gw.health.values()))
+        await until(lambda: all(h.online for h in rig.gw.health.values()))
         filler = mnt / "filler"
         with filler.open("wb") as f:  # take what room is left
             try:
@@ -49,7 +49,7 @@ async def test_full_disk_keeps_polling_and_says_why(small_disk: Path,
                     f.flush()
             except OSError:
                 pass
-        await wait_for(lambda: "full" in caplog.text, timeout=20)
+        await until(lambda: "full" in caplog.text, timeout=20)
         polled = rig.gw.polls
         await asyncio.sleep(2.0)
         assert rig.gw.polls > polled + 20, "polling stopped when the disk filled"
@@ -59,6 +59,6 @@ async def test_full_disk_keeps_polling_and_says_why(small_disk: Path,
         await asyncio.sleep(1.0)
         filler.unlink()  # room again: the stores take writes again
         # recorded and published once the disk has room, in the order the rules decided
-        await wait_for(lambda: bool(rig.raised("overload", "room-1")), timeout=20)
-        await wait_for(lambda: not rig.gw._unrecorded and not rig.gw._outbox_failing)
+        await until(lambda: bool(rig.raised("overload", "room-1")), timeout=20)
+        await until(lambda: not rig.gw._unrecorded and not rig.gw._outbox_failing)
     assert str(mnt / "data") in caplog.text or "outbox" in caplog.text

@@ -13,7 +13,7 @@ from drivers.gbt26875 import frame as fr
 from drivers.gbt26875 import units as u
 from simulators.gbt26875 import MonitoringCentre
 from tests.support.gbt_kit import ADDRESS, gbt_config, running_gbt
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 DEVICE = fr.address_bytes(ADDRESS)
 CENTRE = bytes(6)
@@ -29,7 +29,7 @@ async def test_a_fire_at_a_component_raises_an_alarm_naming_it_and_is_confirmed(
             confirm = dev.received[-1]
             assert confirm.command == fr.Command.CONFIRM and confirm.serial == sent.serial
             assert confirm.source == CENTRE and confirm.destination == DEVICE
-            await wait_for(lambda: bool(rig.raised("fire_alarm")))
+            await until(lambda: bool(rig.raised("fire_alarm")))
         fire = rig.raised("fire_alarm")[0]
         assert fire["channel"] == "2-17" and fire["severity"] == "critical"
         assert fire["location"] == "三层东侧走廊感烟"
@@ -55,7 +55,7 @@ async def test_a_damaged_frame_raises_nothing_and_the_link_stays_up(tmp_path: Pa
                 assert [d.serial for d in denies] == [bad[2] | bad[3] << 8]
             # the same connection takes the next frame
             assert await dev.fire(2, 18), "the frame after the damaged one was not confirmed"
-            await wait_for(lambda: bool(rig.raised("fire_alarm")))
+            await until(lambda: bool(rig.raised("fire_alarm")))
             assert rig.listener.connections == 1 and dev.connects == 1
             # a truncated frame shows only when the next bytes come
             assert rig.listener.counters["malformed"] >= 1
@@ -68,10 +68,10 @@ async def test_a_silent_device_raises_comm_loss_and_clears_when_it_sends_again(
         dev = rig.device()
         async with dev.dialing("127.0.0.1", rig.port):
             assert await dev.run_state()
-            await wait_for(lambda: bool(rig.raised("comm_loss")), timeout=10)
+            await until(lambda: bool(rig.raised("comm_loss")), timeout=10)
             assert not rig.gw.health["fas-1"].online
             assert await dev.run_state()  # a heartbeat
-            await wait_for(lambda: bool(rig.events("clear", "comm_loss")), timeout=5)
+            await until(lambda: bool(rig.events("clear", "comm_loss")), timeout=5)
 
 
 async def test_relay_mode_forwards_every_frame_byte_for_byte(tmp_path: Path) -> None:
@@ -87,8 +87,8 @@ async def test_relay_mode_forwards_every_frame_byte_for_byte(tmp_path: Path) -> 
                 assert await dev.analog(3, 5, 3, 48.5)
                 assert await dev.reset()
                 everything = b"".join(dev.sent)
-                await wait_for(lambda: len(centre.received) >= len(everything))
-                await wait_for(lambda: bool(rig.events("clear", "fire_alarm")))
+                await until(lambda: len(centre.received) >= len(everything))
+                await until(lambda: bool(rig.events("clear", "fire_alarm")))
         assert bytes(centre.received) == everything
         # the gateway read along but left confirming to the real centre
         assert rig.listener.counters["confirmed"] == 0
@@ -119,11 +119,11 @@ async def test_reset_fault_analog_and_operations_map_onto_points_ledger_and_tele
             assert await dev.fire(2, 17)
             assert await dev.operation("silence", operator=4)
             assert await dev.reset(operator=4)
-            await wait_for(lambda: bool(rig.events("clear", "fire_alarm")))
+            await until(lambda: bool(rig.events("clear", "fire_alarm")))
             assert await dev.fault(3, 5)
             assert await dev.analog(3, 5, 3, 48.5)
             assert await dev.system_status("main_power_fault")
-            await wait_for(lambda: len(rig.raised("panel_fault")) == 2)
+            await until(lambda: len(rig.raised("panel_fault")) == 2)
         faults = {t["channel"]: t for t in rig.raised("panel_fault")}
         assert faults["fault@3-5"]["location"] == "配电间感温"
         assert "main_power_fault" in faults
@@ -142,7 +142,7 @@ async def test_a_retransmitted_frame_is_confirmed_again_but_taken_once(tmp_path:
         async with dev.dialing("127.0.0.1", rig.port):
             await dev.send_raw(raw)
             await dev.send_raw(raw)
-            await wait_for(lambda: len(dev.received) == 2)
+            await until(lambda: len(dev.received) == 2)
         assert [(f.command, f.serial) for f in dev.received] == [(3, 77), (3, 77)]
         assert [a["action"] for a in rig.gw.ledger.actions("fas-1")] == ["self_test"]
         assert rig.listener.counters["repeats"] == 1
@@ -154,10 +154,10 @@ async def test_a_fault_clears_after_its_off_delay_without_another_frame(tmp_path
         dev = rig.device()
         async with dev.dialing("127.0.0.1", rig.port):
             assert await dev.fault(3, 5)
-            await wait_for(lambda: bool(rig.raised("panel_fault")))
+            await until(lambda: bool(rig.raised("panel_fault")))
             assert await dev.clear(3, 5)  # the panel says so once, and then nothing more
             sent = len(dev.sent)
-            await wait_for(lambda: bool(rig.events("clear", "panel_fault")), timeout=5)
+            await until(lambda: bool(rig.events("clear", "panel_fault")), timeout=5)
             assert len(dev.sent) == sent
 
 
@@ -167,13 +167,13 @@ async def test_a_component_alarm_open_before_a_restart_clears_after_it(tmp_path:
         dev = rig.device()
         async with dev.dialing("127.0.0.1", rig.port):
             assert await dev.fault(3, 5)
-            await wait_for(lambda: bool(rig.raised("panel_fault")))
+            await until(lambda: bool(rig.raised("panel_fault")))
     cfg2 = gbt_config(tmp_path, rules={"defaults": {"panel_fault": {"off_delay_s": 0.5}}})
     async with running_gbt(cfg2) as rig2:
         dev = rig2.device()
         async with dev.dialing("127.0.0.1", rig2.port):
             assert await dev.clear(3, 5)
-            await wait_for(lambda: bool(rig2.events("clear", "panel_fault")))
+            await until(lambda: bool(rig2.events("clear", "panel_fault")))
         assert not rig2.raised("panel_fault")
         assert rig2.events("clear", "panel_fault")[0]["location"] == "配电间感温"
 
@@ -184,7 +184,7 @@ async def test_the_simulators_scripted_scenario_plays_through_the_gateway(tmp_pa
         dev = rig.device(hello_on_connect=True)
         task = asyncio.create_task(dev.run("127.0.0.1", rig.port, time_scale=0.02))
         try:
-            await wait_for(lambda: bool(rig.events("clear", "panel_fault")), timeout=15)
+            await until(lambda: bool(rig.events("clear", "panel_fault")), timeout=15)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -209,7 +209,7 @@ async def test_relay_with_the_centre_down_alarms_here_and_delivers_there_once_it
         dev = rig.device(confirm_s=0.25, retries=40)
         async with dev.dialing("127.0.0.1", rig.port):
             fire = asyncio.create_task(dev.fire(2, 17))
-            await wait_for(lambda: bool(rig.raised("fire_alarm")))  # read along: alarmed here
+            await until(lambda: bool(rig.raised("fire_alarm")))  # read along: alarmed here
             await asyncio.sleep(0.5)
             assert not fire.done(), "confirmed although no monitoring centre took the frame"
             async with MonitoringCentre(port=port) as centre:

@@ -14,8 +14,9 @@ from gateway.outputs.lineproto import LineBuilder
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
 from gateway.records import TelemetryRecord
-from tests.support.outputs_helpers import Ident, drained, tele, transition, until
+from tests.support.outputs_helpers import Ident, drained, tele, transition
 from tests.support.servers import Influx1, Victoria
+from tests.support.waiting import until
 
 
 def influx_cfg(url: str | None, **kw: object) -> OutputsConfig:

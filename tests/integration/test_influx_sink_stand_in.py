@@ -15,8 +15,9 @@ from aiohttp import web
 from gateway.outputs.config import InfluxConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
-from tests.support.outputs_helpers import Ident, drained, tele, until
+from tests.support.outputs_helpers import Ident, drained, tele
 from tests.support.servers import free_port
+from tests.support.waiting import until
 
 
 @dataclass

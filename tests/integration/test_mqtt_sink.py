@@ -18,8 +18,9 @@ from gateway.outputs.config import MqttConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
 from tests.support.mqtt_helpers import PREFIX, Watcher, check, client_for, retained
-from tests.support.outputs_helpers import Ident, drained, mqtt_cfg, tele, transition, until
+from tests.support.outputs_helpers import Ident, drained, mqtt_cfg, tele, transition
 from tests.support.servers import Mosquitto
+from tests.support.waiting import until
 
 
 @asynccontextmanager

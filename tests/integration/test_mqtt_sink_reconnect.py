@@ -11,8 +11,9 @@ from pathlib import Path
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
 from tests.support.mqtt_helpers import PREFIX, Watcher, check, retained
-from tests.support.outputs_helpers import Ident, drained, mqtt_cfg, tele, transition, until
+from tests.support.outputs_helpers import Ident, drained, mqtt_cfg, tele, transition
 from tests.support.servers import Mosquitto
+from tests.support.waiting import until
 
 
 async def test_broker_sigkill_and_restart_loses_nothing(

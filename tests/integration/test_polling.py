@@ -12,7 +12,8 @@ from drivers.device import DeviceReader
 from drivers.model import Request, Table
 from drivers.planner import plan
 from drivers.transport import Line, LinkSpec
-from tests.support.polling_kit import PROFILES, polled_bus, wait_for
+from tests.support.polling_kit import PROFILES, polled_bus
+from tests.support.waiting import until
 
 ALL = [("meter", "ddsu666", 1), ("breaker", "lx47le", 2), ("rcm", "aim_r100", 3),
        ("efd", "efd_combo", 4), ("panel", "fire_panel", 5), ("doors", "fire_door", 6),
@@ -60,7 +61,7 @@ async def test_values_set_at_the_device_arrive_decoded() -> None:
             return bool(m and b and t and abs(float(m[-1]["voltage_v"]) - 231.5) < 0.01
                         and b[-1]["trip_reason"] == "residual_current"
                         and t[-1]["temperature_c@2"] == 61)
-        await wait_for(seen)
+        await until(seen)
         latest: dict[str, object] = {}
         for r in run.results["breaker"]:
             latest.update(r.values)
@@ -70,14 +71,14 @@ async def test_values_set_at_the_device_arrive_decoded() -> None:
 async def test_strict_meter_gets_its_reads_split_and_every_point_read() -> None:
     """A meter that refuses reads spanning undefined registers (exception 2) is read anyway."""
     async with polled_bus("tcp", [("meter", "ddsu666", 1)], strict={"meter"}) as run:
-        await wait_for(lambda: {"power_factor", "frequency_hz", "energy_kwh"} <= {
+        await until(lambda: {"power_factor", "frequency_hz", "energy_kwh"} <= {
             k for r in run.results["meter"] for k in r.values})
         reader = run.poller.readers["meter"]
         assert reader.splits >= 1
         fast = [pr.request for pr in reader.plans["fast"]]
         assert Request(Table.INPUT, 0x2000, 8) in fast and Request(Table.INPUT, 0x200A, 2) in fast
         run.sim.device("meter").reset_stats()
-        await wait_for(lambda: len(run.sim.device("meter").requests()) >= 6)
+        await until(lambda: len(run.sim.device("meter").requests()) >= 6)
         # the remembered split is used from then on: no more refused reads
         assert run.sim.device("meter").stats()["exceptions"] == 0
         assert Request(Table.INPUT, 0x2000, 16) not in run.sim.device("meter").requests()
@@ -116,7 +117,7 @@ async def test_meter_without_a_register_is_read_in_the_fewest_requests_its_map_a
     gone = {"reactive_power_var"}
     async with polled_bus("tcp", [("meter", "ddsu666", 1)],
                           undefined={"meter": tuple(gone)}) as run:
-        await wait_for(lambda: run.health["meter"].unreadable == ("reactive_power_var",))
+        await until(lambda: run.health["meter"].unreadable == ("reactive_power_var",))
         reader = run.poller.readers["meter"]
         for cls in PROFILES["ddsu666"].poll_classes:
             assert [pr.request for pr in reader.plans[cls]] == optimum_requests(
@@ -126,7 +127,7 @@ async def test_meter_without_a_register_is_read_in_the_fewest_requests_its_map_a
         mark = len(run.results["meter"])
         sim = run.sim.device("meter")
         sim.reset_stats()
-        await wait_for(lambda: len(run.results["meter"]) >= mark + 12)
+        await until(lambda: len(run.results["meter"]) >= mark + 12)
         fast = [r for r in run.results["meter"][mark:] if r.poll_class == "fast"]
         assert fast and all(r.requests == 2 for r in fast), [r.requests for r in fast]
         assert all({"voltage_v", "current_a", "power_w", "power_factor"} <= set(r.values)
@@ -141,7 +142,7 @@ async def test_unreadable_point_is_retried_with_backoff_and_rejoins_when_defined
         reader = run.poller.readers["meter"]
         reader.retry_unreadable_s = 1.0
         polling = asyncio.create_task(run.poller.run())
-        await wait_for(lambda: bool(reader.unreadable))
+        await until(lambda: bool(reader.unreadable))
         sim = run.sim.device("meter")
         sim.reset_stats()
         await asyncio.sleep(2.5)
@@ -153,10 +154,10 @@ async def test_unreadable_point_is_retried_with_backoff_and_rejoins_when_defined
         model = sim.model
         model.defined = {**model.defined,
                          Table.INPUT: model.defined[Table.INPUT] | {0x2006, 0x2007}}
-        await wait_for(lambda: not reader.unreadable, timeout=5)
+        await until(lambda: not reader.unreadable, timeout=5)
         assert "reactive_power_var" in run.results["meter"][-1].values or any(
             "reactive_power_var" in r.values for r in run.results["meter"][-5:])
-        await wait_for(lambda: [pr.request for pr in reader.plans["fast"]] == [
+        await until(lambda: [pr.request for pr in reader.plans["fast"]] == [
             Request(Table.INPUT, 0x2000, 8), Request(Table.INPUT, 0x200A, 2)], timeout=5)
         polling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -168,11 +169,11 @@ async def test_silent_rtu_device_does_not_stall_its_line() -> None:
     offline, and back online within one backoff period after it answers again."""
     devs = [("a", "fire_panel", 1), ("b", "fire_panel", 2), ("c", "fire_panel", 3)]
     async with polled_bus("rtu", devs, period_s=0.3, timeout_s=0.3) as run:
-        await wait_for(lambda: all(run.health[d].online for d, _, _ in devs))
+        await until(lambda: all(run.health[d].online for d, _, _ in devs))
         run.sim.device("b").fault("offline")
-        await wait_for(lambda: not run.health["b"].online)
+        await until(lambda: not run.health["b"].online)
         mark = {d: len(run.results[d]) for d in ("a", "c")}
-        await wait_for(lambda: all(len(run.results[d]) >= mark[d] + 12 for d in ("a", "c")),
+        await until(lambda: all(len(run.results[d]) >= mark[d] + 12 for d in ("a", "c")),
                        timeout=15)
         for d in ("a", "c"):
             window = run.results[d][mark[d]:]
@@ -182,10 +183,10 @@ async def test_silent_rtu_device_does_not_stall_its_line() -> None:
             assert max(gaps) < 0.3 + 0.3 + 0.25, gaps
         # b costs the line at most one timeout per backoff period (2 s max here)
         b_requests_before = run.health["b"].requests
-        await wait_for(lambda: len(run.results["a"]) >= mark["a"] + 20, timeout=15)
+        await until(lambda: len(run.results["a"]) >= mark["a"] + 20, timeout=15)
         assert run.health["b"].requests - b_requests_before <= 4
         run.sim.device("b").heal()
-        await wait_for(lambda: run.health["b"].online, timeout=2.0 + 1.0)
+        await until(lambda: run.health["b"].online, timeout=2.0 + 1.0)
         assert run.health["b"].errors.get("timeout", 0) >= 1
 
 
@@ -197,26 +198,26 @@ async def test_tcp_device_server_going_away_and_returning() -> None:
         port = s.getsockname()[1]
     devs = [("a", "exit_sensor", 1), ("b", "exit_sensor", 2)]
     async with polled_bus("rtu_over_tcp", devs, port=port) as run:
-        await wait_for(lambda: all(run.health[d].online for d, _, _ in devs))
+        await until(lambda: all(run.health[d].online for d, _, _ in devs))
         server = run.sim.servers["bus"]
         await server.stop()
-        await wait_for(lambda: not any(run.health[d].online for d, _, _ in devs))
+        await until(lambda: not any(run.health[d].online for d, _, _ in devs))
         assert any(r.error and not r.values for r in run.results["a"])
         await server.start()
-        await wait_for(lambda: all(run.health[d].online for d, _, _ in devs), timeout=2.0 + 2.0)
+        await until(lambda: all(run.health[d].online for d, _, _ in devs), timeout=2.0 + 2.0)
 
 
 @pytest.mark.parametrize("fault", ["garbage", "exception", "slow"])
 async def test_bad_replies_show_in_health_and_spare_the_others(fault: str) -> None:
     devs = [("bad", "fire_door", 1), ("good", "fire_door", 2)]
     async with polled_bus("rtu", devs, period_s=0.3, timeout_s=0.3) as run:
-        await wait_for(lambda: all(run.health[d].online for d, _, _ in devs))
+        await until(lambda: all(run.health[d].online for d, _, _ in devs))
         run.sim.device("bad").fault(fault, delay_s=0.6) if fault == "slow" else \
             run.sim.device("bad").fault(fault)
-        await wait_for(lambda: sum(run.health["bad"].errors.values()) >= 2)
+        await until(lambda: sum(run.health["bad"].errors.values()) >= 2)
         n = len(run.results["good"])
-        await wait_for(lambda: len(run.results["good"]) >= n + 5)
+        await until(lambda: len(run.results["good"]) >= n + 5)
         assert all(r.values for r in run.results["good"][n:])
         assert run.health["bad"].last_error
         run.sim.device("bad").heal()
-        await wait_for(lambda: run.health["bad"].online, timeout=5)
+        await until(lambda: run.health["bad"].online, timeout=5)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gateway.alarms.ledger import Ledger
 from tests.support.gateway_kit import config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 PANEL = [{"id": "panel", "profile": "fire_panel", "unit": 1, "floor": 1, "room": "消防控制室"}]
 
@@ -18,12 +18,12 @@ async def test_an_ack_from_the_shell_reaches_the_running_gateways_listeners(
     async with running(cfg) as rig:
         await asyncio.sleep(1.0)
         rig.sim.device("panel").set({"fire_alarm": True})
-        await wait_for(lambda: bool(rig.raised("fire_alarm")))
+        await until(lambda: bool(rig.raised("fire_alarm")))
         alarm_id = rig.raised("fire_alarm")[0]["id"]
         # what `firegate alarms ack` does in another process: its own connection to the ledger
         with Ledger(tmp_path / "ledger.sqlite") as other:
             other.ack(alarm_id, who="值班员 李", via="cli")
-        await wait_for(lambda: any(t["event"] == "ack" and t["id"] == alarm_id
+        await until(lambda: any(t["event"] == "ack" and t["id"] == alarm_id
                                    for t in rig.transitions))
         acks = [t for t in rig.transitions if t["event"] == "ack"]
         assert len(acks) == 1 and acks[0]["acked_by"] == "值班员 李"
@@ -37,11 +37,11 @@ async def test_an_alarm_open_before_a_restart_is_open_after_it(tmp_path: Path) -
     async with running(cfg) as rig:
         await asyncio.sleep(1.0)
         rig.sim.device("panel").set({"main_power_fault": True})
-        await wait_for(lambda: bool(rig.raised("panel_fault")), timeout=20)
+        await until(lambda: bool(rig.raised("panel_fault")), timeout=20)
         alarm_id = rig.raised("panel_fault")[0]["id"]
     async with running(cfg) as rig2:
         # the fault is gone while the gateway was down: the new simulator starts healthy
-        await wait_for(lambda: any(t["event"] == "clear" and t["id"] == alarm_id
+        await until(lambda: any(t["event"] == "clear" and t["id"] == alarm_id
                                    for t in rig2.transitions), timeout=20)
         assert not rig2.raised("panel_fault"), "raised a second time after the restart"
         hist = rig2.gw.ledger.history(alarm_id)

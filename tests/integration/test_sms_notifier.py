@@ -19,6 +19,7 @@ from gateway.notify.notifier import Notifier
 from gateway.records import AlarmTransition
 from simulators.modem import ModemSimulator
 from tests.support.sms_stand_in import StandIn
+from tests.support.waiting import until
 
 WANG, LI, ZHAO = "+8613800000001", "+8613800000002", "+8613800000003"
 STRANGER = "+8613999999999"
@@ -85,13 +86,6 @@ async def running(n: Notifier) -> AsyncIterator[Notifier]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         n.close()
-
-
-async def until(cond: Any, wait_s: float = 5.0) -> None:
-    deadline = time.monotonic() + wait_s
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def code_of(text: str) -> str:

@@ -116,10 +116,3 @@ async def rig(tmp_path: Path, edit: Callable[[dict[str, Any]], None] | None = No
                     line.close()
 
 
-async def until(cond: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:  # noqa: ASYNC109
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"not within {timeout} s: {what or cond}")
-        await asyncio.sleep(0.05)

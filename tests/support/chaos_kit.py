@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from gateway.outputs.outbox import Outbox
-from tests.support.servers import Victoria, http
+from tests.support.servers import Victoria, free_port, http
 
 SITE = "vc"
 GATEWAY = "gw-chaos"
@@ -67,11 +67,6 @@ RULES: dict[str, Any] = {
     },
 }
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(d: Path, *, mqtt_port: int, influx_url: str, period_s: float = 0.5) -> Path:

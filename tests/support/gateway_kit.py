@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +14,7 @@ from gateway.config.models import Config
 from gateway.demo.simulate import spec_from_config
 from gateway.runtime.gateway import Gateway
 from simulators import Simulation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.servers import free_port
 
 
 def config(data_dir: Path, devices: list[dict[str, Any]], *, rules: dict[str, Any] | None = None,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +10,7 @@ from gateway.outputs.config import MqttConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, TelemetryRecord
 from tests.support.servers import Mosquitto
+from tests.support.waiting import until
 
 
 @dataclass
@@ -35,14 +34,6 @@ def transition(aid: str, seq: int, state: str, ts: float | None = None) -> Alarm
         event=state, ts=ts or time.time(), raised_at=ts or time.time(), campus="north",
         building="dorm-3", floor=3, room="301", value=1820.0, threshold=1500.0,
         message_zh="宿舍 301 超功率", message_en="room 301 over its power limit")
-
-
-async def until(cond: Callable[[], bool], limit_s: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def drained(outbox: Outbox, sink: str, limit_s: float = 20) -> None:

@@ -78,11 +78,3 @@ async def polled_bus(
                     await task
 
 
-async def wait_for(cond, timeout: float = 10.0, step: float = 0.05) -> None:  # type: ignore[no-untyped-def]  # noqa: ASYNC109
-    """Wait until ``cond()`` is true; fail the test with a clear message when it never is."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"condition not met within {timeout} s: {cond.__doc__ or cond}")
-        await asyncio.sleep(step)

@@ -7,7 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tests.support.actions_kit import rig, until
+from tests.support.actions_kit import rig
+from tests.support.waiting import until
 
 
 async def test_restore_of_a_breaker_tripped_on_residual_current_is_refused_and_audited(
