@@ -134,9 +134,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_installed: list[tuple[logging.Handler, RedactingFilter]] = []
-
-
 def install_redaction(secrets: Iterable[str]) -> RedactingFilter:
     """Mask ``secrets`` in every handler of the root logger (and ones added later through
     :func:`logging.basicConfig` are covered by a last-resort filter on the root logger too)."""
@@ -148,11 +145,6 @@ def install_redaction(secrets: Iterable[str]) -> RedactingFilter:
         for old in [f for f in h.filters if isinstance(f, RedactingFilter)]:
             h.removeFilter(old)
         h.addFilter(flt)
-        _installed.append((h, flt))
     return flt
 
 
-def remove_redaction() -> None:
-    while _installed:
-        h, flt = _installed.pop()
-        h.removeFilter(flt)

@@ -3,8 +3,6 @@ suppressed, the conditions it has open, and how a transition becomes an :class:`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rules.condition import CLEAR, NONE, RAISE, Condition
 from rules.events import Event, EventKind
 from rules.model import DeviceInfo, Snapshot, Value, split_key
@@ -92,9 +90,6 @@ class DeviceContext:
         if cond is not None:
             cond.last = ev
         return ev
-
-
-Describe = Callable[[int], tuple[str, str]]
 
 
 def report(ctx: DeviceContext, cond: Condition, code: int, rule: str, channel: str,

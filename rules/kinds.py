@@ -63,7 +63,6 @@ def _ch(name: str, n: int, first: int = 1) -> list[str]:
 
 _RESIDUAL = "residual_current_ma|residual_alarm"
 _TEMPERATURE = "temperature_c|temperature_alarm"
-_SENSOR_FAULT = "fault|loop_fault"
 _PANEL_STATES = ("fault|supervisory|shielded|main_power_fault|backup_power_fault|bus_fault|"
                  "power_fault")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from drivers.codecs import decode, encode, encode_raw
@@ -652,6 +652,3 @@ def make_model(
     cls = MODELS.get(spec.kind, DeviceModel)
     return cls(spec, rng=rng, clock=clock, hour_of_day=hour_of_day)
 
-
-def pseudo_points(kind: str) -> Iterable[str]:
-    return sorted(MODELS.get(kind, DeviceModel).PSEUDO)

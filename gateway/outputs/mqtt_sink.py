@@ -8,8 +8,10 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
 - ``events``: every alarm transition (carries the alarm's ``id`` and ``seq``, so a repeat after a
   reconnect is recognisable);
 - ``health``: retained outbox and sink health;
-- ``cmd/ack`` (subscribed): operator acknowledgements, applied only for operators listed in
-  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second).
+- ``cmd/ack`` and ``cmd/action`` (subscribed): operator acknowledgements and requests for a
+  remote action, applied only for operators listed in ``outputs.mqtt.operators`` (the broker's
+  ACL is the first check, this is the second; an action then goes through every check of
+  ``gateway.actions.service``).
 
 aiomqtt does not reconnect by itself: :meth:`MqttSink.run` loops around ``async with Client``
 with backoff and jitter, and on every connect publishes the birth and the retained state of every
