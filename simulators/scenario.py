@@ -167,21 +167,27 @@ def _step(
                    f"{', '.join(sorted(models)) or 'none'}")
     step = Step(number=number, at=float(at), device=dev, line=line)
     if has_set:
-        extra = FAULT_OPTIONS & set(raw)
-        if extra:
-            raise fail(sorted(extra)[0], "only a fault step takes this field")
-        values = raw["set"]
-        if not isinstance(values, Mapping) or not values:
-            raise fail("set", "a mapping of POINT: VALUE with at least one entry is required")
-        checked: dict[str, Any] = {}
-        for key, value in values.items():
-            try:
-                checked[str(key)] = model.check(str(key), value)
-            except ValueError as exc:
-                raise fail(f"set.{key}", str(exc)) from None
-        step.set = checked
+        step.set = _set_values(raw, model, fail)
         return step
     return _fault_options(step, raw, fail)
+
+
+def _set_values(raw: Mapping[str, Any], model: DeviceModel,
+                fail: Callable[[str, str], ScenarioError]) -> dict[str, Any]:
+    """The ``set:`` of a step, each value checked by the device's model."""
+    extra = FAULT_OPTIONS & set(raw)
+    if extra:
+        raise fail(sorted(extra)[0], "only a fault step takes this field")
+    values = raw["set"]
+    if not isinstance(values, Mapping) or not values:
+        raise fail("set", "a mapping of POINT: VALUE with at least one entry is required")
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            checked[str(key)] = model.check(str(key), value)
+        except ValueError as exc:
+            raise fail(f"set.{key}", str(exc)) from None
+    return checked
 
 
 def _fault_options(

@@ -309,40 +309,42 @@ def decode_pdu(pdu_hex: str, *, tpdu_length: int | None = None) -> DecodedSms:
 
 def _decode_tpdu(tpdu: bytes) -> DecodedSms:
     first = tpdu[0]
-    mti = first & 0x03
-    udhi = bool(first & 0x40)
-    if mti == 0x01:
-        kind = "submit"
-        pos = 2  # first octet, TP-MR
-        number, pos = _decode_address(tpdu, pos)
-        pos += 1  # PID
-        dcs = tpdu[pos]
-        pos += 1
-        vpf = (first >> 3) & 0x03
-        pos += {0: 0, 2: 1, 1: 7, 3: 7}[vpf]
-        ts = None
-    elif mti == 0x00:
-        kind = "deliver"
-        number, pos = _decode_address(tpdu, 1)
-        pos += 1
-        dcs = tpdu[pos]
-        pos += 1
-        ts = _decode_scts(tpdu[pos:pos + 7])
-        pos += 7
-    else:
-        raise PduError(f"message type {mti} is neither SMS-SUBMIT nor SMS-DELIVER")
+    kind, number, dcs, ts, pos = _decode_header(tpdu)
     udl = tpdu[pos]
     ud = tpdu[pos + 1:]
-    coding = _coding(dcs)
     concat: Concat | None = None
     udh_len = 0
-    if udhi:
+    if first & 0x40:  # TP-UDHI: the user data starts with a header
         if not ud:
             raise PduError("TP-UDHI is set but there is no user data header")
         udh_len = ud[0] + 1
         if udh_len > len(ud):
             raise PduError(f"user data header of {udh_len} octets runs past the user data")
         concat = _parse_udh(ud[1:udh_len])
+    text = _decode_text(_coding(dcs), udl, ud, udh_len)
+    return DecodedSms(kind, number, dcs, text, concat, ts, len(tpdu))
+
+
+def _decode_header(tpdu: bytes) -> tuple[str, str, int, datetime | None, int]:
+    """(kind, number, DCS, SC timestamp, position of TP-UDL) of an SMS-SUBMIT or SMS-DELIVER."""
+    first = tpdu[0]
+    mti = first & 0x03
+    if mti == 0x01:
+        number, pos = _decode_address(tpdu, 2)  # after the first octet and TP-MR
+        pos += 1  # PID
+        dcs = tpdu[pos]
+        vpf = (first >> 3) & 0x03
+        return "submit", number, dcs, None, pos + 1 + {0: 0, 2: 1, 1: 7, 3: 7}[vpf]
+    if mti == 0x00:
+        number, pos = _decode_address(tpdu, 1)
+        pos += 1  # PID
+        dcs = tpdu[pos]
+        return "deliver", number, dcs, _decode_scts(tpdu[pos + 1:pos + 8]), pos + 8
+    raise PduError(f"message type {mti} is neither SMS-SUBMIT nor SMS-DELIVER")
+
+
+def _decode_text(coding: int, udl: int, ud: bytes, udh_len: int) -> str:
+    """The text of the user data after its header, checked against TP-UDL."""
     if coding == DCS_UCS2:
         if udl != len(ud):
             raise PduError(f"user data length {udl} does not match the {len(ud)} octets present")
@@ -352,10 +354,10 @@ def _decode_tpdu(tpdu: bytes) -> DecodedSms:
         if len(body) > 140:
             raise PduError("UCS2 text is longer than 140 octets")
         try:
-            text = body.decode("utf-16-be")
+            return body.decode("utf-16-be")
         except UnicodeDecodeError as exc:
             raise PduError(f"UCS2 text does not decode: {exc.reason}") from exc
-    elif coding == DCS_GSM7:
+    if coding == DCS_GSM7:
         if udl > 160:
             raise PduError(f"user data length {udl} septets exceeds 160")
         need = (udl * 7 + 7) // 8
@@ -365,11 +367,8 @@ def _decode_tpdu(tpdu: bytes) -> DecodedSms:
         skip_bits = udh_len * 8
         fill = (7 - skip_bits % 7) % 7 if udh_len else 0
         hdr_septets = (skip_bits + fill) // 7
-        septets = unpack_septets(ud[udh_len:], udl - hdr_septets, fill)
-        text = gsm7_text(septets)
-    else:
-        text = ud[udh_len:].hex()
-    return DecodedSms(kind, number, dcs, text, concat, ts, len(tpdu))
+        return gsm7_text(unpack_septets(ud[udh_len:], udl - hdr_septets, fill))
+    return ud[udh_len:].hex()
 
 
 def _coding(dcs: int) -> int:
