@@ -44,6 +44,9 @@ from rules.events import Event
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
+DRAIN_STALL_S = 3.0
+"""At a stop, how long the outputs may deliver nothing before the drain gives up (a sink that
+is down); a connected broker empties thousands of records in that time."""
 
 TransitionListener = Callable[[AlarmTransition], None]
 
@@ -393,26 +396,34 @@ class Gateway:
         """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.
 
         The delivery loops already send alarms before telemetry, so a short grace spends itself
-        on alarms first. Nothing is lost either way: what is left stays in the outbox.
+        on alarms first. A grace is only worth waiting while it delivers: once nothing has left
+        the outbox for ``DRAIN_STALL_S`` (a broker or database that is down), the stop goes on,
+        so a restart by systemd is not held up. Nothing is lost either way: what is left stays
+        in the outbox and is sent at the next start.
         """
         if not self.sink_names():
             return
         grace = self.cfg.outputs.stop_grace_s
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
+        started = progress_at = loop.time()
         pending = self.outbox.stats().get("pending", 0)
         if pending:
             log.info("stopping: delivering %d pending record(s), up to %.0f s", pending, grace)
         # Waiting is pointless once the services (the outputs among them) have ended.
-        while pending and loop.time() < deadline and not all(s.done() for s in services):
+        while (pending and loop.time() < started + grace
+               and loop.time() < progress_at + DRAIN_STALL_S
+               and not all(s.done() for s in services)):
             await asyncio.sleep(0.1)
-            pending = self.outbox.stats().get("pending", 0)
+            now_pending = self.outbox.stats().get("pending", 0)
+            if now_pending < pending:
+                progress_at = loop.time()
+            pending = now_pending
         if pending:
             st = self.outbox.stats()
             log.warning("stopping with %d record(s) undelivered (%d alarm, %d telemetry) after "
-                        "%.0f s; they stay in %s and are sent at the next start", pending,
-                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0), grace,
-                        Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
+                        "%.1f s; they stay in %s and are sent at the next start", pending,
+                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0),
+                        loop.time() - started, Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, object]:
