@@ -65,6 +65,7 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
     """The ledger the arguments point at, or None and why not."""
     utc_offset = 8.0
     repeat_s = 7 * 86400.0
+    repeats = None
     if args.config:
         from gateway.config.models import ConfigError, load_config
 
@@ -75,6 +76,7 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
         data_dir = Path(cfg.gateway.data_dir)
         utc_offset = cfg.rules.utc_offset_h
         repeat_s = cfg.rules.repeat_window_h * 3600.0
+        repeats = cfg.rules.repeats
     elif args.data_dir:
         data_dir = Path(args.data_dir)
     else:
@@ -82,7 +84,7 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
     path = data_dir / "ledger.sqlite"
     if not path.exists():
         return None, f"no ledger at {path}: has the gateway run with this data directory?"
-    return Ledger(path, repeat_window_s=repeat_s, utc_offset_h=utc_offset), ""
+    return Ledger(path, repeat_window_s=repeat_s, utc_offset_h=utc_offset, repeats=repeats), ""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -118,7 +118,7 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h))
+            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())

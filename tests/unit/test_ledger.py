@@ -112,9 +112,48 @@ def test_hazard_back_before_close_is_a_repeat_of_the_same_alarm(ledger: Ledger) 
     ledger.apply(ev("clear", DAY + 10))
     [tr] = ledger.apply(ev("raise", DAY + 100))
     d = tr.as_dict()
+    # a repeat of a load alarm is capped below critical: it never pages the fire path
     assert (d["id"], d["event"], d["state"], d["repeat_count"], d["severity"]) == \
-        (aid, "raise", "raised", 1, "critical")
+        (aid, "raise", "raised", 1, "major")
     assert d["acked_by"] is None  # the new occurrence needs its own acknowledgement
+    assert (d["occurrence"], d["occurrence_id"]) == (2, f"{aid}#2")
+    occ = ledger.occurrences(aid)
+    assert [(o["occurrence_id"], o["acked_by"], o["cleared_at"]) for o in occ] == \
+        [(f"{aid}#1", "duty", DAY + 10), (f"{aid}#2", None, None)]
+
+
+def test_repeat_escalation_is_configurable_and_life_safety_may_reach_critical(
+        tmp_path: Path) -> None:
+    from rules.settings import Repeats
+
+    with Ledger(tmp_path / "l.sqlite", repeats=Repeats(steps=[2], cap="minor")) as led:
+        a = led.apply(ev("raise", DAY, severity="warning"))[0].id
+        led.apply(ev("clear", DAY + 1))
+        # first repeat: below the first step, unchanged
+        assert led.apply(ev("raise", DAY + 2, severity="warning"))[0].alarm.severity == "warning"
+        led.apply(ev("clear", DAY + 3))
+        assert led.apply(ev("raise", DAY + 4, severity="warning"))[0].alarm.severity == "minor"
+        led.apply(ev("clear", DAY + 5))
+        led.close(a, who="Li", note="x", ts=DAY + 6)
+        # a residual current (life safety) repeat goes up to critical by default
+        led.apply(ev("raise", DAY + 10, rule="residual_current"))
+        led.apply(ev("clear", DAY + 11, rule="residual_current"))
+        led.apply(ev("raise", DAY + 12, rule="residual_current"))
+        led.apply(ev("clear", DAY + 13, rule="residual_current"))
+        tr = led.apply(ev("raise", DAY + 14, rule="residual_current"))[0]
+        assert (tr.alarm.repeat_count, tr.alarm.severity) == (2, "critical")
+
+
+def test_repeat_caps_refuse_critical_outside_life_safety() -> None:
+    from pydantic import ValidationError
+
+    from rules.settings import Repeats
+
+    with pytest.raises(ValidationError, match="below critical"):
+        Repeats(cap="critical")
+    with pytest.raises(ValidationError, match="malicious_load: critical is not allowed"):
+        Repeats(caps={"malicious_load": "critical"})
+    assert Repeats(caps={"arc_fault": "critical"}).cap_for("arc_fault") == "critical"
 
 
 def test_same_room_and_rule_within_the_window_is_a_repeat(tmp_path: Path) -> None:
