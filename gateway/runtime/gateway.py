@@ -21,6 +21,7 @@ from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
 from gateway.alarms.ledger import Ledger
 from gateway.alarms.recovery import republish_unsent
+from gateway.alarms.suppression import Suppressions
 from gateway.config.models import Config, Device, RtuBus, load_profiles_for
 from gateway.outputs.outbox import Outbox
 from gateway.records import telemetry_record
@@ -109,6 +110,7 @@ class Gateway:
         self.actions: Any = None  # actions.service.ActionService, set by runtime.wiring
         self.outputs: Any = None  # gateway.outputs.service.Outputs when sinks are configured
         self.notifier: Any = None  # gateway.notify.notifier.Notifier when paging is enabled
+        self.suppressions = Suppressions(self)  # maintenance and shelving, with expiry
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -133,6 +135,7 @@ class Gateway:
         if n := republish_unsent(self.ledger, self.outbox):
             log.warning("%d alarm transition(s) recorded before the last stop had not been "
                         "queued for MQTT/InfluxDB; queued now", n)
+        self.suppressions.restore()  # after the outbox: it may restate open alarms
         for note in tighten_data_dir(data):
             log.warning("%s", note)
         return self
@@ -302,6 +305,10 @@ class Gateway:
                 self._telemetry.extend(self.health_records())
                 next_health = time.monotonic() + health_every_s
             self.record_events()
+            try:
+                self.suppressions.poll()
+            except Exception:  # never stop the data path; the next flush tries again
+                log.exception("maintenance/shelving requests could not be processed")
             try:
                 self.flush()
                 self.publish_external()

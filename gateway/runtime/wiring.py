@@ -6,11 +6,14 @@ nothing of MQTT, InfluxDB or the modem.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
 from gateway.actions.service import ActionRequest, ActionService
 from gateway.runtime.gateway import Gateway
+
+log = logging.getLogger("firegate")
 
 
 def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
@@ -30,6 +33,16 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
                 gw.actions.submit(ActionRequest(
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                     via="mqtt", reason=str(cmd.get("reason") or "")))
+                return
+            if cmd.get("command") in ("shelve", "maintenance"):
+                try:  # the outcome (refused or active) is logged and kept in the ledger
+                    gw.suppressions.request(
+                        str(cmd["command"]), str(cmd["device"]), str(cmd.get("rule") or "*"),
+                        who=str(cmd["operator"]), via="mqtt", why=str(cmd.get("reason") or ""),
+                        for_s=cmd.get("for_s"), op="end" if cmd.get("end") else "start")
+                except ValueError as exc:  # no reason given: nothing to record
+                    log.warning("%s of %s from operator %s refused: %s", cmd["command"],
+                                cmd["device"], cmd["operator"], exc)
                 return
             gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
 
