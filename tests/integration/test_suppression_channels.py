@@ -1,0 +1,91 @@
+"""Maintenance and shelving asked for by operators on MQTT (real Mosquitto): only listed
+operators are heard, a live fire alarm is never shelved, every request is on the ledger with who
+and why, and what is suppressed is still published."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from gateway.runtime.wiring import outputs_and_notifier
+from tests.support.gateway_kit import config, running
+from tests.support.mqtt_helpers import check, client_for
+from tests.support.polling_kit import wait_for
+from tests.support.servers import Mosquitto
+
+PREFIX = "firegate/test-college/gw-test"
+
+
+async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
+                                                                 mosquitto: Mosquitto) -> None:
+    cfg = config(tmp_path, [
+        {"id": "panel", "profile": "fire_panel", "unit": 1, "floor": 1, "room": "消控室"},
+        {"id": "rcm", "profile": "aim_r100", "unit": 2, "floor": 2, "room": "配电间"}],
+        period_s=0.3, rules={"defaults": {"residual_current": {"on_delay_s": 0}}},
+        outputs={"mqtt": {"url": mosquitto.url, "client_id": "fg-suppress",
+                          "operators": ["alice"], "telemetry": False,
+                          "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}})
+    async with running(cfg) as rig:
+        task = asyncio.gather(*outputs_and_notifier(rig.gw))
+        try:
+            sink = rig.gw.outputs.sinks["mqtt"]
+            await wait_for(lambda: sink.health()["state"] == "connected")
+            ledger = rig.gw.ledger
+            events: list[dict[str, Any]] = []
+            async with client_for(mosquitto) as watch, client_for(mosquitto) as op:
+                await watch.subscribe(f"{PREFIX}/events", qos=1)
+
+                async def collect() -> None:
+                    async for m in watch.messages:
+                        events.append(check("event", m.payload))
+
+                collector = asyncio.create_task(collect())
+
+                async def send(kind: str, body: dict[str, Any]) -> None:
+                    raw = json.dumps(body).encode()
+                    check(f"cmd_{kind}", raw)
+                    await op.publish(f"{PREFIX}/cmd/{kind}", raw, qos=1)
+
+                # not on the list: ignored, nothing recorded
+                await send("maintenance", {"operator": "mallory", "device": "rcm",
+                                           "for_s": 60, "reason": "x"})
+                await wait_for(lambda: sink.health()["commands_ignored"] == 1)
+                assert ledger.suppressions() == []
+                # a live panel's fire alarm is never shelved, even by a listed operator
+                await send("shelve", {"operator": "alice", "device": "panel",
+                                      "rule": "fire_alarm", "for_s": 600,
+                                      "reason": "nuisance alarms"})
+                await wait_for(lambda: bool(ledger.suppressions("refused")))
+                [no] = ledger.suppressions("refused")
+                assert (no["via"], no["who"], no["rule"]) == ("mqtt", "alice", "fire_alarm")
+                assert "fire" in no["outcome"]
+                # maintenance of the residual current monitor: taken, recorded with who and why
+                await send("maintenance", {"operator": "alice", "device": "rcm", "for_s": 600,
+                                           "reason": "rewiring loop 4"})
+                await wait_for(lambda: bool(ledger.suppressions("active")))
+                [on] = ledger.suppressions("active")
+                assert (on["kind"], on["device"], on["who"], on["via"], on["why"]) == \
+                    ("maintenance", "rcm", "alice", "mqtt", "rewiring loop 4")
+                assert 590 < on["until_ts"] - on["requested_at"] <= 600
+                # a leak during it is recorded and published, marked suppressed
+                rig.sim.device("rcm").set({"residual_current_ma@4": 600})
+                await wait_for(lambda: any(e.get("rule") == "residual_current"
+                                           for e in events), timeout=10)
+                leak = next(e for e in events if e.get("rule") == "residual_current")
+                assert (leak["suppressed"], leak["occurrence_id"]) == \
+                    ("maintenance", f"{leak['id']}#1")
+                # ended early by the operator: the leak, still there, is raised again
+                await send("maintenance", {"operator": "alice", "device": "rcm", "end": True,
+                                           "reason": "done"})
+                await wait_for(lambda: bool(ledger.suppressions("ended")))
+                await wait_for(lambda: any(e.get("rule") == "residual_current"
+                                           and e.get("occurrence") == 2 for e in events))
+                back = [e for e in events if e.get("occurrence") == 2][0]
+                assert (back["event"], back["suppressed"]) == ("raise", None)
+                assert ledger.suppressions("ended")[0]["ended_by"] == "alice"
+                collector.cancel()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
