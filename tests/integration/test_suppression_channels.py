@@ -82,7 +82,7 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
                 await wait_for(lambda: bool(ledger.suppressions("ended")))
                 await wait_for(lambda: any(e.get("rule") == "residual_current"
                                            and e.get("occurrence") == 2 for e in events))
-                back = [e for e in events if e.get("occurrence") == 2][0]
+                back = next(e for e in events if e.get("occurrence") == 2)
                 assert (back["event"], back["suppressed"]) == ("raise", None)
                 assert ledger.suppressions("ended")[0]["ended_by"] == "alice"
                 collector.cancel()
