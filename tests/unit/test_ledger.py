@@ -343,3 +343,43 @@ def test_two_channels_of_one_incident_are_not_repeats(ledger: Ledger) -> None:
                         channel="detector", room=None))[0]
     assert a.id != b.id
     assert (b.alarm.repeat_count, b.alarm.severity) == (0, "major")
+
+
+def test_alarm_still_up_when_its_suppression_ends_is_a_new_occurrence(ledger: Ledger) -> None:
+    import dataclasses
+
+    raised = ev("raise", DAY, rule="residual_current")
+    aid = ledger.apply(dataclasses.replace(raised, suppressed="maintenance"))[0].id
+    ledger.ack(aid, who="electrician on site", ts=DAY + 5)
+    # a restatement while still suppressed is an update
+    [tr] = ledger.apply(dataclasses.replace(raised, kind="update", ts=DAY + 6,
+                                            suppressed="maintenance"))
+    assert (tr.event, tr.alarm.occurrence) == ("update", 1)
+    # maintenance over, the leak still there: raised again, for people this time
+    [tr] = ledger.apply(dataclasses.replace(raised, ts=DAY + 60))
+    d = tr.as_dict()
+    assert (d["event"], d["occurrence_id"], d["suppressed"], d["acked_by"], d["repeat_count"]) \
+        == ("raise", f"{aid}#2", None, None, 0)
+    assert [o["suppressed"] for o in ledger.occurrences(aid)] == ["maintenance", None]
+
+
+def test_suppression_requests_keep_who_why_and_outcome(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="say why"):
+        ledger.request_suppression(kind="maintenance", op="start", device="rcm", rule="*",
+                                   who="li", via="cli", why=" ", until_ts=DAY + 60, ts=DAY)
+    sid = ledger.request_suppression(kind="shelve", op="start", device="rcm",
+                                     rule="residual_current", who="li", via="cli",
+                                     why="loop 4 rewired", until_ts=DAY + 60, ts=DAY)
+    ledger.decide_suppression(sid, "active", "shelved until ...", ts=DAY + 1)
+    ledger.end_suppression(sid, by="gateway", reason="expired", ts=DAY + 60)
+    row = ledger.suppression(sid)
+    assert row is not None
+    assert (row["state"], row["who"], row["why"], row["ended_by"], row["end_reason"]) == \
+        ("ended", "li", "loop 4 rewired", "gateway", "expired")
+    # without a running gateway the shell says so instead of pretending
+    code = alarms_main(["alarms", "maintenance", "rcm", "--data-dir", str(ledger.path.parent),
+                        "--by", "li", "--why", "x", "--for", "30m", "--wait", "0.2"])
+    assert code == 3
+    assert ledger.suppressions("requested")[0]["until_ts"] is not None
+    assert alarms_main(["alarms", "maintenance", "rcm", "--data-dir", str(ledger.path.parent),
+                        "--by", "li", "--why", "x", "--for", "soon"]) == 2
