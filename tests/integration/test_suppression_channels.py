@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,28 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def test_suppressions_survive_a_restart_and_those_that_ran_out_end(tmp_path: Path) -> None:
+    from gateway.runtime.gateway import Gateway
+
+    cfg = config(tmp_path, [{"id": "rcm", "profile": "aim_r100", "unit": 2, "room": "配电间"}])
+    now = time.time()
+    with Gateway(cfg) as gw:
+        long = gw.suppressions.request("maintenance", "rcm", who="li", via="cli",
+                                       why="rewiring", for_s=3600)
+        short = gw.suppressions.request("shelve", "rcm", "residual_current", who="li",
+                                        via="cli", why="loop 4", for_s=10, ts=now - 60)
+        wrong = gw.suppressions.request("shelve", "rcm", "fire_alarm", who="li", via="cli",
+                                        why="?", for_s=10)
+        assert (long["state"], short["state"], wrong["state"]) == \
+            ("active", "active", "refused")
+        assert "raises no 'fire_alarm'" in wrong["outcome"]
+    with Gateway(cfg) as gw:
+        rows = {r["id"]: r for r in gw.ledger.suppressions()}
+        assert rows[long["id"]]["state"] == "active"
+        assert (rows[short["id"]]["state"], rows[short["id"]]["end_reason"]) == \
+            ("ended", "expired")
+        ctx = gw.engine._devs["rcm"].ctx
+        assert ctx.suppression("residual_current", now) == "maintenance"
+        assert ctx.maintenance_until == long["until_ts"]
