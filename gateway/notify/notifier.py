@@ -16,7 +16,8 @@ stops its escalation; so does an acknowledgement from anywhere else (``acknowled
 Every new occurrence of a life-safety alarm (``life_safety_rules``: fire, a blocked exit, a fire
 door, arc, residual current, over-temperature) pages afresh: the ledger re-raises an open alarm
 when its hazard comes back (acknowledged or not), and the notifier starts a new escalation with a
-new code for it; the old code no longer acknowledges anything. A repeat of any other alarm (a
+new code for it; the old code no longer acknowledges anything. So does any critical alarm (a
+fire panel that went silent again). A repeat of any other alarm (a
 second kettle in the same room within the repeat window) goes to the rota's ``admin_levels``
 (the n-th repeat reaches the n-th level), never to the fire path.
 """
@@ -133,7 +134,8 @@ class Notifier:
             t = dict(t)
             t.setdefault("campus", self.identity.campus)
             t.setdefault("building", self.identity.building)
-            life = self.is_life_safety(t)
+            # a critical alarm (a lost fire panel) pages each occurrence like a life-safety one
+            life = self.is_life_safety(t) or self.is_critical(t)
             if a is not None:
                 if not life:  # a repeat of an open alarm: the administration hears of it
                     a.transition.update({k: v for k, v in t.items() if v is not None})
