@@ -522,13 +522,14 @@ class Ledger:
             "time_to_ack_s": _dur(a.first_raised_at, a.acked_at),
             "time_to_close_s": _dur(a.first_raised_at, a.closed_at),
             "repeat_count": a.repeat_count, "note": a.note or "", "message_zh": a.message_zh,
+            "occurrences": a.occurrence,
         }
 
 
 _DETAIL_HEADER = ["id", "campus", "building", "floor", "room", "device", "rule", "channel",
                   "severity", "state", "raised_at", "acked_at", "acked_by", "cleared_at",
                   "closed_at", "closed_by", "time_to_ack_s", "time_to_close_s", "repeat_count",
-                  "note", "message_zh"]
+                  "note", "message_zh", "occurrences"]
 _SUMMARY_HEADER = ["campus", "building", "rule", "alarms", "repeats", "open", "acknowledged",
                    "closed", "mean_time_to_ack_s", "max_time_to_ack_s", "mean_time_to_close_s",
                    "max_time_to_close_s"]

@@ -86,6 +86,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     maint.add_argument("device")
     suppression(maint)
 
+    sup = sub.add_parser("suppressions", help="maintenance and shelving: active ones, or all "
+                         "requests with --all")
+    common(sup)
+    sup.add_argument("--all", action="store_true", help="every request, refused and ended too")
+
     exp = sub.add_parser("export", help="CSV for the two-monthly review")
     common(exp)
     exp.add_argument("--from", dest="from_", required=True, help="YYYY-MM-DD (local)")
@@ -210,6 +215,20 @@ def _suppress(ledger: Ledger, args: argparse.Namespace) -> int:
     return OK
 
 
+def _suppressions(ledger: Ledger, args: argparse.Namespace) -> int:
+    rows = ledger.suppressions(None if args.all else "active")
+    for r in rows:
+        what = "maintenance" if r["kind"] == "maintenance" else f"shelve {r['rule']}"
+        end = f" ended {ledger.local(r['ended_at'])} ({r['end_reason']})" if r["ended_at"] \
+            else ""
+        print(f"{r['id']:>4} {r['state']:<9} {r['device']:<12} {what:<26} "
+              f"until {ledger.local(r['until_ts'])}  by {r['who']} via {r['via']}: "
+              f"{r['why']}{end}" + (f"  [{r['outcome']}]" if r["state"] == "refused" else ""))
+    if not rows:
+        print("no maintenance or shelving" + ("" if args.all else " active"), file=sys.stderr)
+    return OK
+
+
 def _export(ledger: Ledger, args: argparse.Namespace) -> int:
     off = _offset(ledger)
     start, end = parse_when(args.from_, off), parse_when(args.to, off)
@@ -227,7 +246,8 @@ def _offset(ledger: Ledger) -> float:
 
 
 _COMMANDS = {"list": _list, "ack": _ack, "close": _close, "history": _history,
-             "export": _export, "shelve": _suppress, "maintenance": _suppress}
+             "export": _export, "shelve": _suppress, "maintenance": _suppress,
+             "suppressions": _suppressions}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -363,7 +363,8 @@ def test_alarm_still_up_when_its_suppression_ends_is_a_new_occurrence(ledger: Le
     assert [o["suppressed"] for o in ledger.occurrences(aid)] == ["maintenance", None]
 
 
-def test_suppression_requests_keep_who_why_and_outcome(ledger: Ledger, tmp_path: Path) -> None:
+def test_suppression_requests_keep_who_why_and_outcome(
+        ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(LedgerError, match="say why"):
         ledger.request_suppression(kind="maintenance", op="start", device="rcm", rule="*",
                                    who="li", via="cli", why=" ", until_ts=DAY + 60, ts=DAY)
@@ -383,3 +384,9 @@ def test_suppression_requests_keep_who_why_and_outcome(ledger: Ledger, tmp_path:
     assert ledger.suppressions("requested")[0]["until_ts"] is not None
     assert alarms_main(["alarms", "maintenance", "rcm", "--data-dir", str(ledger.path.parent),
                         "--by", "li", "--why", "x", "--for", "soon"]) == 2
+    capsys.readouterr()
+    assert alarms_main(["alarms", "suppressions", "--all", "--data-dir",
+                        str(ledger.path.parent)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "shelve residual_current" in out[0] and "(expired)" in out[0]
+    assert "requested" in out[1] and "maintenance" in out[1]
