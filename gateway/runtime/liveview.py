@@ -84,9 +84,10 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
         sev = str(row["severity"])
+        st_text = str(row["state"]) + (f" ({row['suppressed']})" if row.get("suppressed")
+                                       else "")
         alarms.add_row(str(row["id"]), Text(sev, SEVERITY_STYLE.get(sev, "")), str(row["rule"]),
-                       str(row["device"]), str(row["state"]),
-                       str(row.get("message_zh") or "")[:60])
+                       str(row["device"]), st_text, str(row.get("message_zh") or "")[:60])
     st = gw.outbox.stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
@@ -94,8 +95,14 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
     else:
         store = f"local store {st.get('pending', 0)} records (no outputs configured)"
     foot = Text(store + "".join(f"  {k} {v}" for k, v in (extra or {}).items()))
-    return Group(head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"),
-                 alarms, foot)
+    quiet = [f"{r['device']} {'maintenance' if r['kind'] == 'maintenance' else r['rule']} "
+             f"until {gw.ledger.local(r['until_ts'])[11:16]} ({r['who']}: {r['why']})"
+             for r in gw.ledger.suppressions("active")]
+    parts: list[Any] = [head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"),
+                        alarms]
+    if quiet:  # nobody is paged for these: say so where the duty officer looks
+        parts.append(Text("not paging: " + "; ".join(quiet[:4]), style="yellow"))
+    return Group(*parts, foot)
 
 
 def status_line(gw: Gateway) -> str:

@@ -93,7 +93,10 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
 
 
 def test_suppressions_survive_a_restart_and_those_that_ran_out_end(tmp_path: Path) -> None:
+    from rich.console import Console
+
     from gateway.runtime.gateway import Gateway
+    from gateway.runtime.liveview import render
 
     cfg = config(tmp_path, [{"id": "rcm", "profile": "aim_r100", "unit": 2, "room": "配电间"}])
     now = time.time()
@@ -115,3 +118,8 @@ def test_suppressions_survive_a_restart_and_those_that_ran_out_end(tmp_path: Pat
         ctx = gw.engine._devs["rcm"].ctx
         assert ctx.suppression("residual_current", now) == "maintenance"
         assert ctx.maintenance_until == long["until_ts"]
+        # the live view says who is not paged, and why
+        console = Console(width=200, record=True)
+        console.print(render(gw))
+        screen = console.export_text()
+        assert "not paging: rcm maintenance until" in screen and "li: rewiring" in screen
