@@ -139,6 +139,8 @@ class Notifier:
             if a is not None:
                 if not life:  # a repeat of an open alarm: the administration hears of it
                     a.transition.update({k: v for k, v in t.items() if v is not None})
+                    a.acked = False  # the ledger wiped it: a reply acknowledges this one
+                    a.occurrence = _occurrence(t, a.occurrence + 1)
                     self._admin_round(alarm_id, a)
                     return
                 self._retire(alarm_id, a, "new occurrence")
