@@ -158,6 +158,8 @@ def _list(ledger: Ledger, args: argparse.Namespace) -> int:
 def _line(ledger: Ledger, a: Alarm, lang: str) -> str:
     msg = a.message_zh if lang == "zh" else a.message_en
     extra = f" repeat×{a.repeat_count}" if a.repeat_count else ""
+    if a.occurrence > 1:  # raised again while open: the ack must name this occurrence
+        extra += f" occurrence {a.occurrence_id}"
     if a.suppressed:
         extra += f" [{a.suppressed}]"
     return (f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
