@@ -145,7 +145,7 @@ class Notifier:
                     return
                 self._retire(alarm_id, a, "new occurrence")
             self._start(alarm_id, t)
-            if not life:
+            if not life and not t.get("replayed"):  # a restart does not tell them twice
                 self._admin_round(alarm_id, self.alarms[alarm_id])
         elif a is None:
             return

@@ -67,6 +67,6 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
         for a in gw.ledger.open_alarms():
             d = a.as_dict()
             if not d.get("acked_by") and d.get("state") == "raised":
-                page({**d, "event": "raise", "ts": d["raised_at"]})
+                page({**d, "event": "raise", "ts": d["raised_at"], "replayed": True})
         coros.append(gw.notifier.run())
     return coros
