@@ -25,7 +25,8 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
         {"id": "panel", "profile": "fire_panel", "unit": 1, "floor": 1, "room": "消控室"},
         {"id": "rcm", "profile": "aim_r100", "unit": 2, "floor": 2, "room": "配电间"}],
         period_s=0.3, rules={"defaults": {"residual_current": {"on_delay_s": 0}}},
-        outputs={"mqtt": {"url": mosquitto.url, "client_id": "fg-suppress",
+        outputs={"stop_grace_s": 1,  # the test stops the outputs first: no drain to wait for
+                 "mqtt": {"url": mosquitto.url, "client_id": "fg-suppress",
                           "operators": ["alice"], "telemetry": False,
                           "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}})
     async with running(cfg) as rig:
