@@ -25,13 +25,14 @@ import csv
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.records import AlarmTransition
 from rules.events import Event
 from rules.settings import Repeats
 
@@ -117,32 +118,50 @@ class Alarm:
         """This occurrence of the alarm: what an acknowledgement names."""
         return f"{self.id}#{self.occurrence}"
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["occurrence_id"] = self.occurrence_id
-        return d
 
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """One maintenance or shelving request (table ``suppressions``) and what became of it:
+    ``state`` requested → active | refused | done, an active one later ended."""
+
+    id: int
+    kind: str  # maintenance | shelve
+    op: str  # start | end
+    device: str
+    rule: str  # the shelved rule; "*" for maintenance
+    requested_at: float
+    until_ts: float | None
+    who: str
+    via: str  # cli | mqtt | gateway | ...
+    why: str
+    state: str
+    outcome: str | None = None
+    decided_at: float | None = None
+    ended_at: float | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Occurrence:
+    """One occurrence of an alarm, from its history: raised, acknowledged, cleared."""
+
+    occurrence: int
+    occurrence_id: str
+    raised_at: float
+    severity: str
+    suppressed: str | None
+    acked_by: str | None = None
+    acked_at: float | None = None
+    cleared_at: float | None = None
 
 _COLUMNS = [f.name for f in fields(Alarm)]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One step in an alarm's life, as the outbox, MQTT and the notifier receive it."""
-
-    event: str  # raise | update | ack | clear | close
-    ts: float
-    alarm: Alarm
-
-    @property
-    def id(self) -> str:
-        return self.alarm.id
-
-    def as_dict(self) -> dict[str, Any]:
-        d = self.alarm.as_dict()
-        d["event"] = self.event
-        d["ts"] = self.ts
-        return d
+def _transition(a: Alarm, event: str, ts: float) -> AlarmTransition:
+    """The alarm's state after ``event``, frozen: what listeners, the outbox and the history
+    table receive."""
+    return AlarmTransition(event=event, ts=ts, **asdict(a))
 
 
 class LedgerError(ValueError):
@@ -244,25 +263,25 @@ class Ledger:
                                  suppressed=a.suppressed, flapping=a.flapping))
         return out
 
-    def history_since(self, rowid: int) -> builtins.list[tuple[int, dict[str, Any]]]:
+    def history_since(self, rowid: int) -> builtins.list[tuple[int, AlarmTransition]]:
         """Transitions recorded after ``rowid``, in order, by any process: the running gateway
         publishes what a shell command (``firegate alarms ack``) wrote to the ledger."""
         rows = self.db.execute("SELECT rowid, data FROM history WHERE rowid > ? ORDER BY rowid",
                                (rowid,)).fetchall()
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+        return [(int(r[0]), AlarmTransition.from_json(json.loads(r[1]))) for r in rows]
 
     def last_history_rowid(self) -> int:
         row = self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM history").fetchone()
         return int(row[0])
 
-    def history(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
+    def history(self, alarm_id: str) -> builtins.list[AlarmTransition]:
         """Every transition of the alarm, oldest first, as it was published."""
         rows = self.db.execute("SELECT data FROM history WHERE alarm_id = ? ORDER BY seq",
                                (alarm_id.strip(),)).fetchall()
-        return [json.loads(r["data"]) for r in rows]
+        return [AlarmTransition.from_json(json.loads(r["data"])) for r in rows]
 
     # ------------------------------------------------------------------ rule events
-    def apply(self, ev: Event) -> builtins.list[Transition]:
+    def apply(self, ev: Event) -> builtins.list[AlarmTransition]:
         """Record a rules event; returns the transitions it made (none for a clear of an alarm
         that is not up)."""
         with self._tx():
@@ -332,7 +351,7 @@ class Ledger:
         n = int(row["id"][7:]) + 1 if row else 1
         return f"A{day}{n:03d}"
 
-    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> Transition:
+    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> AlarmTransition:
         a.seq += 1
         a.updated_at = max(a.updated_at, ts)
         values = [_encode(getattr(a, c), c) for c in _COLUMNS]
@@ -342,14 +361,14 @@ class Ledger:
         else:
             sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
             self.db.execute(f"UPDATE alarms SET {sets} WHERE id = ?", [*values[1:], a.id])
-        tr = Transition(event, ts, a)
+        tr = _transition(a, event, ts)
         self.db.execute("INSERT INTO history (alarm_id, seq, event, ts, data) VALUES (?,?,?,?,?)",
-                        (a.id, a.seq, event, ts, json.dumps(tr.as_dict(), ensure_ascii=False)))
+                        (a.id, a.seq, event, ts, json.dumps(tr.to_json(), ensure_ascii=False)))
         return tr
 
     # ------------------------------------------------------------------ people
     def ack(self, alarm_id: str, who: str, via: str = "cli",
-            ts: float | None = None) -> builtins.list[Transition]:
+            ts: float | None = None) -> builtins.list[AlarmTransition]:
         """A person has seen the alarm. Raises KeyError for an unknown id and LedgerError when
         it is closed or already acknowledged."""
         ts = time.time() if ts is None else ts
@@ -369,7 +388,7 @@ class Ledger:
             return [self._save(a, "ack", ts)]
 
     def close(self, alarm_id: str, who: str, note: str,
-              ts: float | None = None) -> builtins.list[Transition]:
+              ts: float | None = None) -> builtins.list[AlarmTransition]:
         """A person closes a cleared alarm with a note of what was found and done (销号)."""
         ts = time.time() if ts is None else ts
         if not who.strip():
@@ -393,8 +412,9 @@ class Ledger:
             return [self._save(a, "close", ts)]
 
     def record_action(self, *, who: str, via: str, device: str, action: str,
-                      params: dict[str, Any] | None = None, result: str, ts: float | None = None,
-                      alarm_id: str | None = None, note: str | None = None) -> int:
+                      params: Mapping[str, object] | None = None, result: str,
+                      ts: float | None = None, alarm_id: str | None = None,
+                      note: str | None = None) -> int:
         """Audit of an action on a device (a remote trip, a setting written): who, how, result."""
         ts = time.time() if ts is None else ts
         with self._tx():
@@ -437,16 +457,22 @@ class Ledger:
                 (kind, op, device, rule, ts, until_ts, who.strip(), via, why.strip()))
             return int(cur.lastrowid or 0)
 
-    def suppression(self, sid: int) -> dict[str, Any] | None:
+    def suppression(self, sid: int) -> Suppression | None:
         row = self.db.execute("SELECT * FROM suppressions WHERE id = ?", (sid,)).fetchone()
-        return dict(row) if row else None
+        return Suppression(**dict(row)) if row else None
 
-    def suppressions(self, state: str | None = None) -> builtins.list[dict[str, Any]]:
+    def suppressions(self, state: str | None = None) -> builtins.list[Suppression]:
         """Requests in order, all or those in ``state`` (requested, active, refused, ended,
         done)."""
         sql = "SELECT * FROM suppressions" + (" WHERE state = ?" if state else "")
-        return [dict(r) for r in self.db.execute(sql + " ORDER BY id",
-                                                 (state,) if state else ()).fetchall()]
+        return [Suppression(**dict(r)) for r in
+                self.db.execute(sql + " ORDER BY id", (state,) if state else ()).fetchall()]
+
+    def set_suppression_until(self, sid: int, until_ts: float) -> None:
+        """A request that named no duration gets the default one before it is decided."""
+        with self._tx():
+            self.db.execute("UPDATE suppressions SET until_ts = ? WHERE id = ?",
+                            (until_ts, sid))
 
     def decide_suppression(self, sid: int, state: str, outcome: str,
                            ts: float | None = None) -> None:
@@ -467,20 +493,20 @@ class Ledger:
                             "end_reason = ? WHERE id = ? AND state = 'active'",
                             (ts, by, reason, sid))
 
-    def occurrences(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
+    def occurrences(self, alarm_id: str) -> builtins.list[Occurrence]:
         """Each occurrence of the alarm from its history: when it was raised, at what severity,
         whether it was suppressed, who acknowledged it and when it cleared."""
-        out: dict[int, dict[str, Any]] = {}
+        out: dict[int, Occurrence] = {}
         for h in self.history(alarm_id):
-            n = int(h.get("occurrence") or 1)
-            o = out.setdefault(n, {"occurrence": n, "occurrence_id": f"{h['id']}#{n}",
-                                   "raised_at": h["ts"], "severity": h["severity"],
-                                   "suppressed": h.get("suppressed"), "acked_by": None,
-                                   "acked_at": None, "cleared_at": None})
-            if h["event"] == "ack":
-                o["acked_by"], o["acked_at"] = h.get("acked_by"), h["ts"]
-            elif h["event"] == "clear":
-                o["cleared_at"] = h["ts"]
+            o = out.get(h.occurrence)
+            if o is None:
+                o = out[h.occurrence] = Occurrence(
+                    occurrence=h.occurrence, occurrence_id=h.occurrence_id, raised_at=h.ts,
+                    severity=h.severity, suppressed=h.suppressed)
+            if h.event == "ack":
+                o.acked_by, o.acked_at = h.acked_by, h.ts
+            elif h.event == "clear":
+                o.cleared_at = h.ts
         return [out[k] for k in sorted(out)]
 
     def _require(self, alarm_id: str) -> Alarm:
@@ -510,7 +536,7 @@ class Ledger:
             _write(out, header, rows)
         return len(rows)
 
-    def _row(self, a: Alarm) -> dict[str, Any]:
+    def _row(self, a: Alarm) -> dict[str, object]:
         return {
             "id": a.id, "campus": a.campus, "building": a.building,
             "floor": "" if a.floor is None else a.floor, "room": a.room or "",
@@ -539,7 +565,7 @@ def _dur(start: float, end: float | None) -> float | str:
     return "" if end is None else round(end - start, 1)
 
 
-def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
+def _summary_rows(alarms: list[Alarm]) -> list[dict[str, object]]:
     groups: dict[tuple[str, str, str], list[Alarm]] = {}
     for a in alarms:
         groups.setdefault((a.campus, a.building, a.rule), []).append(a)
@@ -560,7 +586,7 @@ def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write(f: IO[str], header: list[str], rows: list[dict[str, Any]]) -> None:
+def _write(f: IO[str], header: list[str], rows: list[dict[str, object]]) -> None:
     w = csv.DictWriter(f, fieldnames=header)
     w.writeheader()
     w.writerows(rows)
@@ -605,4 +631,4 @@ def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
     return dt.astimezone(UTC).timestamp()
 
 
-__all__ = ["Alarm", "Ledger", "LedgerError", "Transition", "parse_when"]
+__all__ = ["Alarm", "Ledger", "LedgerError", "Occurrence", "Suppression", "parse_when"]

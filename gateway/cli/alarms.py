@@ -183,12 +183,11 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
     if not items:
         raise KeyError(f"no alarm {args.id!r} in the ledger {ledger.path}")
     for h in items:
-        who = h.get("closed_by") if h["event"] == "close" else \
-            h.get("acked_by") if h["event"] == "ack" else None
-        occ = f"#{h.get('occurrence') or 1}"
-        print(f"{h['seq']:>3} {occ:>3} {ledger.local(h['ts'])}  {h['event']:<6} {h['state']:<12} "
-              f"{h['severity']:<8} {('by ' + who) if who else ''} {h.get('note') or ''}"
-              f"  {h['message_zh']}".rstrip())
+        who = h.closed_by if h.event == "close" else h.acked_by if h.event == "ack" else None
+        occ = f"#{h.occurrence}"
+        print(f"{h.seq:>3} {occ:>3} {ledger.local(h.ts)}  {h.event:<6} {h.state:<12} "
+              f"{h.severity:<8} {('by ' + who) if who else ''} {h.note or ''}"
+              f"  {h.message_zh}".rstrip())
     return OK
 
 
@@ -202,30 +201,29 @@ def _suppress(ledger: Ledger, args: argparse.Namespace) -> int:
         until_ts=None if for_s is None else now + for_s, ts=now)
     deadline = time.monotonic() + max(0.0, args.wait)
     row = ledger.suppression(sid)
-    while row is not None and row["state"] == "requested" and time.monotonic() < deadline:
+    while row is not None and row.state == "requested" and time.monotonic() < deadline:
         time.sleep(0.1)
         row = ledger.suppression(sid)
-    if row is None or row["state"] == "requested":
+    if row is None or row.state == "requested":
         print(f"firegate alarms: request {sid} recorded, but the gateway has not answered "
               f"within {args.wait:g} s: is it running with this data directory?",
               file=sys.stderr)
         return PENDING
-    if row["state"] == "refused":
-        print(f"firegate alarms: refused: {row['outcome']}", file=sys.stderr)
+    if row.state == "refused":
+        print(f"firegate alarms: refused: {row.outcome}", file=sys.stderr)
         return BAD_INPUT
-    print(row["outcome"])
+    print(row.outcome)
     return OK
 
 
 def _suppressions(ledger: Ledger, args: argparse.Namespace) -> int:
     rows = ledger.suppressions(None if args.all else "active")
     for r in rows:
-        what = "maintenance" if r["kind"] == "maintenance" else f"shelve {r['rule']}"
-        end = f" ended {ledger.local(r['ended_at'])} ({r['end_reason']})" if r["ended_at"] \
-            else ""
-        print(f"{r['id']:>4} {r['state']:<9} {r['device']:<12} {what:<26} "
-              f"until {ledger.local(r['until_ts'])}  by {r['who']} via {r['via']}: "
-              f"{r['why']}{end}" + (f"  [{r['outcome']}]" if r["state"] == "refused" else ""))
+        what = "maintenance" if r.kind == "maintenance" else f"shelve {r.rule}"
+        end = f" ended {ledger.local(r.ended_at)} ({r.end_reason})" if r.ended_at else ""
+        print(f"{r.id:>4} {r.state:<9} {r.device:<12} {what:<26} "
+              f"until {ledger.local(r.until_ts)}  by {r.who} via {r.via}: "
+              f"{r.why}{end}" + (f"  [{r.outcome}]" if r.state == "refused" else ""))
     if not rows:
         print("no maintenance or shelving" + ("" if args.all else " active"), file=sys.stderr)
     return OK

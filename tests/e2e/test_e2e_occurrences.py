@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.alarms import main as alarms_main
-from gateway.runtime.wiring import outputs_and_notifier
+from gateway.notify.notifier import Notifier
+from gateway.runtime.wiring import start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import Rig, config, running
 from tests.support.polling_kit import wait_for
@@ -56,6 +57,13 @@ async def cli(*argv: str) -> int:
     return await asyncio.to_thread(alarms_main, list(argv))
 
 
+def start_with_paging(rig: Rig) -> tuple[asyncio.Future[list[object]], Notifier]:
+    """The runtime's services as ``firegate run`` builds them, paging on."""
+    services = start_services(rig.gw)
+    assert services.notifier is not None
+    return asyncio.gather(*services.coroutines), services.notifier
+
+
 def zone_reset(rig: Rig, zone: str) -> dict[str, Any]:
     """What a panel reports when it is reset: the zone's fire bit drops, and the reset bit
     pulses where the profile reads it."""
@@ -73,7 +81,7 @@ async def test_fire_again_in_the_same_zone_after_reset_and_another_zone_each_pag
                                  "room": "305"}],
                      period_s=0.3, notify=notify(port, [0, 30, 30]))
         async with running(cfg) as rig:
-            task = asyncio.gather(*outputs_and_notifier(rig.gw))
+            task, notifier = start_with_paging(rig)
             try:
                 await asyncio.sleep(1.0)
                 panel = rig.sim.device("panel")
@@ -110,7 +118,7 @@ async def test_fire_again_in_the_same_zone_after_reset_and_another_zone_each_pag
                 code2 = code_of(second)
                 assert code2 != code1
                 # the first page's code no longer acknowledges anything
-                outcome = rig.gw.notifier.handle_reply(ELECTRICIAN, f"1 {code1}")
+                outcome = notifier.handle_reply(ELECTRICIAN, f"1 {code1}")
                 assert outcome.startswith("ignored") and f"{aid}#1" in outcome, outcome
                 assert rig.gw.ledger.get(aid).acked_by is None
 
@@ -123,12 +131,12 @@ async def test_fire_again_in_the_same_zone_after_reset_and_another_zone_each_pag
 
                 # the ledger shows both occurrences of zone 3
                 occ = rig.gw.ledger.occurrences(aid)
-                assert [(o["occurrence_id"], o["acked_by"]) for o in occ] == \
+                assert [(o.occurrence_id, o.acked_by) for o in occ] == \
                     [(f"{aid}#1", "electrician"), (f"{aid}#2", None)]
-                assert occ[0]["cleared_at"] is not None and occ[1]["cleared_at"] is None
-                assert [h["event"] for h in rig.gw.ledger.history(aid)
-                        if h["event"] == "raise"] == ["raise", "raise"]
-                fire_pages = [p for p in rig.gw.notifier.store.pages() if p["kind"] != "confirm"]
+                assert occ[0].cleared_at is not None and occ[1].cleared_at is None
+                assert [(h.event, h.occurrence) for h in rig.gw.ledger.history(aid)
+                        if h.event == "raise"] == [("raise", 1), ("raise", 2)]
+                fire_pages = [p for p in notifier.store.pages() if p["kind"] != "confirm"]
                 assert len(fire_pages) >= 6 and all(p["critical"] for p in fire_pages)
             finally:
                 task.cancel()
@@ -145,7 +153,7 @@ async def test_a_second_kettle_is_no_fire_and_goes_to_the_dorm_supervisor(
                                                                            "off_delay_s": 1}}},
                      notify=notify(port, [0, 30, 30]))
         async with running(cfg) as rig:
-            task = asyncio.gather(*outputs_and_notifier(rig.gw))
+            task, notifier = start_with_paging(rig)
             try:
                 await asyncio.sleep(1.5)
                 room = rig.sim.device("room-101")
@@ -170,7 +178,7 @@ async def test_a_second_kettle_is_no_fire_and_goes_to_the_dorm_supervisor(
                 await asyncio.sleep(1.0)  # a fire-path page would have gone at once
                 assert texts(modem, DUTY) == [] and texts(modem, HEAD) == []
                 assert texts(modem, STUDENT_AFFAIRS) == []  # only from the second repeat
-                pages = rig.gw.notifier.store.pages()
+                pages = notifier.store.pages()
                 assert pages and not any(p["critical"] for p in pages)
                 assert not any(t["severity"] == "critical" for t in rig.transitions)
             finally:
@@ -189,7 +197,7 @@ async def test_maintenance_refused_for_a_live_fire_panel_and_expiry_reraises(
             notify=notify(port, [0, 30, 30]))
         d = ["--data-dir", str(tmp_path)]
         async with running(cfg) as rig:
-            task = asyncio.gather(*outputs_and_notifier(rig.gw))
+            task, _ = start_with_paging(rig)
             try:
                 await asyncio.sleep(1.0)
                 # a live panel: neither maintenance nor shelving of its fire alarm
@@ -198,9 +206,10 @@ async def test_maintenance_refused_for_a_live_fire_panel_and_expiry_reraises(
                 assert await cli("alarms", "shelve", "panel", "fire_alarm", *d, "--by", "li",
                                  "--why", "false alarms") == 2
                 refused = rig.gw.ledger.suppressions("refused")
-                assert [(r["kind"], r["who"]) for r in refused] == [("maintenance", "li"),
+                assert [(r.kind, r.who) for r in refused] == [("maintenance", "li"),
                                                                     ("shelve", "li")]
-                assert all("fire" in r["outcome"] and "test" in r["outcome"] for r in refused)
+                assert all("fire" in (r.outcome or "") and "test" in (r.outcome or "")
+                           for r in refused)
                 # the panel in test (its running bit off): maintenance is allowed, and ends
                 # by itself as soon as the panel runs again
                 rig.sim.device("panel").set({"running": False})
@@ -209,7 +218,7 @@ async def test_maintenance_refused_for_a_live_fire_panel_and_expiry_reraises(
                                  "annual panel test", "--for", "1h") == 0
                 rig.sim.device("panel").set({"running": True})
                 await wait_for(lambda: bool(rig.gw.ledger.suppressions("ended")))
-                assert "left test" in rig.gw.ledger.suppressions("ended")[0]["end_reason"]
+                assert "left test" in (rig.gw.ledger.suppressions("ended")[0].end_reason or "")
                 # no longer than the limit (24 h by default)
                 assert await cli("alarms", "maintenance", "rcm", *d, "--by", "li", "--why",
                                  "x", "--for", "2d") == 2
@@ -234,7 +243,7 @@ async def test_maintenance_refused_for_a_live_fire_panel_and_expiry_reraises(
                 assert msgs and "配电间" in msgs[0].text, texts(modem, ELECTRICIAN)
                 await wait_for(lambda: len(rig.gw.ledger.suppressions("ended")) == 2)
                 row = rig.gw.ledger.suppressions("ended")[1]
-                assert (row["device"], row["who"], row["why"], row["end_reason"]) == \
+                assert (row.device, row.who, row.why, row.end_reason) == \
                     ("rcm", "li", "rewiring loop 4", "expired")
             finally:
                 task.cancel()

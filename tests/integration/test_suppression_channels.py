@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.runtime.wiring import outputs_and_notifier
+from gateway.runtime.wiring import start_services
 from tests.support.gateway_kit import config, running
 from tests.support.mqtt_helpers import check, client_for
 from tests.support.polling_kit import wait_for
@@ -30,9 +30,11 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
                           "operators": ["alice"], "telemetry": False,
                           "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}})
     async with running(cfg) as rig:
-        task = asyncio.gather(*outputs_and_notifier(rig.gw))
+        services = start_services(rig.gw)
+        assert services.outputs is not None
+        task = asyncio.gather(*services.coroutines)
         try:
-            sink = rig.gw.outputs.sinks["mqtt"]
+            sink = services.outputs.sinks["mqtt"]
             await wait_for(lambda: sink.health()["state"] == "connected")
             ledger = rig.gw.ledger
             events: list[dict[str, Any]] = []
@@ -61,16 +63,16 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
                                       "reason": "nuisance alarms"})
                 await wait_for(lambda: bool(ledger.suppressions("refused")))
                 [no] = ledger.suppressions("refused")
-                assert (no["via"], no["who"], no["rule"]) == ("mqtt", "alice", "fire_alarm")
-                assert "fire" in no["outcome"]
+                assert (no.via, no.who, no.rule) == ("mqtt", "alice", "fire_alarm")
+                assert "fire" in (no.outcome or "")
                 # maintenance of the residual current monitor: taken, recorded with who and why
                 await send("maintenance", {"operator": "alice", "device": "rcm", "for_s": 600,
                                            "reason": "rewiring loop 4"})
                 await wait_for(lambda: bool(ledger.suppressions("active")))
                 [on] = ledger.suppressions("active")
-                assert (on["kind"], on["device"], on["who"], on["via"], on["why"]) == \
+                assert (on.kind, on.device, on.who, on.via, on.why) == \
                     ("maintenance", "rcm", "alice", "mqtt", "rewiring loop 4")
-                assert 590 < on["until_ts"] - on["requested_at"] <= 600
+                assert on.until_ts is not None and 590 < on.until_ts - on.requested_at <= 600
                 # a leak during it is recorded and published, marked suppressed
                 rig.sim.device("rcm").set({"residual_current_ma@4": 600})
                 await wait_for(lambda: any(e.get("rule") == "residual_current"
@@ -86,7 +88,7 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
                                            and e.get("occurrence") == 2 for e in events))
                 back = next(e for e in events if e.get("occurrence") == 2)
                 assert (back["event"], back["suppressed"]) == ("raise", None)
-                assert ledger.suppressions("ended")[0]["ended_by"] == "alice"
+                assert ledger.suppressions("ended")[0].ended_by == "alice"
                 collector.cancel()
         finally:
             task.cancel()
@@ -108,17 +110,17 @@ def test_suppressions_survive_a_restart_and_those_that_ran_out_end(tmp_path: Pat
                                         via="cli", why="loop 4", for_s=10, ts=now - 60)
         wrong = gw.suppressions.request("shelve", "rcm", "fire_alarm", who="li", via="cli",
                                         why="?", for_s=10)
-        assert (long["state"], short["state"], wrong["state"]) == \
+        assert (long.state, short.state, wrong.state) == \
             ("active", "active", "refused")
-        assert "raises no 'fire_alarm'" in wrong["outcome"]
+        assert "raises no 'fire_alarm'" in (wrong.outcome or "")
     with Gateway(cfg) as gw:
-        rows = {r["id"]: r for r in gw.ledger.suppressions()}
-        assert rows[long["id"]]["state"] == "active"
-        assert (rows[short["id"]]["state"], rows[short["id"]]["end_reason"]) == \
+        rows = {r.id: r for r in gw.ledger.suppressions()}
+        assert rows[long.id].state == "active"
+        assert (rows[short.id].state, rows[short.id].end_reason) == \
             ("ended", "expired")
         ctx = gw.engine._devs["rcm"].ctx
         assert ctx.suppression("residual_current", now) == "maintenance"
-        assert ctx.maintenance_until == long["until_ts"]
+        assert ctx.maintenance_until == long.until_ts
         # the live view says who is not paged, and why
         console = Console(width=200, record=True)
         console.print(render(gw))
