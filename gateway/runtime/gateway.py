@@ -19,8 +19,9 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
-from gateway.alarms.ledger import Alarm, Ledger
+from gateway.alarms.ledger import Alarm, Ledger, Suppression
 from gateway.alarms.recovery import republish_unsent
+from gateway.alarms.suppression import Suppressions
 from gateway.config.models import (
     Config,
     Device,
@@ -122,6 +123,7 @@ class Gateway:
         self.pollers: list[BusPoller] = []
         self.frame_listeners: list[Any] = []  # runtime.gbtlisten.Gbt26875Listener per bus
         self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
+        self.suppressions = Suppressions(self)  # maintenance and shelving, with expiry
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -131,7 +133,7 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h))
+            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
@@ -146,6 +148,7 @@ class Gateway:
         if n := republish_unsent(self.ledger, self.outbox):
             log.warning("%d alarm transition(s) recorded before the last stop had not been "
                         "queued for MQTT/InfluxDB; queued now", n)
+        self.suppressions.restore()  # after the outbox: it may restate open alarms
         for note in tighten_data_dir(data):
             log.warning("%s", note)
         return self
@@ -164,6 +167,14 @@ class Gateway:
 
     def open_alarms(self) -> list[Alarm]:
         return self.ledger.open_alarms()
+
+    def active_suppressions(self) -> list[Suppression]:
+        """Maintenance and shelving in force: alarms recorded, nobody paged."""
+        return self.ledger.suppressions("active")
+
+    def local_time(self, ts: float | None) -> str:
+        """``ts`` as the building's local time (``rules.utc_offset_h``)."""
+        return self.ledger.local(ts)
 
     def outbox_stats(self) -> Mapping[str, object]:
         return self.outbox.stats()
@@ -253,6 +264,12 @@ class Gateway:
         if events or self._unrecorded:
             self._unrecorded.extend(events)
             self.record_events()
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Rule events from outside the pollers (maintenance or shelving began or ended) onto
+        the ledger, after any still waiting."""
+        self._unrecorded.extend(events)
+        self.record_events()
 
     def record_events(self) -> None:
         """Put rule events on the ledger, in order. One that cannot be written (a full disk, a
@@ -359,6 +376,10 @@ class Gateway:
                 self._telemetry.extend(h.as_telemetry() for h in self.health_records())
                 next_health = time.monotonic() + health_every_s
             self.record_events()
+            try:
+                self.suppressions.poll()
+            except Exception:  # never stop the data path; the next flush tries again
+                log.exception("maintenance/shelving requests could not be processed")
             try:
                 self.flush()
                 self.publish_external()
