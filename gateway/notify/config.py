@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from gateway.config.base import LocatedError, Strict
-from rules.settings import DEFAULT_UTC_OFFSET_H, minutes_of_day
+from rules.settings import DEFAULT_UTC_OFFSET_H, LIFE_SAFETY_RULES, minutes_of_day
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
@@ -153,6 +153,10 @@ class RotaConfig(Strict):
                                  description="wait before paging each level (first usually 0)")
     shifts: list[Shift] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
+    admin_levels: list[list[str]] = Field(default_factory=list, description=(
+        "the administrative chain told of repeats of alarms outside the life-safety list "
+        "(e.g. [[dorm_supervisor], [student_affairs]]): the n-th repeat reaches its n-th level "
+        "and every level before it; never the fire path"))
 
     @property
     def offset_h(self) -> float:
@@ -171,6 +175,8 @@ class RotaConfig(Strict):
 
         for i, lv in enumerate(self.levels):
             check(lv, f"levels[{i + 1}]")
+        for i, lv in enumerate(self.admin_levels):
+            check(lv, f"admin_levels[{i + 1}]")
         for i, sh in enumerate(self.shifts):
             check(sh.people, f"shifts[{i + 1}]")
             if sh.level > len(self.levels):
@@ -214,6 +220,10 @@ class NotifyConfig(Strict):
         description="rule name patterns paged as critical whatever their severity (a lost "
                     "fire panel is comm_loss with severity critical, so it is covered)")
     skip_severities: list[str] = Field(default_factory=lambda: ["info"])
+    life_safety_rules: list[str] = Field(
+        default_factory=lambda: list(LIFE_SAFETY_RULES),
+        description="rules whose every new occurrence (a re-raise of an open alarm, "
+                    "acknowledged or not) starts a new paging round")
     modem_attempts: int = Field(default=2, ge=1, le=10,
                                 description="tries on the modem before the fallback channel")
     retry_s: float = Field(default=30.0, gt=0, le=3600,
