@@ -38,36 +38,56 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "alarms", help="list, acknowledge, close and export alarms from the ledger")
     sub = p.add_subparsers(dest="alarms_cmd", required=True, metavar="COMMAND")
+    _ledger_commands(sub)
+    _suppression_commands(sub)
+    exp = sub.add_parser("export", help="CSV for the two-monthly review")
+    _where(exp)
+    exp.add_argument("--from", dest="from_", required=True, help="YYYY-MM-DD (local)")
+    exp.add_argument("--to", required=True, help="YYYY-MM-DD (local, exclusive)")
+    exp.add_argument("--out", help="file to write (default: standard output)")
+    exp.add_argument("--summary", action="store_true",
+                     help="one row per building and rule instead of one per alarm")
+    p.set_defaults(func=run)
+    return p
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        where = sp.add_mutually_exclusive_group()
-        where.add_argument("-c", "--config", help="gateway configuration (finds the data dir)")
-        where.add_argument("--data-dir", help="the gateway's data directory")
 
+def _where(sp: argparse.ArgumentParser) -> None:
+    """Every ``alarms`` command finds the ledger through the configuration or the data dir."""
+    where = sp.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", help="gateway configuration (finds the data dir)")
+    where.add_argument("--data-dir", help="the gateway's data directory")
+
+
+def _ledger_commands(sub: Any) -> None:
+    """list, ack, close, history."""
     ls = sub.add_parser("list", help="alarms, open ones by default")
-    common(ls)
+    _where(ls)
     ls.add_argument("--state", default="open",
                     help="open (default), all, raised, acknowledged, cleared or closed")
     ls.add_argument("--since", help="first raised on or after (YYYY-MM-DD [HH:MM], local)")
     ls.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     ack = sub.add_parser("ack", help="acknowledge an alarm")
-    common(ack)
+    _where(ack)
     ack.add_argument("id")
     ack.add_argument("--by", required=True, help="who acknowledges")
 
     close = sub.add_parser("close", help="close a cleared alarm with a note (销号)")
-    common(close)
+    _where(close)
     close.add_argument("id")
     close.add_argument("--by", required=True, help="who closes")
     close.add_argument("--note", required=True, help="what was found and done")
 
     hist = sub.add_parser("history", help="every transition of one alarm")
-    common(hist)
+    _where(hist)
     hist.add_argument("id")
 
+
+def _suppression_commands(sub: Any) -> None:
+    """shelve, maintenance, suppressions."""
+
     def suppression(sp: argparse.ArgumentParser) -> None:
-        common(sp)
+        _where(sp)
         sp.add_argument("--by", required=True, help="who asks")
         sp.add_argument("--why", default="", help="what work or test (required to start)")
         sp.add_argument("--for", dest="for_", help="how long: 30m, 2h, 1d (default "
@@ -88,18 +108,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     sup = sub.add_parser("suppressions", help="maintenance and shelving: active ones, or all "
                          "requests with --all")
-    common(sup)
+    _where(sup)
     sup.add_argument("--all", action="store_true", help="every request, refused and ended too")
-
-    exp = sub.add_parser("export", help="CSV for the two-monthly review")
-    common(exp)
-    exp.add_argument("--from", dest="from_", required=True, help="YYYY-MM-DD (local)")
-    exp.add_argument("--to", required=True, help="YYYY-MM-DD (local, exclusive)")
-    exp.add_argument("--out", help="file to write (default: standard output)")
-    exp.add_argument("--summary", action="store_true",
-                     help="one row per building and rule instead of one per alarm")
-    p.set_defaults(func=run)
-    return p
 
 
 def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:

@@ -559,39 +559,46 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
         cfg.gateway.data_dir = base / cfg.gateway.data_dir
     cfg.profile_dirs = [p if p.is_absolute() else base / p for p in cfg.profile_dirs]
     if check_profiles:
-        try:
-            found = scan_profiles(*cfg.profile_dirs)
-        except ProfileError as exc:
-            raise ConfigError([Problem(fname, _line_for(("profile_dirs",), lines),
-                                       "profile_dirs", str(exc))]) from exc
-        profiles = {name: prof for name, (prof, _) in found.items()}
-        problems = _kind_problems(found, {d.profile for d in cfg.devices})
-        for i, d in enumerate(cfg.devices):
-            if d.profile not in profiles:
-                loc = ("devices", i, "profile")
-                problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
-                                        f"unknown profile {d.profile!r}; known profiles: "
-                                        f"{', '.join(sorted(profiles))}"))
-            else:
-                problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
-                if d.maintenance and _raises_fire(profiles[d.profile]):
-                    loc = ("devices", i, "maintenance")
-                    problems.append(Problem(
-                        fname, _line_for(loc, lines), _field_name(loc, data),
-                        "a device that raises fire alarms cannot be in maintenance by "
-                        "configuration (it would never end, and a fire must always page): put "
-                        "the panel in test and use 'firegate alarms maintenance', which "
-                        "expires"))
-                for cls in profiles[d.profile].poll_classes:
-                    if cls not in cfg.poll_classes:
-                        loc = ("devices", i, "profile")
-                        problems.append(Problem(fname, _line_for(loc, lines),
-                                                _field_name(loc, data),
-                                                f"profile {d.profile!r} uses poll class {cls!r},"
-                                                f" which poll_classes does not define"))
+        problems = _profile_problems(cfg, data, fname, lines)
         if problems:
             raise ConfigError(problems)
     return cfg
+
+
+def _profile_problems(cfg: Config, data: Any, fname: str,
+                      lines: dict[tuple[str | int, ...], int]) -> list[Problem]:
+    """What is wrong with the profiles the devices use: unknown, of an unknown kind or lacking
+    points its rules need, offering no such action, using an undefined poll class."""
+    try:
+        found = scan_profiles(*cfg.profile_dirs)
+    except ProfileError as exc:
+        raise ConfigError([Problem(fname, _line_for(("profile_dirs",), lines),
+                                   "profile_dirs", str(exc))]) from exc
+    profiles = {name: prof for name, (prof, _) in found.items()}
+    problems = _kind_problems(found, {d.profile for d in cfg.devices})
+    for i, d in enumerate(cfg.devices):
+        if d.profile not in profiles:
+            loc = ("devices", i, "profile")
+            problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                                    f"unknown profile {d.profile!r}; known profiles: "
+                                    f"{', '.join(sorted(profiles))}"))
+            continue
+        problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
+        if d.maintenance and _raises_fire(profiles[d.profile]):
+            loc = ("devices", i, "maintenance")
+            problems.append(Problem(
+                fname, _line_for(loc, lines), _field_name(loc, data),
+                "a device that raises fire alarms cannot be in maintenance by "
+                "configuration (it would never end, and a fire must always page): put "
+                "the panel in test and use 'firegate alarms maintenance', which "
+                "expires"))
+        for cls in profiles[d.profile].poll_classes:
+            if cls not in cfg.poll_classes:
+                loc = ("devices", i, "profile")
+                problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                                        f"profile {d.profile!r} uses poll class {cls!r}, "
+                                        "which poll_classes does not define"))
+    return problems
 
 
 def _kind_problems(found: dict[str, tuple[Profile, Path]], used: set[str]) -> list[Problem]:

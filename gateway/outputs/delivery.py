@@ -53,6 +53,11 @@ class Sink(Protocol):
     def health(self) -> dict[str, object]: ...
 
 
+Command = dict[str, Any]
+"""An operator command as it arrived on the wire (decoded JSON, checked by the sink)."""
+OnCommand = Callable[[Command], Awaitable[None] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class SinkContext:
     """What a sink factory may use besides its own settings: who this gateway is, the outbox
@@ -61,7 +66,7 @@ class SinkContext:
 
     identity: Identity
     outbox: Outbox
-    on_command: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
+    on_command: OnCommand | None = None
     health: Callable[[], OutputsHealth] | None = None
 
 

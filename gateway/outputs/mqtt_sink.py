@@ -32,13 +32,13 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
 
 from gateway.outputs.config import MqttConfig, SinkConfig
-from gateway.outputs.delivery import SinkContext, SinkError, backoff
+from gateway.outputs.delivery import OnCommand, SinkContext, SinkError, backoff
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Outbox
 from gateway.records import OutputsHealth
@@ -47,9 +47,7 @@ log = logging.getLogger("firegate.outputs.mqtt")
 PUBLISH_SLICE = 32
 BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
-Command = dict[str, Any]
 PENDING_CALLS_WARN = 100_000  # outputs batch_size is at most 100,000
-OnCommand = Callable[[Command], Awaitable[None] | None]
 
 
 def _dumps(obj: Any) -> bytes:

@@ -8,12 +8,11 @@ health messages show.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from gateway.aio.tasks import run_all
 from gateway.outputs.config import SINK_TYPES, OutputsConfig, SinkConfig
-from gateway.outputs.delivery import Delivery, Sink, SinkContext
+from gateway.outputs.delivery import Delivery, OnCommand, Sink, SinkContext
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Outbox
 from gateway.records import OutputsHealth
@@ -28,7 +27,7 @@ class Outputs:
     """
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                 on_command: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None,
+                 on_command: OnCommand | None = None,
                  *,
                  runtime_health: Callable[[], Mapping[str, object]] | None = None) -> None:
         self.cfg = cfg
@@ -75,7 +74,6 @@ def build_sink(cfg: SinkConfig, ctx: SinkContext) -> Sink:
 
 
 async def run_outputs(cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                      on_command: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
-                      ) -> None:
+                      on_command: OnCommand | None = None) -> None:
     """Function form of :class:`Outputs` for callers that need no health."""
     await Outputs(cfg, outbox, identity, on_command).run()

@@ -104,24 +104,7 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     order = sorted(gw.devices, key=lambda i: (gw.health[i].online, i not in alarmed))
     room_for = max(5, height - len(alarm_rows) - 10)
     shown = order[:room_for]
-    devices = Table(expand=True, show_edge=False, pad_edge=False, header_style="bold")
-    for col in ("device", "kind", "room", "state", "values", "ms", "errors"):
-        devices.add_column(col, no_wrap=True)
-    for i in shown:
-        d = gw.devices[i]
-        h = gw.health[i]
-        info = gw.info[i]
-        latest = gw.latest[i]
-        vals = "  ".join(f"{k.replace('@', '#')}={_fmt(latest[k])}"
-                         for k in _headline(info.kind) if k in latest)
-        state = Text("online", "green") if h.online else Text(
-            "offline" if h.ever_seen or h.polls else "waiting", "red" if h.polls else "dim")
-        where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or d.location)
-        devices.add_row(i, info.kind, where, state, vals, f"{h.response_ms:.0f}",
-                        str(sum(h.errors.values())))
-    if len(order) > len(shown):
-        devices.add_row(f"… {len(order) - len(shown)} more", "", "", Text("online", "green"),
-                        "", "", "")
+    devices = _device_table(gw, order, shown)
     alarms = Table(expand=True, show_edge=False, header_style="bold")
     for col in ("alarm", "severity", "rule", "device", "state", "message"):
         alarms.add_column(col, no_wrap=True)
@@ -145,6 +128,29 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     if quiet:  # nobody is paged for these: say so where the duty officer looks
         parts.append(Text("not paging: " + "; ".join(quiet[:4]), style="yellow"))
     return Group(*parts, foot)
+
+
+def _device_table(gw: RuntimeView, order: list[str], shown: list[str]) -> Table:
+    """One row per shown device: kind, place, state, headline values, response time, errors."""
+    devices = Table(expand=True, show_edge=False, pad_edge=False, header_style="bold")
+    for col in ("device", "kind", "room", "state", "values", "ms", "errors"):
+        devices.add_column(col, no_wrap=True)
+    for i in shown:
+        d = gw.devices[i]
+        h = gw.health[i]
+        info = gw.info[i]
+        latest = gw.latest[i]
+        vals = "  ".join(f"{k.replace('@', '#')}={_fmt(latest[k])}"
+                         for k in _headline(info.kind) if k in latest)
+        state = Text("online", "green") if h.online else Text(
+            "offline" if h.ever_seen or h.polls else "waiting", "red" if h.polls else "dim")
+        where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or d.location)
+        devices.add_row(i, info.kind, where, state, vals, f"{h.response_ms:.0f}",
+                        str(sum(h.errors.values())))
+    if len(order) > len(shown):
+        devices.add_row(f"… {len(order) - len(shown)} more", "", "", Text("online", "green"),
+                        "", "", "")
+    return devices
 
 
 def status_line(gw: RuntimeView) -> str:

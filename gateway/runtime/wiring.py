@@ -22,7 +22,7 @@ from gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
     from gateway.notify.notifier import Notifier
-    from gateway.outputs.mqtt_sink import Command
+    from gateway.outputs.delivery import Command
     from gateway.outputs.service import Outputs
 
 log = logging.getLogger("firegate")

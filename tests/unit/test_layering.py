@@ -238,3 +238,16 @@ def test_an_import_cycle_through_a_function_is_found(tmp_path: Path) -> None:
     })
     assert cycles(module_graph(root, ("gateway",))) == [["gateway.outputs.a",
                                                          "gateway.outputs.b"]]
+
+
+def test_no_production_function_over_60_lines() -> None:
+    """A function a reader cannot hold in view is split where its parts have names."""
+    long = []
+    for pkg in ("gateway", "rules", "drivers", "simulators"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    n = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if n > 60:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} {n}")
+    assert not long, "\n".join(long)
