@@ -47,7 +47,7 @@ async def test_broker_sigkill_and_restart_loses_nothing(
             broker.start()
             await drained(ob, "mqtt", limit_s=30)
             await until(lambda: len({p for _, p in w.under("telemetry/")}) == 5 * 31,
-                        limit_s=20, what="every record polled during the outage")
+                        timeout=20, what="every record polled during the outage")
             events = [check("event", p) for p in w.on("events")]
             assert {(e["id"], e["seq"]) for e in events} == {("AL-R1", 1), ("AL-R2", 1),
                                                             ("AL-R1", 2)}
