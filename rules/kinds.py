@@ -118,6 +118,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          headline=("obstructed@1", "obstructed@2"),
          simulator="exit_sensor",
          keys=tuple(_ch("obstructed", 4) + _ch("fault", 4))),
+    # Read for telemetry only (a sub-meter, an environment sensor, the benchmarks' synthetic
+    # devices): no rule watches it but comm_loss, which watches every device.
+    Kind("generic", rules=()),
 )}
 """Every device kind firegate knows. ``comm_loss`` watches every device, whatever its kind."""
 
