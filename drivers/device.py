@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.codecs import DecodeError, decode
+from drivers.codecs import DecodeError, decode, implausible
 from drivers.model import PollResult, Request, Value
 from drivers.planner import plan, points_in, split
 from drivers.profiles import Point, Profile
@@ -44,6 +44,8 @@ class DeviceReader:
         self.gap_fill = gap_fill
         self.plans: dict[str, list[PlannedRead]] = {}
         self.splits = 0
+        # point key → (last value, since when it has not changed), for points with stuck_s
+        self.unchanged: dict[str, tuple[Value, float]] = {}
         for cls in profile.poll_classes:
             pts = profile.points_for(cls)
             self.plans[cls] = [_planned(r, pts) for r in plan(profile, pts, gap_fill)]
@@ -102,17 +104,39 @@ class DeviceReader:
         if result.error is None:
             result.error = error
 
-    @staticmethod
-    def _decode(result: PollResult, pr: PlannedRead, data: Sequence[int] | Sequence[bool]) -> None:
+    def _decode(self, result: PollResult, pr: PlannedRead,
+                data: Sequence[int] | Sequence[bool]) -> None:
         values: dict[str, Value] = result.values
         if pr.request.table.is_bit:
             for p, off in pr.points:
                 values[p.key] = bool(data[off])
             return
         for p, off in pr.points:
+            words = data[off:off + p.words]
             try:
-                values[p.key] = decode(p, data[off:off + p.words])
+                v = decode(p, words)
             except DecodeError as exc:
                 result.failed.append(p.key)
                 if result.error is None:
                     result.error = str(exc)
+                continue
+            if p.checked or p.type.value in ("f32", "f64"):
+                why = implausible(p, [int(w) for w in words], v)
+                if why is not None:
+                    result.bad[p.key] = why
+                    self.unchanged.pop(p.key, None)
+                    continue
+            values[p.key] = v
+            if p.stuck_s is not None:
+                self._stuck(result, p.key, v, p.stuck_s)
+
+    def _stuck(self, result: PollResult, key: str, v: Value, stuck_s: float) -> None:
+        """A value that normally varies and has not moved for ``stuck_s``: a frozen
+        converter or a probe fallen off the cable reads the same forever."""
+        last = self.unchanged.get(key)
+        if last is None or last[0] != v:
+            self.unchanged[key] = (v, result.ts)
+            return
+        held = result.ts - last[1]
+        if held >= stuck_s:
+            result.stuck[key] = f"{v} unchanged for {held:.0f} s"

@@ -21,7 +21,7 @@ from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
 from gateway.alarms.ledger import Ledger
 from gateway.alarms.recovery import republish_unsent
-from gateway.config.models import Config, Device, RtuBus, load_profiles_for
+from gateway.config.models import Config, Device, RtuBus, device_profile, load_profiles_for
 from gateway.outputs.outbox import Outbox
 from gateway.records import telemetry_record
 from gateway.runtime.aio import cancel_all
@@ -85,7 +85,7 @@ class Gateway:
         self.tags = {i: device_tags(cfg, d) for i, d in self.devices.items()}
         self.health = {i: DeviceHealth() for i in self.devices}
         self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
-        self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
+        self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items()}
         self.engine = Engine(cfg.rules, self.info)
         self.with_outputs = with_outputs
@@ -180,8 +180,10 @@ class Gateway:
             self.latest[r.device_id].update(r.values)
             info = self.info[r.device_id]
             self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
-        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
-                                           r.failed, r.poll_class))
+        # A device that answered with nothing but bad readings (sentinels) is not silent: its
+        # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
+        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
+                                           r.values, r.failed, r.poll_class, r.bad, r.stuck))
         if events or self._unrecorded:
             self._unrecorded.extend(events)
             self.record_events()
