@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS alarms (
     value TEXT, threshold TEXT, message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
     site TEXT, campus TEXT, building TEXT, floor INTEGER, room TEXT, location TEXT,
     repeat_count INTEGER NOT NULL, latched INTEGER NOT NULL, suppressed TEXT,
-    flapping INTEGER NOT NULL
+    flapping INTEGER NOT NULL, category TEXT NOT NULL DEFAULT 'alarm'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_open ON alarms (device, rule, channel)
     WHERE state != 'closed';
@@ -95,6 +95,7 @@ class Alarm:
     latched: bool
     suppressed: str | None
     flapping: bool
+    category: str = "alarm"  # "test": raised by a device in test mode (a fire panel): no page
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +128,8 @@ class LedgerError(ValueError):
 
 
 def _escalate(severity: str, repeats: int) -> str:
+    if severity not in SEVERITY_RANK:  # an ``info`` event (a breaker switched off by hand)
+        return severity                # is recorded as it is: never escalated into an alarm
     bump = 0 if repeats <= 0 else 1 if repeats < 3 else 2
     return _BY_RANK[min(3, SEVERITY_RANK.get(severity, 2) + bump)]
 
@@ -153,6 +156,10 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(alarms)")}
+        if "category" not in cols:  # a ledger written before categories existed
+            self.db.execute("ALTER TABLE alarms ADD COLUMN category TEXT NOT NULL "
+                            "DEFAULT 'alarm'")
 
     def __enter__(self) -> Ledger:
         return self
@@ -218,7 +225,8 @@ class Ledger:
                                  message_en=a.message_en, site=a.site, campus=a.campus,
                                  building=a.building, floor=a.floor, room=a.room,
                                  location=a.location, latched=a.latched,
-                                 suppressed=a.suppressed, flapping=a.flapping))
+                                 suppressed=a.suppressed, flapping=a.flapping,
+                                 test=a.category == "test"))
         return out
 
     def history_since(self, rowid: int) -> builtins.list[tuple[int, dict[str, Any]]]:
@@ -270,6 +278,7 @@ class Ledger:
                 _refresh(cur, ev)
                 cur.severity = _escalate(ev.severity, cur.repeat_count)
                 cur.base_severity = ev.severity
+                cur.category = "test" if ev.test else "alarm"
                 return [self._save(cur, "raise", ev.ts)]
             return [self._save(self._new(ev), "raise", ev.ts, insert=True)]
 
@@ -291,7 +300,7 @@ class Ledger:
             message_zh=ev.message_zh, message_en=ev.message_en, site=ev.site, campus=ev.campus,
             building=ev.building, floor=ev.floor, room=ev.room, location=ev.location,
             repeat_count=repeats, latched=ev.latched, suppressed=ev.suppressed,
-            flapping=ev.flapping)
+            flapping=ev.flapping, category="test" if ev.test else "alarm")
 
     def _next_id(self, ts: float) -> str:
         """``A`` + local date + a counter of that day: short enough to type in an SMS reply."""
