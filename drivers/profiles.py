@@ -249,7 +249,10 @@ class Profile(BaseModel):
                        for p in self.points)
         unreadable = tuple(r if r.table.is_bit else r.model_copy(update={"table": want})
                            for r in self.unreadable)
-        return self.model_copy(update={"points": points, "unreadable": unreadable})
+        moved = self.model_copy(update={"points": points, "unreadable": unreadable})
+        for cached in ("expanded", "by_key"):  # model_copy copies cached_property values too
+            moved.__dict__.pop(cached, None)
+        return moved
 
     @cached_property
     def expanded(self) -> tuple[Point, ...]:
