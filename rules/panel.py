@@ -33,9 +33,9 @@ class FireAlarm(Checker):
     zones). The alarm ends when the panel reports its reset (the ``reset`` status bit, GB/T
     26875.3 bit 13), not on the first poll that reads the fire bit as 0: panels latch fire
     until reset, and a bit read 0 once (a zone scanned mid-update) is not an all-clear. A panel
-    without a ``reset`` point falls back to the fire bit itself."""
+    whose polls carry no ``reset`` point falls back to the fire bit itself."""
 
-    __slots__ = ("panel", "reset_key", "reset_seen", "s", "zones")
+    __slots__ = ("panel", "reads_reset", "reset_key", "reset_seen", "s", "zones")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
@@ -50,6 +50,7 @@ class FireAlarm(Checker):
                                    if self.zones else s.on_delay_s, s.off_delay_s,
                                    latched=True) if "fire_alarm" in keys else None
         self.reset_key = "reset" if "reset" in keys else None
+        self.reads_reset = False  # the panel's polls carry its reset bit
         self.reset_seen = False
 
     @property
@@ -59,8 +60,12 @@ class FireAlarm(Checker):
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
         ts = snap.ts
-        if self.reset_key is not None and vals.get(self.reset_key):
-            self.reset_seen = True
+        if self.reset_key is not None:
+            r = vals.get(self.reset_key)
+            if r is not None:
+                self.reads_reset = True
+                if r:
+                    self.reset_seen = True
         any_zone = False
         up = False
         for key, ch, cond in self.zones:
@@ -85,7 +90,7 @@ class FireAlarm(Checker):
             self.reset_seen = False
 
     def _update(self, ts: float, cond: Condition, ch: str, on: int, out: list[Event]) -> None:
-        release = not on and (self.reset_key is None or self.reset_seen)
+        release = not on and (not self.reads_reset or self.reset_seen)
         code = cond.update(ts, on, on, reset=release)
         if code != NONE:
             where_zh = f"{ch}号防区" if ch else "控制器（未报防区）"

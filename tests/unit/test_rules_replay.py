@@ -57,10 +57,8 @@ def test_every_rule_fires_in_the_recording() -> None:
     assert raised == set(RULE_IDS)
     # and the ones that should end did: a person, not a timer, closes them in the ledger
     cleared = {e.rule for e in events if e.kind == "clear"}
-    # (fire_alarm is not among them: the recorded panel never reports its reset bit, and a
-    # fire ends on the panel's reset, not on a zero read; test_rules_panel covers the reset)
     assert {"malicious_load", "ebike_charging", "blocked_exit", "fire_door_open", "comm_loss",
-            "breaker_trip", "arc_fault", "sensor_fault"} <= cleared
+            "breaker_trip", "fire_alarm", "arc_fault", "sensor_fault"} <= cleared
 
 
 def test_same_events_in_another_process_with_another_hash_seed() -> None:
