@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIREGATE = [sys.executable, "-m", "gateway.cli.main"]
 RULE_IDS = {"overload", "residual_current", "over_temperature", "temperature_rise", "arc_fault",
             "malicious_load", "ebike_charging", "blocked_exit", "fire_door_open", "fire_alarm",
-            "panel_fault", "breaker_trip", "comm_loss"}
+            "panel_fault", "breaker_trip", "comm_loss", "sensor_fault"}
 BENIGN_ROOMS = {"room-102", "room-103", "room-104", "room-203"}  # laptop, charger, fan, PC
 
 
