@@ -56,7 +56,14 @@ def test_demo_120_raises_every_rule_and_spares_the_benign_rooms(demo_120: DemoRu
     for a in s["alarms"]:
         assert set(a) == {"id", "device", "rule", "severity", "state", "raised_at",
                           "cleared_at"}
-        assert a["severity"] in ("critical", "major", "minor", "warning")
+        # info: recorded events that page nobody (linkage started, a breaker switched off)
+        assert a["severity"] in ("critical", "major", "minor", "warning", "info")
+    # the magnet-held west door 2 that did not close on the fire; the probe that fell off
+    assert any(a["rule"] == "fire_door_open" and a["device"] == "doors-west"
+               and a["severity"] == "critical" for a in s["alarms"]), s["alarms"]
+    assert any(a["rule"] == "sensor_fault" and a["device"] == "breaker-f5" for a in s["alarms"])
+    assert not any(a["rule"] in ("over_temperature", "temperature_rise")
+                   and a["device"] == "breaker-f5" for a in s["alarms"])
     # the demo's supervisor closed the kettle alarm with a note once it had cleared
     assert any(a["rule"] == "malicious_load" and a["state"] == "closed" for a in s["alarms"])
 
