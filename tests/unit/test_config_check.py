@@ -43,6 +43,11 @@ BAD = {
                     "FIREGATE_TEST_UNSET_HOST", "FIREGATE_TEST_UNSET_HOST is not set"),
     "unknown_setting": (VALID.replace("baudrate: 9600", "baudrat: 9600"), "baudrat:",
                         "not a known setting"),
+    # a breaker keeps its state in input registers and its settings in holding ones: one
+    # read function cannot serve both
+    "read_function_mixed": (VALID.replace("    profile: lx47le\n",
+                                          "    profile: lx47le\n    read_function: 3\n"),
+                            "read_function: 3", "uses both holding and input registers"),
 }
 
 
