@@ -54,7 +54,7 @@ class SensorFault(Checker):
     with its raw code), or a reading frozen past its ``stuck_s`` (warning). While it lasts the
     point is not monitored, which is itself the hazard this alarm reports."""
 
-    __slots__ = ("chans", "fault_keys", "faults", "fkeys", "s", "stuck")
+    __slots__ = ("busy", "chans", "fault_keys", "faults", "fkeys", "s", "stuck")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
@@ -68,6 +68,7 @@ class SensorFault(Checker):
         self.chans: dict[str, Condition] = {
             ch: ctx.condition("sensor_fault", ch, s.on_delay_s, s.off_delay_s) for ch in chans}
         self.faults: dict[str, str] = {}  # point key → why it is not trusted
+        self.busy = True  # an alarm up or pending on some channel (at first: maybe restored)
         self.stuck: dict[str, str] = {}
 
     @property
@@ -95,6 +96,9 @@ class SensorFault(Checker):
                 del stuck[key]
         for key, why in snap.stuck.items():
             stuck[key] = why
+        if not faults and not stuck and not self.busy:
+            return  # the common case: every sensor trusted and no alarm to clear
+        busy = False
         for ch, cond in self.chans.items():
             mine = [(k, w) for k, w in faults.items() if _chan_of(k) == ch] if faults else []
             frozen = [(k, w) for k, w in stuck.items() if _chan_of(k) == ch] if stuck else []
@@ -104,6 +108,9 @@ class SensorFault(Checker):
             code = cond.update(snap.ts, level, level)
             if code != NONE:
                 self._report(snap.ts, ch, cond, code, mine or frozen, bool(mine), out)
+            busy = busy or cond.level > 0 or cond.pending_since is not None \
+                or cond.down_since is not None
+        self.busy = busy
 
     def _report(self, ts: float, ch: str, cond: Condition, code: int,
                 why: list[tuple[str, str]], broken: bool, out: list[Event]) -> None:
