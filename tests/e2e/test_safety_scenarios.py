@@ -199,3 +199,49 @@ async def test_i_a_panel_in_test_pages_nobody_and_is_recorded_as_a_test(
         rig.sim.device("panel").set({"fire_alarm": True, "fire_alarm@5": True})
         msgs = await modem.wait_for_messages(1, wait_s=5, number=ELECTRICIAN)
     assert msgs and "5号防区" in msgs[0].text and "测试" not in msgs[0].text
+
+
+async def test_a_breaker_switched_off_by_hand_or_on_schedule_is_recorded_not_paged(
+        tmp_path: Path) -> None:
+    """The lights-out schedule opening a breaker remotely and a hand on the lever are events
+    (info) in the ledger, not a major "reason unknown" nor a paging warning; a residual-current
+    trip still pages."""
+    devices = [{"id": "brk-1", "profile": "lx47le", "unit": 1, "floor": 2, "room": "配电箱",
+                "ratings": {"rated_current_a": 32}},
+               {"id": "brk-2", "profile": "lx47le", "unit": 2, "floor": 3, "room": "配电箱",
+                "ratings": {"rated_current_a": 32}},
+               {"id": "brk-3", "profile": "lx47le", "unit": 3, "floor": 4, "room": "配电箱",
+                "ratings": {"rated_current_a": 32}}]
+    async with paging_rig(tmp_path, devices) as (rig, modem):
+        rig.sim.device("brk-1").set({"breaker_closed": False})  # by hand: no trip reason
+        rig.sim.device("brk-2").set({"breaker_closed": False, "trip_reason": "remote"})
+        await wait_for(lambda: len(rig.raised("breaker_trip")) >= 2, timeout=5)
+        await asyncio.sleep(2.0)
+        assert modem.messages() == [], [m.text for m in modem.messages()]
+        rig.sim.device("brk-3").set({"breaker_closed": False,
+                                     "trip_reason": "residual_current"})
+        msgs = await modem.wait_for_messages(1, wait_s=5, number=ELECTRICIAN)
+    sev = {t["device"]: t["severity"] for t in rig.raised("breaker_trip")}
+    assert sev == {"brk-1": "info", "brk-2": "info", "brk-3": "major"}, sev
+    assert len(msgs) == 1 and "漏电" in msgs[0].text, [m.text for m in msgs]
+
+
+async def test_panel_manual_mode_and_linkage_started_are_events_in_the_live_view(
+        tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from gateway.runtime.liveview import render
+
+    devices = [{"id": "panel", "profile": "fire_panel", "unit": 1, "floor": 1,
+                "room": "消防控制室"}]
+    async with paging_rig(tmp_path, devices) as (rig, modem):
+        rig.sim.device("panel").set({"manual_mode": True, "started": True})
+        await wait_for(lambda: {t["channel"] for t in rig.raised("panel_fault")}
+                       >= {"manual_mode", "started"}, timeout=5)
+        console = Console(width=200, record=True)
+        console.print(render(rig.gw))
+        screen = console.export_text()
+        await asyncio.sleep(1.0)
+    assert "manual_mode=yes" in screen and "started=yes" in screen, screen
+    assert "联动已启动" in screen and "手动状态" in screen, screen
+    assert modem.messages() == []  # info events page nobody
