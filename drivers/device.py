@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from drivers.codecs import DecodeError, decode, implausible
-from drivers.model import PollResult, Request, Value
+from drivers.model import DataType, PollResult, Request, Value
 from drivers.planner import atoms, plan, points_in
 from drivers.profiles import Point, Profile, UnreadableRange
 from drivers.transport import ExceptionReply, Link, LinkError
@@ -185,7 +185,7 @@ class DeviceReader:
                 if result.error is None:
                     result.error = str(exc)
                 continue
-            if p.checked or p.type.value in ("f32", "f64"):
+            if p.checked or p.type in (DataType.F32, DataType.F64):
                 why = implausible(p, [int(w) for w in words], v)
                 if why is not None:
                     result.bad[p.key] = why
