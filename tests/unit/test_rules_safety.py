@@ -134,3 +134,16 @@ def test_arc_threshold_outside_the_standard_window_is_refused(cycles: int) -> No
     ok = RulesSettings.model_validate({"defaults": {"arc_fault": {
         "half_cycles": cycles, "deviation": "vendor detector counts differently (ticket 12)"}}})
     assert ok.defaults.arc_fault.half_cycles == cycles
+
+
+def test_a_sensor_fault_open_before_a_restart_clears_once_the_sensor_reads_again() -> None:
+    rig = Rig()
+    for i in range(12):
+        feed(rig, DAY + i, "rcm-1", {"residual_current_ma@1": 30},
+             bad={"residual_current_ma@5": "raw 0xffff: the device's 'no reading' code"})
+    [up] = raised(rig.events, "sensor_fault")
+    after = Rig()  # a new engine, as after a restart, told what the ledger still has open
+    assert after.engine.restore([up]) == 1
+    for i in range(20):
+        feed(after, DAY + 100 + i, "rcm-1", {"residual_current_ma@5": 35})
+    assert after.kinds("sensor_fault") == ["clear"]
