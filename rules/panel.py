@@ -118,8 +118,9 @@ class PanelFault(Checker):
             name, ch = _split(k)
             sev = s.severities.get("test" if name == "running" else name)
             if sev is not None:
-                chans.append((k, name, ch, (sev,), ctx.condition("panel_fault", k, s.on_delay_s,
-                                                                 s.off_delay_s)))
+                chan = "test" if name == "running" else k  # the alarm is test mode, not running
+                chans.append((k, name, ch, (sev,), ctx.condition("panel_fault", chan,
+                                                                 s.on_delay_s, s.off_delay_s)))
         self.chans = chans
 
     @property
@@ -139,6 +140,6 @@ class PanelFault(Checker):
             if code != NONE:
                 zz = f"{ch}号防区" if ch else ""
                 ze = f" zone {ch}" if ch else ""
-                report(self.ctx, cond, code, "panel_fault", key, sev, snap.ts, on, 1,
+                report(self.ctx, cond, code, "panel_fault", cond.channel, sev, snap.ts, on, 1,
                        f"火灾报警控制器{zz}{_ZH.get(name, name)}", f"fire panel{ze}: "
                        f"{_EN.get(name, name)}", out)

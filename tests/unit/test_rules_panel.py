@@ -37,7 +37,7 @@ def test_panel_in_test_marks_its_alarms_as_tests() -> None:
     assert [(e.channel, e.test) for e in fire] == [("2", True)]
     assert "测试" in fire[0].message_zh
     test_mode = [e for e in out if e.rule == "panel_fault"]
-    assert [(e.severity, e.test) for e in test_mode] == [("info", True)]
+    assert [(e.channel, e.severity, e.test) for e in test_mode] == [("test", "info", True)]
 
 
 def test_manual_mode_and_linkage_started_are_info_events() -> None:
