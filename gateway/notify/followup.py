@@ -17,9 +17,9 @@ Pure state, time passed in, like storm.py; the notifier asks ``absorb`` on a rai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.notify.storm import OutMessage, PageItem
+from gateway.records import AlarmTransition
 
 
 @dataclass
@@ -38,12 +38,12 @@ class FireFollowUp:
         self.gather_s = gather_s
         self._leads: dict[str, _Lead] = {}  # panel device → its lead fire alarm
 
-    def absorb(self, t: dict[str, Any], item: PageItem, now: float) -> bool:
+    def absorb(self, t: AlarmTransition, item: PageItem, now: float) -> bool:
         """Take a raised alarm into its panel's follow-up (True), or make it a lead (False:
         the caller pages it as usual). Only fire alarms are grouped."""
-        if str(t.get("rule")) != "fire_alarm" or self.window_s <= 0:
+        if t.rule != "fire_alarm" or self.window_s <= 0:
             return False
-        device = str(t.get("device", ""))
+        device = t.device
         lead = self._leads.get(device)
         if lead is None or now - lead.at > self.window_s:
             self._leads[device] = _Lead(item.alarm_id, now)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from gateway.runtime.wiring import outputs_and_notifier
+from gateway.runtime.wiring import start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import Rig, config, running
 from tests.support.polling_kit import wait_for
@@ -39,7 +39,7 @@ async def paging_rig(tmp_path: Path, devices: list[dict[str, Any]],
     async with modem as port:
         cfg = config(tmp_path, devices, period_s=PERIOD_S, rules=rules, notify=notify(port))
         async with running(cfg) as rig:
-            task = asyncio.gather(*outputs_and_notifier(rig.gw))
+            task = asyncio.gather(*start_services(rig.gw).coroutines)
             try:
                 await asyncio.sleep(1.5)  # first polls: life values, no alarm
                 yield rig, modem

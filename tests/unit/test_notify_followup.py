@@ -3,17 +3,17 @@ number in the window (gateway/notify/followup.py, pure state)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.notify.followup import FireFollowUp
 from gateway.notify.storm import PageItem
+from gateway.records import AlarmTransition
 
 T0 = 1_000_000.0
 
 
-def fire(zone: str, device: str = "panel") -> tuple[dict[str, Any], PageItem]:
-    t = {"rule": "fire_alarm", "device": device, "channel": zone, "id": f"A{device}{zone}"}
-    return t, PageItem(t["id"], f"c{zone}", t, True)
+def fire(zone: str, device: str = "panel") -> tuple[AlarmTransition, PageItem]:
+    t = AlarmTransition(event="raise", ts=T0, id=f"A{device}{zone}", device=device,
+                        rule="fire_alarm", severity="critical", state="raised", channel=zone)
+    return t, PageItem(t.id, f"c{zone}", t, True)
 
 
 def test_zones_after_the_first_go_out_as_one_follow_up_to_whoever_got_the_first() -> None:
@@ -43,6 +43,7 @@ def test_other_panels_other_rules_and_later_fires_page_on_their_own() -> None:
     f = FireFollowUp(window_s=60, gather_s=5)
     f.absorb(*fire("1"), T0)
     assert not f.absorb(*fire("1", device="panel-b"), T0 + 1)
-    t = {"rule": "residual_current", "device": "panel", "id": "X"}
+    t = AlarmTransition(event="raise", ts=T0, id="X", device="panel", rule="residual_current",
+                        severity="major", state="raised")
     assert not f.absorb(t, PageItem("X", "c", t, False), T0 + 2)
     assert not f.absorb(*fire("5"), T0 + 61)  # a new fire, a new lead
