@@ -106,6 +106,9 @@ class PollResult:
     stuck: dict[str, str] = field(default_factory=dict)
     requests: int = 0
     response_s: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+    """Channel → the place a device itself names for it (a fire panel component's description),
+    for devices that report their channels as they go rather than from a profile."""
 
     @property
     def quality(self) -> Quality:

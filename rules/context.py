@@ -51,8 +51,8 @@ class Premises:
 class DeviceContext:
     """What every rule of one device needs besides its own settings."""
 
-    __slots__ = ("clock", "conds", "info", "maintenance", "premises", "rules", "settings",
-                 "shelved", "testing", "where_en", "where_zh")
+    __slots__ = ("clock", "conds", "info", "labels", "maintenance", "premises", "rules",
+                 "settings", "shelved", "testing", "where_en", "where_zh")
 
     def __init__(self, info: DeviceInfo, settings: RulesSettings, clock: Clock,
                  premises: Premises | None = None) -> None:
@@ -65,6 +65,7 @@ class DeviceContext:
         self.maintenance = info.maintenance
         self.shelved: dict[str, float] = {}
         self.conds: list[tuple[str, Condition]] = []
+        self.labels: dict[str, str] = {}  # channel → the place the device names for it
         parts = [p for p in (info.building, f"{info.floor}F" if info.floor is not None else "",
                              info.room or "", info.location) if p]
         where = " ".join(parts)
@@ -88,6 +89,12 @@ class DeviceContext:
             return "shelved"
         return None
 
+    def label(self, channel: str) -> str:
+        """The place the device itself names for a channel (``fault@2-17`` or ``2-17``), or ""."""
+        if not self.labels:
+            return ""
+        return self.labels.get(channel.rpartition("@")[2], "")
+
     def event(self, kind: EventKind, rule: str, channel: str, severity: str, ts: float,
               value: float | str | None, threshold: float | str | None, zh: str, en: str,
               cond: Condition | None = None) -> Event:
@@ -95,7 +102,8 @@ class DeviceContext:
         ev = Event(kind=kind, rule=rule, device=i.id, channel=channel, severity=severity, ts=ts,
                    value=value, threshold=threshold, message_zh=f"{self.where_zh}：{zh}",
                    message_en=f"{self.where_en}: {en}", site=i.site, campus=i.campus,
-                   building=i.building, floor=i.floor, room=i.room, location=i.location,
+                   building=i.building, floor=i.floor, room=i.room,
+                   location=self.label(channel) or i.location,
                    latched=cond.latched if cond else False,
                    suppressed=self.suppression(rule, ts),
                    flapping=cond.flapping if cond else False, test=self.testing)
@@ -148,3 +156,7 @@ class Checker:
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         raise NotImplementedError
+
+    def learn(self, key: str) -> None:
+        """A key first seen on a device with open channels (``DeviceInfo.open_channels``):
+        checkers that watch per-channel points start watching it; the others ignore it."""

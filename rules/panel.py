@@ -33,9 +33,12 @@ class FireAlarm(Checker):
     zones). The alarm ends when the panel reports its reset (the ``reset`` status bit, GB/T
     26875.3 bit 13), not on the first poll that reads the fire bit as 0: panels latch fire
     until reset, and a bit read 0 once (a zone scanned mid-update) is not an all-clear. A panel
-    whose polls carry no ``reset`` point falls back to the fire bit itself."""
+    whose polls carry no ``reset`` point falls back to the fire bit itself, and so does a panel
+    over GB/T 26875.3 (``open_channels``), whose driver ends the components' states itself on
+    the panel's reset (status bit or operation record, drivers/gbt26875/points.py)."""
 
-    __slots__ = ("panel", "reads_reset", "reset_key", "reset_seen", "s", "zones")
+    __slots__ = ("driver_resets", "panel", "reads_reset", "reset_key", "reset_seen", "s",
+                 "zones")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
@@ -46,9 +49,13 @@ class FireAlarm(Checker):
             for k in sorted(keys, key=lambda k: (len(k), k))
             if _split(k)[0] == "fire_alarm" and _split(k)[1]
         ]
+        # Zones may report in a frame of their own after the panel's (GB/T 26875.3): a panel
+        # that has or may learn zones waits for them before alarming on its own bit.
+        zoned = bool(self.zones) or ctx.info.open_channels
         self.panel = ctx.condition("fire_alarm", "", max(s.on_delay_s, s.panel_wait_s)
-                                   if self.zones else s.on_delay_s, s.off_delay_s,
+                                   if zoned else s.on_delay_s, s.off_delay_s,
                                    latched=True) if "fire_alarm" in keys else None
+        self.driver_resets = ctx.info.open_channels
         self.reset_key = "reset" if "reset" in keys else None
         self.reads_reset = False  # the panel's polls carry its reset bit
         self.reset_seen = False
@@ -56,6 +63,19 @@ class FireAlarm(Checker):
     @property
     def active(self) -> bool:
         return bool(self.zones) or self.panel is not None
+
+    def learn(self, key: str) -> None:
+        name, ch = _split(key)
+        if name != "fire_alarm":
+            return
+        s = self.s
+        if not ch:
+            if self.panel is None:
+                self.panel = self.ctx.condition("fire_alarm", "", max(s.on_delay_s,
+                                                s.panel_wait_s), s.off_delay_s, latched=True)
+        elif all(k != key for k, _, _ in self.zones):
+            self.zones.append((key, ch, self.ctx.condition("fire_alarm", ch, s.on_delay_s,
+                                                           s.off_delay_s, latched=True)))
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
@@ -90,11 +110,15 @@ class FireAlarm(Checker):
             self.reset_seen = False
 
     def _update(self, ts: float, cond: Condition, ch: str, on: int, out: list[Event]) -> None:
-        release = not on and (not self.reads_reset or self.reset_seen)
+        release = not on and (self.driver_resets or not self.reads_reset or self.reset_seen)
         code = cond.update(ts, on, on, reset=release)
         if code != NONE:
-            where_zh = f"{ch}号防区" if ch else "控制器（未报防区）"
-            where_en = f"zone {ch}" if ch else "panel (no zone reported)"
+            label = self.ctx.label(ch)
+            if label:  # a component that names its place (GB/T 26875.3 description)
+                where_zh, where_en = f"{label}，部件 {ch}", f"{label}, component {ch}"
+            else:
+                where_zh = f"{ch}号防区" if ch else "控制器（未报防区）"
+                where_en = f"zone {ch}" if ch else "panel (no zone reported)"
             test_zh = "【测试】" if self.ctx.testing else ""
             test_en = "[TEST] " if self.ctx.testing else ""
             report(self.ctx, cond, code, "fire_alarm", ch, (self.s.severity,), ts, on, 1,
@@ -116,9 +140,10 @@ class PanelFault(Checker):
         chans: list[tuple[str, str, str, tuple[str, ...], Condition]] = []
         for k in sorted(keys, key=lambda k: (len(k), k)):
             name, ch = _split(k)
-            sev = s.severities.get("test" if name == "running" else name)
+            # the panel's own running bit (GB/T 26875.3 bit 0); 0 is test mode
+            sev = s.severities.get("test" if k == "running" else name)
             if sev is not None:
-                chan = "test" if name == "running" else k  # the alarm is test mode, not running
+                chan = "test" if k == "running" else k
                 chans.append((k, name, ch, (sev,), ctx.condition("panel_fault", chan,
                                                                  s.on_delay_s, s.off_delay_s)))
         self.chans = chans
@@ -127,6 +152,14 @@ class PanelFault(Checker):
     def active(self) -> bool:
         return bool(self.chans)
 
+    def learn(self, key: str) -> None:
+        name, ch = _split(key)
+        sev = self.s.severities.get("test" if key == "running" else name)
+        if sev is not None and all(c[0] != key for c in self.chans):
+            chan = "test" if key == "running" else key
+            self.chans.append((key, name, ch, (sev,), self.ctx.condition(
+                "panel_fault", chan, self.s.on_delay_s, self.s.off_delay_s)))
+
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
         for key, name, ch, sev, cond in self.chans:
@@ -134,12 +167,13 @@ class PanelFault(Checker):
             if v is None:
                 continue
             on = 1 if v else 0
-            if name == "running":
+            if key == "running":
                 name, on = "test", 1 - on
             code = cond.update(snap.ts, on, on)
             if code != NONE:
-                zz = f"{ch}号防区" if ch else ""
-                ze = f" zone {ch}" if ch else ""
+                label = self.ctx.label(ch)
+                zz = f"（{label}，部件 {ch}）" if label else (f"{ch}号防区" if ch else "")
+                ze = f" ({label}, component {ch})" if label else (f" zone {ch}" if ch else "")
                 report(self.ctx, cond, code, "panel_fault", cond.channel, sev, snap.ts, on, 1,
                        f"火灾报警控制器{zz}{_ZH.get(name, name)}", f"fire panel{ze}: "
                        f"{_EN.get(name, name)}", out)
