@@ -67,7 +67,7 @@ class AliyunProvider(_Provider):
     region: str = "cn-hangzhou"
     template_code: str = Field(min_length=1)
     params: dict[str, str] = Field(
-        default_factory=lambda: {k: k for k in ("what", "where", "value", "time", "code")},
+        default_factory=lambda: {k: k for k in ("where", "what", "value", "time", "code")},
         description="template variable -> one of what, where, value, time, code")
 
 
@@ -81,7 +81,7 @@ class TencentProvider(_Provider):
     region: str = "ap-guangzhou"
     sdk_app_id: str = Field(min_length=1)
     template_id: str = Field(min_length=1)
-    params: list[str] = Field(default_factory=lambda: ["what", "where", "value", "time", "code"],
+    params: list[str] = Field(default_factory=lambda: ["where", "what", "value", "time", "code"],
                               description="the template's {1}, {2}, ... in order")
 
 

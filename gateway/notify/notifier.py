@@ -32,6 +32,7 @@ from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
+from gateway.notify.pages import Names
 from gateway.notify.providers import ProviderError, make_channel
 from gateway.notify.rota import Rota
 from gateway.notify.store import PageStore, StoredPage
@@ -80,6 +81,7 @@ class Notifier:
         self.clock = clock
         self.rota = Rota(cfg.rota)
         self.tz = local_tz(cfg.rota.utc_offset_h)
+        self.names = Names.of(identity)  # 北校区, 3号宿舍楼: what pages say
         self.storm = StormControl(cfg.storm)
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
         self.alarms: dict[str, _Alarm] = {}
@@ -191,7 +193,7 @@ class Notifier:
             outcome = "acknowledged"
             if self.cfg.confirm_replies:
                 a = self.alarms[alarm_id]
-                self.store.add(sender, confirmation(a.code, who, a.transition),
+                self.store.add(sender, confirmation(a.code, who, a.transition, self.names),
                                {"what": "已确认", "code": a.code}, [alarm_id], False, "confirm")
                 self._wake_send.set()
         entry = {"ts": self.clock(), "sender": sender, "text": text, "who": who,
@@ -227,7 +229,7 @@ class Notifier:
                     out += self.storm.offer(person.phone, item, now)
         out += self.storm.due(now)
         for msg in out:
-            text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz)
+            text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz, self.names)
             self.store.add(msg.phone, text, params, [i.alarm_id for i in msg.items],
                            msg.critical, msg.kind)
         if out:

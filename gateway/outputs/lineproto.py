@@ -130,7 +130,8 @@ class LineBuilder:
 
         ``value`` stays a float field whatever the rule measured (InfluxDB refuses a field whose
         type changes): a text value (a trip reason) goes to ``value_text``, a bool becomes 1/0.
-        ``open`` is true until the alarm is closed, ``active`` until it is cleared.
+        ``open`` is true until the alarm is closed, ``active`` until it is cleared. ``location``
+        (a field: free text with a high count of values) is the label people use (3层东侧走廊).
         """
         tags = {k: rec.get(k) for k in ("campus", "building", "floor", "room", "rule",
                                         "severity", "channel")}
@@ -140,6 +141,8 @@ class LineBuilder:
         state = rec.get("state")
         vals: dict[str, Any] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
                                                         "message_en", "message_zh")}
+        if rec.get("location"):  # the zone's or door's label, or the device's place in words
+            vals["location"] = str(rec["location"])
         for name in ("value", "threshold"):
             v = rec.get(name)
             if isinstance(v, bool):

@@ -22,6 +22,7 @@ from drivers.transport import Line, LinkSpec
 from gateway.alarms.ledger import Ledger
 from gateway.alarms.recovery import republish_unsent
 from gateway.config.models import Config, Device, RtuBus, load_profiles_for
+from gateway.config.places import Places
 from gateway.outputs.outbox import Outbox
 from gateway.records import telemetry_record
 from gateway.runtime.aio import cancel_all
@@ -88,6 +89,7 @@ class Gateway:
         self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
                         for i, d in self.devices.items()}
         self.engine = Engine(cfg.rules, self.info)
+        self.places = Places.from_config(cfg)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
         self.started = time.time()
@@ -183,7 +185,9 @@ class Gateway:
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
                                            r.failed, r.poll_class))
         if events or self._unrecorded:
-            self._unrecorded.extend(events)
+            # Names people use (a zone's label, the room) replace ids before anything records
+            # or pages the event.
+            self._unrecorded.extend(self.places.enrich(ev) for ev in events)
             self.record_events()
 
     def record_events(self) -> None:

@@ -1,0 +1,246 @@
+"""One page, one SMS: a template per rule id that says where, what and what to do.
+
+A page is read on a phone by the duty electrician or the security officer, often at night. It
+says, in this order and once each: the severity (the four-level scale of rules/severity.py), where
+(campus, building, then the zone's or door's label, or floor and room), what (the measured value
+with its unit, and the limit with its unit), one short line of what to do, and the code to reply
+with::
+
+    【特急】北校区3号宿舍楼 3层东侧走廊 火警，立即核实，确认后拨119。回复"1 4821"确认
+
+A UCS2 SMS holds 70 characters in one part and 67 per part when split (GSM 03.40 / 3GPP TS
+23.040 user data of 140 octets, 6 of them a concatenation header). Every rule of the example
+building fits one part; a text that cannot is shortened in this order: campus name dropped, the
+action line dropped, then it goes as two parts — where and the code are never cut.
+
+No device id is written: a device without a place in the configuration is named by its building.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config.places import spot
+from rules.severity import label_zh
+
+ONE_PART = 70
+"""UCS2 characters in a single SMS."""
+TWO_PARTS = 2 * 67
+"""UCS2 characters in two concatenated parts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The campus and building as people say them (``gateway.campus_name``/``building_name``),
+    falling back to the ids. ``building_id`` is the id they name: a transition of another
+    building (a desk, a shared notifier) is named by its own ids instead."""
+
+    campus: str = ""
+    building: str = ""
+    building_id: str = ""
+
+    @classmethod
+    def of(cls, identity: Any) -> Names:
+        return cls(str(getattr(identity, "campus_name", "") or getattr(identity, "campus", "")),
+                   str(getattr(identity, "building_name", "")
+                       or getattr(identity, "building", "")),
+                   str(getattr(identity, "building", "")))
+
+    def for_(self, t: Mapping[str, Any]) -> Names:
+        b = str(t.get("building") or "")
+        if not b or not self.building_id or b == self.building_id:
+            return self
+        return Names(str(t.get("campus") or ""), b, b)
+
+
+def _n(v: Any, digits: int = 0) -> str:
+    """A number without trailing zeros: 1800, 68.2, 0.5."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int | float):
+        text = f"{float(v):.{digits}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(v)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+_TRIP = {"over_current": "过流", "residual_current": "漏电", "over_temperature": "过温",
+         "overload": "过载", "over_voltage": "过压", "under_voltage": "欠压",
+         "remote": "远程分闸", "none": "原因不明"}
+_PANEL = {"fault": "故障", "supervisory": "监管报警", "shielded": "屏蔽",
+          "main_power_fault": "主电故障", "backup_power_fault": "备电故障",
+          "bus_fault": "总线故障", "power_fault": "电源故障"}
+
+
+def _overload(t: Mapping[str, Any]) -> str:
+    v, th = t.get("value"), t.get("threshold")
+    if t.get("channel") == "power" and _num(v) and _num(th):
+        return f"用电{_n(v)}W超限额{_n(th)}W"
+    if _num(v) and _num(th):
+        return f"电流{_n(v, 1)}A超额定{_n(th)}A"
+    return "线路过载"
+
+
+def _residual(t: Mapping[str, Any]) -> str:
+    v, th = t.get("value"), t.get("threshold")
+    return f"漏电{_n(v)}mA超设定{_n(th)}mA" if _num(v) and _num(th) else "剩余电流报警"
+
+
+def _temperature(t: Mapping[str, Any]) -> str:
+    v, th = t.get("value"), t.get("threshold")
+    return f"线缆{_n(v, 1)}℃超设定{_n(th)}℃" if _num(v) and _num(th) else "探测器报温度过高"
+
+
+def _rise(t: Mapping[str, Any]) -> str:
+    v, th = t.get("value"), t.get("threshold")
+    return f"温升{_n(v, 1)}℃/分超{_n(th)}℃/分" if _num(v) and _num(th) else "温度快速上升"
+
+
+def _malicious(t: Mapping[str, Any]) -> str:
+    v = t.get("value")
+    return f"疑似违规电热器具{_n(v)}W" if _num(v) else "疑似违规电热器具"
+
+
+def _ebike(t: Mapping[str, Any]) -> str:
+    v = t.get("value")
+    return f"疑似电动车电池充电约{_n(v)}W" if _num(v) else "疑似电动车电池充电"
+
+
+def _trip(t: Mapping[str, Any]) -> str:
+    reason = str(t.get("value") or "none")
+    return f"断路器跳闸（{_TRIP.get(reason, reason)}）"
+
+
+def _fire(t: Mapping[str, Any]) -> str:
+    return "火警" if t.get("channel") else "火灾报警控制器报火警"
+
+
+def _panel(t: Mapping[str, Any]) -> str:
+    key = str(t.get("channel") or "")
+    name = key.partition("@")[0]
+    return f"消防主机{_PANEL.get(name, '故障')}"
+
+
+def _door(t: Mapping[str, Any]) -> str:
+    if "故障" in str(t.get("message_zh", "")):
+        return "防火门故障"
+    v = t.get("value")
+    return f"常闭防火门开启{_n(v)}秒" if _num(v) else "常闭防火门开启"
+
+
+def _exit(t: Mapping[str, Any]) -> str:
+    v = t.get("value")
+    return f"疏散通道被占用{_n(v)}秒" if _num(v) else "疏散通道被占用"
+
+
+def _comm(t: Mapping[str, Any]) -> str:
+    v = t.get("value")
+    return f"设备通信中断（{_n(v)}次无应答）" if _num(v) else "设备通信中断"
+
+
+def _sensor(t: Mapping[str, Any]) -> str:
+    return "传感器故障，监测失效"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What happened (from the transition, with units) and one line of what to do."""
+
+    what: Callable[[Mapping[str, Any]], str]
+    action: str
+
+
+TEMPLATES: dict[str, Template] = {
+    "fire_alarm": Template(_fire, "立即核实，确认后拨119"),
+    "panel_fault": Template(_panel, "通知消防维保"),
+    "arc_fault": Template(lambda t: "故障电弧", "断电查线后现场复位"),
+    "residual_current": Template(_residual, "查该回路绝缘"),
+    "over_temperature": Template(_temperature, "减载并查接头"),
+    "temperature_rise": Template(_rise, "到场查发热点"),
+    "overload": Template(_overload, "断开大功率电器"),
+    "breaker_trip": Template(_trip, "查明原因再合闸"),
+    "malicious_load": Template(_malicious, "到场核查收缴"),
+    "ebike_charging": Template(_ebike, "到场核查移出"),
+    "fire_door_open": Template(_door, "关闭防火门"),
+    "blocked_exit": Template(_exit, "立即清理通道"),
+    "comm_loss": Template(_comm, "查总线和电源"),
+    "sensor_fault": Template(_sensor, "安排检修"),
+}
+"""Every rule id of the rules engine; a rule missing here gets :func:`_fallback`."""
+
+
+def _fallback(t: Mapping[str, Any]) -> str:
+    """A rule without a template: its own Chinese message, after the place."""
+    msg = str(t.get("message_zh") or t.get("rule") or "告警")
+    _, sep, rest = msg.partition("：")
+    return (rest if sep else msg).split("｜")[0]
+
+
+def template(rule: str) -> Template:
+    return TEMPLATES.get(rule, Template(_fallback, "到场查看"))
+
+
+def severity_tag(t: Mapping[str, Any]) -> str:
+    return f"【{label_zh(str(t.get('severity', 'major')))}】"
+
+
+def location(t: Mapping[str, Any]) -> str:
+    """Where in the building: the transition's ``location`` (the label the gateway put there),
+    else floor and room."""
+    loc = str(t.get("location") or "")
+    if loc:
+        return loc
+    floor = t.get("floor")
+    room = t.get("room")
+    return spot(floor if isinstance(floor, int) else None, str(room) if room else None)
+
+
+def where(t: Mapping[str, Any], names: Names, *, campus: bool = True) -> str:
+    names = names.for_(t)
+    head = (names.campus if campus else "") + names.building
+    loc = location(t)
+    return f"{head} {loc}".strip() if loc else head
+
+
+def what(t: Mapping[str, Any]) -> str:
+    return template(str(t.get("rule", ""))).what(t)
+
+
+def reply(code: str) -> str:
+    return f"回复\"1 {code}\"确认"
+
+
+def page(t: Mapping[str, Any], code: str, names: Names) -> str:
+    """The text of one page: one SMS part where it fits, never more than two."""
+    tpl = template(str(t.get("rule", "")))
+    tag, w = severity_tag(t), what(t)
+    for campus, action in ((True, tpl.action), (False, tpl.action), (False, "")):
+        text = _join(tag, where(t, names, campus=campus), w, action, code)
+        if len(text) <= ONE_PART:
+            return text
+    text = _join(tag, where(t, names), w, tpl.action, code)
+    if len(text) <= TWO_PARTS:
+        return text
+    # Only an absurdly long label gets here: keep the head of where, what, and the code.
+    room = TWO_PARTS - len(tag) - len(w) - len(reply(code)) - 3
+    return _join(tag, where(t, names)[:max(8, room)], w, "", code)
+
+
+def _join(tag: str, where_: str, what_: str, action: str, code: str) -> str:
+    body = f"{what_}，{action}" if action else what_
+    return f"{tag}{where_} {body}。{reply(code)}"
+
+
+def sms_parts(text: str) -> int:
+    """How many UCS2 parts a text takes (the modem sends anything non-GSM as UCS2)."""
+    n = len(text.encode("utf-16-be")) // 2
+    return 1 if n <= ONE_PART else -(-n // 67)
+
+
+__all__ = ["ONE_PART", "TEMPLATES", "TWO_PARTS", "Names", "page", "sms_parts", "template",
+           "what", "where"]
