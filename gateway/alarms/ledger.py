@@ -23,10 +23,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from rules.events import Event
+from rules.severity import rank
 
 SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
 _BY_RANK = {v: k for k, v in SEVERITY_RANK.items()}
 STATES = ("raised", "acknowledged", "cleared", "closed")
+CATEGORIES = ("real", "false_alarm", "test", "device_fault", "duplicate")
+"""How a closed alarm is counted in the two-monthly review: a real hazard, a false alarm (the
+device or rule saw what was not there), a test (drill, maintenance), a device fault, or a
+duplicate of another alarm (see gateway/alarms/review.py for the false-alarm rate)."""
+CATEGORY_ZH = {"real": "真实隐患", "false_alarm": "误报", "test": "测试",
+               "device_fault": "设备故障", "duplicate": "重复"}
+
+# Columns added after the first release: an older ledger gets them on open.
+_ADDED = (("category", "TEXT"), ("assignee", "TEXT"), ("assigned_by", "TEXT"),
+          ("assigned_at", "REAL"), ("due_at", "REAL"),
+          ("overdue_level", "INTEGER NOT NULL DEFAULT 0"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -39,7 +51,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     value TEXT, threshold TEXT, message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
     site TEXT, campus TEXT, building TEXT, floor INTEGER, room TEXT, location TEXT,
     repeat_count INTEGER NOT NULL, latched INTEGER NOT NULL, suppressed TEXT,
-    flapping INTEGER NOT NULL
+    flapping INTEGER NOT NULL, category TEXT, assignee TEXT, assigned_by TEXT,
+    assigned_at REAL, due_at REAL, overdue_level INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_open ON alarms (device, rule, channel)
     WHERE state != 'closed';
@@ -95,6 +108,12 @@ class Alarm:
     latched: bool
     suppressed: str | None
     flapping: bool
+    category: str | None = None
+    assignee: str | None = None
+    assigned_by: str | None = None
+    assigned_at: float | None = None
+    due_at: float | None = None
+    overdue_level: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +126,7 @@ _COLUMNS = [f.name for f in fields(Alarm)]
 class Transition:
     """One step in an alarm's life, as the outbox, MQTT and the notifier receive it."""
 
-    event: str  # raise | update | ack | clear | close
+    event: str  # raise | update | ack | clear | close | assign | overdue
     ts: float
     alarm: Alarm
 
@@ -153,6 +172,10 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(alarms)")}
+        for name, decl in _ADDED:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {decl}")
 
     def __enter__(self) -> Ledger:
         return self
@@ -182,6 +205,11 @@ class Ledger:
         rows = self.db.execute("SELECT * FROM alarms WHERE state != 'closed' "
                                "ORDER BY first_raised_at, id").fetchall()
         return [_alarm(r) for r in rows]
+
+    def open_by_severity(self) -> builtins.list[Alarm]:
+        """Open alarms, the worst first and, within a severity, the newest first: a fire is on
+        top of the live view and of ``firegate alarms list``."""
+        return by_severity(self.open_alarms())
 
     def list(self, state: str | None = None, since: float | None = None,
              until: float | None = None) -> builtins.list[Alarm]:
@@ -337,15 +365,19 @@ class Ledger:
                 a.state = "acknowledged"
             return [self._save(a, "ack", ts)]
 
-    def close(self, alarm_id: str, who: str, note: str,
-              ts: float | None = None) -> builtins.list[Transition]:
-        """A person closes a cleared alarm with a note of what was found and done (销号)."""
+    def close(self, alarm_id: str, who: str, note: str, ts: float | None = None,
+              category: str | None = None) -> builtins.list[Transition]:
+        """A person closes a cleared alarm with a note of what was found and done (销号) and a
+        category for the review (:data:`CATEGORIES`). Nothing changes when it is refused."""
         ts = time.time() if ts is None else ts
         if not who.strip():
             raise LedgerError("say who closes the alarm (a name)")
         if not note or not note.strip():
             raise LedgerError("a note is required to close an alarm: write what was found and "
                               "what was done, for the two-monthly review")
+        if category is not None and category not in CATEGORIES:
+            raise LedgerError(f"unknown category {category!r}; use one of: "
+                              f"{', '.join(CATEGORIES)}")
         with self._tx():
             a = self._require(alarm_id)
             if a.state == "closed":
@@ -359,7 +391,49 @@ class Ledger:
                 a.acked_by, a.acked_at, a.ack_via = who.strip(), ts, "close"
             a.state = "closed"
             a.closed_by, a.closed_at, a.note = who.strip(), ts, note.strip()
+            a.category = category
             return [self._save(a, "close", ts)]
+
+    def assign(self, alarm_id: str, to: str, due: float, who: str,
+               ts: float | None = None) -> builtins.list[Transition]:
+        """Give an open alarm a responsible person and a deadline (整改期限); the history keeps
+        who assigned it and when. Assigning again replaces both (and restarts escalation)."""
+        ts = time.time() if ts is None else ts
+        if not to or not to.strip():
+            raise LedgerError("say to whom the alarm is assigned (a name; it cannot be empty)")
+        if not who or not who.strip():
+            raise LedgerError("say who assigns the alarm (a name)")
+        if due <= ts:
+            raise LedgerError(f"the deadline {self.local(due)} is not in the future (now "
+                              f"{self.local(ts)}); give a date to come")
+        with self._tx():
+            a = self._require(alarm_id)
+            if a.state == "closed":
+                raise LedgerError(f"alarm {a.id} was closed by {a.closed_by} at "
+                                  f"{self.local(a.closed_at)}; nothing left to assign")
+            a.assignee, a.assigned_by, a.assigned_at = to.strip(), who.strip(), ts
+            a.due_at, a.overdue_level = due, 0
+            return [self._save(a, "assign", ts)]
+
+    def overdue(self, now: float) -> builtins.list[Alarm]:
+        """Open alarms whose deadline has passed, the longest overdue first."""
+        rows = self.db.execute("SELECT * FROM alarms WHERE state != 'closed' AND due_at IS NOT "
+                               "NULL AND due_at < ? ORDER BY due_at, id", (now,)).fetchall()
+        return [_alarm(r) for r in rows]
+
+    def escalated(self, alarm_id: str, level: int, to: builtins.list[str],
+                  ts: float | None = None) -> builtins.list[Transition]:
+        """Record that an overdue alarm was sent up the administrative chain to ``level``
+        (people ``to``): a history step, so the review shows who was told and when."""
+        ts = time.time() if ts is None else ts
+        with self._tx():
+            a = self._require(alarm_id)
+            a.overdue_level = level
+            tr = self._save(a, "overdue", ts)
+            self.db.execute("UPDATE history SET data = json_set(data, '$.escalated_to', ?) "
+                            "WHERE alarm_id = ? AND seq = ?",
+                            (", ".join(to), a.id, a.seq))
+            return [tr]
 
     def record_action(self, *, who: str, via: str, device: str, action: str,
                       params: dict[str, Any] | None = None, result: str, ts: float | None = None,
@@ -423,16 +497,23 @@ class Ledger:
             "time_to_ack_s": _dur(a.first_raised_at, a.acked_at),
             "time_to_close_s": _dur(a.first_raised_at, a.closed_at),
             "repeat_count": a.repeat_count, "note": a.note or "", "message_zh": a.message_zh,
+            "category": a.category or "", "assignee": a.assignee or "",
+            "due_at": self.local(a.due_at), "location": a.location or "",
         }
 
 
 _DETAIL_HEADER = ["id", "campus", "building", "floor", "room", "device", "rule", "channel",
                   "severity", "state", "raised_at", "acked_at", "acked_by", "cleared_at",
                   "closed_at", "closed_by", "time_to_ack_s", "time_to_close_s", "repeat_count",
-                  "note", "message_zh"]
+                  "note", "message_zh", "category", "assignee", "due_at", "location"]
 _SUMMARY_HEADER = ["campus", "building", "rule", "alarms", "repeats", "open", "acknowledged",
                    "closed", "mean_time_to_ack_s", "max_time_to_ack_s", "mean_time_to_close_s",
                    "max_time_to_close_s"]
+
+
+def by_severity(alarms: list[Alarm]) -> list[Alarm]:
+    """Worst severity first (rules/severity.py's rank), then newest first."""
+    return sorted(alarms, key=lambda a: (-rank(a.severity), -a.raised_at, a.id))
 
 
 def _dur(start: float, end: float | None) -> float | str:
@@ -505,4 +586,13 @@ def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
     return dt.astimezone(UTC).timestamp()
 
 
-__all__ = ["Alarm", "Ledger", "LedgerError", "Transition", "parse_when"]
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_ZH",
+    "Alarm",
+    "Ledger",
+    "LedgerError",
+    "Transition",
+    "by_severity",
+    "parse_when",
+]

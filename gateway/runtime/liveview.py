@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gateway.runtime.gateway import Gateway
+from rules.severity import label_zh
 
 # The values worth a glance per device kind, in order.
 HEADLINE = {
@@ -51,11 +52,11 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
     online = sum(1 for h in gw.health.values() if h.online)
     head = Text.assemble(
         (f"firegate {gw.cfg.gateway.id}", "bold"),
-        f"  {gw.cfg.gateway.campus}/{gw.cfg.gateway.building}",
+        f"  {gw.places.campus} {gw.places.building}",
         f"  up {now - gw.started:.0f} s  devices {online}/{len(gw.devices)} online"
         f"  requests {gw.requests}  points {gw.points}",
     )
-    open_alarms = gw.ledger.open_alarms()
+    open_alarms = gw.ledger.open_by_severity()  # a fire on top
     alarm_rows = [a.as_dict() for a in open_alarms][:12]
     alarmed = {str(a["device"]) for a in alarm_rows}
     order = sorted(gw.devices, key=lambda i: (gw.health[i].online, i not in alarmed))
@@ -65,7 +66,6 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
     for col in ("device", "kind", "room", "state", "values", "ms", "errors"):
         devices.add_column(col, no_wrap=True)
     for i in shown:
-        d = gw.devices[i]
         h = gw.health[i]
         info = gw.info[i]
         latest = gw.latest[i]
@@ -73,20 +73,20 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
                          for k in HEADLINE.get(info.kind, ()) if k in latest)
         state = Text("online", "green") if h.online else Text(
             "offline" if h.ever_seen or h.polls else "waiting", "red" if h.polls else "dim")
-        where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or d.location)
+        where = gw.places.location(i, "", "") or i
         devices.add_row(i, info.kind, where, state, vals, f"{h.response_ms:.0f}",
                         str(sum(h.errors.values())))
     if len(order) > len(shown):
         devices.add_row(f"… {len(order) - len(shown)} more", "", "", Text("online", "green"),
                         "", "", "")
     alarms = Table(expand=True, show_edge=False, header_style="bold")
-    for col in ("alarm", "severity", "rule", "device", "state", "message"):
+    for col in ("alarm", "severity", "where", "rule", "state", "message"):
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
         sev = str(row["severity"])
-        alarms.add_row(str(row["id"]), Text(sev, SEVERITY_STYLE.get(sev, "")), str(row["rule"]),
-                       str(row["device"]), str(row["state"]),
-                       str(row.get("message_zh") or "")[:60])
+        alarms.add_row(str(row["id"]), Text(label_zh(sev), SEVERITY_STYLE.get(sev, "")),
+                       str(row.get("location") or row["device"]), str(row["rule"]),
+                       str(row["state"]), str(row.get("message_zh") or "")[:60])
     st = gw.outbox.stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
