@@ -220,8 +220,10 @@ h3 { font-size: 11pt; margin: 4mm 0 1.5mm; }
 p.meta { color: #555; margin: 0 0 3mm; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm; page-break-inside: auto; }
 tr { page-break-inside: avoid; }
-th, td { border: 0.5pt solid #9e9e9e; padding: 1mm 1.5mm; text-align: right; }
-th { background: #eceff1; font-weight: 600; }
+th, td { border: 0.5pt solid #9e9e9e; padding: 0.8mm 1.2mm; text-align: right;
+         font-size: 8.5pt; }
+th { background: #eceff1; font-weight: 600; white-space: nowrap; }
+td { white-space: nowrap; }
 td.l, th.l { text-align: left; }
 tr.total td { font-weight: 700; background: #fafafa; }
 .kpi { display: flex; gap: 3mm; margin: 2mm 0 3mm; }
@@ -297,8 +299,9 @@ def _sev(severity: str) -> str:
 
 
 def _summary_table(rv: Review, b: tuple[str, str]) -> str:
-    head = ("规则", "报警", "真实", "误报", "测试", "设备故障", "重复", "未分类", "未销号",
-            "误报率", "确认均值", "确认P90", "销号均值", "销号P90", "超期")
+    head = ("规则", "报警", "真实", "误报", "测试", "设备<br>故障", "重复", "未<br>分类",
+            "未<br>销号", "误报率", "确认<br>均值", "确认<br>P90", "销号<br>均值", "销号<br>P90",
+            "超期")
     rows = [f"<tr>{''.join(f'<th class=l>{h}</th>' if i == 0 else f'<th>{h}</th>' for i, h in enumerate(head))}</tr>"]  # noqa: E501
 
     def tr(label: str, g: Group, cls: str = "") -> str:
