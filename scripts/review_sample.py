@@ -54,7 +54,8 @@ PLACES = {"exit": ["东侧1层安全出口", "西楼梯间1层通道", "东侧2�
           "device": ["东侧安全出口", "1层消防控制室", "配电间"]}
 PEOPLE = ["王师傅", "张师傅", "李科长", "赵主任", "宿管陈老师"]
 NOTES = {"real": "已到场处理，收缴违规电器并登记", "false_alarm": "现场核实无异常，为误报",
-         "test": "维保测试", "device_fault": "设备故障，已报修更换", "duplicate": "与同时段报警重复"}
+         "test": "维保测试", "device_fault": "设备故障，已报修更换",
+         "duplicate": "与同时段报警重复"}
 
 
 def _pick(rng: random.Random, weights: dict[str, int]) -> str:

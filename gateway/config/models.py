@@ -416,7 +416,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     out: list[str | int] = []
     for part in loc:
         if isinstance(part, str) and ((part in ("tcp", "rtu", "rtu_over_tcp") and out and
-                                      isinstance(out[-1], int)) or part.startswith("function-")):
+                                      isinstance(out[-1], int)) or part.startswith("function-")
+                                     or part == "[key]"):
             continue
         out.append(part)
     return tuple(out)
