@@ -1,8 +1,9 @@
 """A ledger of generated alarms for trying the two-monthly review, and the review itself.
 
     .venv/bin/python scripts/review_sample.py --ledger /tmp/rv/ledger.sqlite [--alarms 1000]
-        [--days 60] [--seed 14] [--html docs/review-sample.html] [--csv docs/review-sample.csv]
-        [--png docs/review-sample.png]
+        [--days 60] [--seed 14] [--html docs/review/review-sample.html]
+        [--csv docs/review/review-sample.csv]
+        [--png docs/img/review-sample.png]
 
 Every alarm goes through the real :class:`~gateway.alarms.ledger.Ledger` (raise, acknowledge,
 clear, close with a category, assign with a deadline), over three buildings on two campuses, with

@@ -90,7 +90,8 @@ async def _operator_rounds(gw: Gateway) -> None:
                 gw.acknowledge(str(d["id"]), who=CONTROL_ROOM, via="demo")
             if d["rule"] == "malicious_load" and d["state"] != "closed" and \
                     d.get("cleared_at"):
-                gw.close_alarm(str(d["id"]), who=SUPERVISOR, note=KETTLE_NOTE)
+                gw.close_alarm(str(d["id"]), who=SUPERVISOR, note=KETTLE_NOTE,
+                               category="real")
 
 
 def demo_extras(args: argparse.Namespace, modem_sim: Any = None

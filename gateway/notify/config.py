@@ -202,6 +202,11 @@ class NotifyConfig(Strict):
                            description="wait before trying again when every channel failed")
     stop_on_clear: bool = True
     confirm_replies: bool = True
+    overdue_every_h: float = Field(
+        default=24.0, gt=0, le=24 * 30,
+        description="an open alarm past its deadline (整改期限) goes one level up the "
+                    "administrative chain (rota.admin_levels, else the rota's last level) "
+                    "at the deadline and again every this many hours")
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:

@@ -37,7 +37,7 @@ from gateway.notify.providers import ProviderError, make_channel
 from gateway.notify.rota import Rota
 from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
-from gateway.notify.text import compose, confirmation, local_tz
+from gateway.notify.text import compose, confirmation, local_tz, overdue_text, where
 from gateway.runtime.aio import run_all
 
 log = logging.getLogger("firegate.notify")
@@ -168,6 +168,29 @@ class Notifier:
                 if code not in self.codes:
                     return code
             n += 1
+
+    # ------------------------------------------------------------------ overdue
+    def admin_chain(self) -> list[list[str]]:
+        """The administrative chain told of overdue alarms: ``rota.admin_levels`` when the
+        rota has one, else the last level of the on-call chain (the head of the office)."""
+        rota = self.rota.cfg
+        chain = getattr(rota, "admin_levels", None) or []
+        return [list(lv) for lv in chain] or [list(rota.levels[-1])]
+
+    def page_overdue(self, alarm: dict[str, Any], level: int, now: float) -> list[str]:
+        """Tell level ``level`` (1-based) of the administrative chain that an alarm is past its
+        deadline and not closed; returns the names paged (for the ledger's history)."""
+        chain = self.admin_chain()
+        names = chain[min(level, len(chain)) - 1]
+        text = overdue_text(alarm, now, self.tz, self.names)
+        for name in names:
+            phone = self.rota.person(name).phone
+            self.store.add(phone, text, {"where": where(alarm, names=self.names),
+                                         "what": "超期未整改", "value": str(alarm.get("assignee")),
+                                         "time": "", "code": str(alarm.get("id"))},
+                           [str(alarm["id"])], False, "overdue")
+        self._wake_send.set()
+        return names
 
     # ------------------------------------------------------------------ replies
     def _on_sms(self, sms: IncomingSms) -> None:

@@ -133,5 +133,16 @@ def confirmation(code: str, who: str, t: dict[str, Any], names: Names | None = N
     return f"已确认{code}: {where(t, campus=False, names=nm)} {what(t)} (确认人 {who})"
 
 
+def overdue_text(t: dict[str, Any], now: float, tz: timezone, names: Names | None = None) -> str:
+    """To the administrative chain: an alarm past its deadline (整改期限) and not closed."""
+    nm = names or _names_of(t)
+    due = t.get("due_at")
+    days = (now - float(due)) / 86400.0 if isinstance(due, int | float) else 0.0
+    day = datetime.fromtimestamp(float(due), UTC).astimezone(tz).strftime("%m-%d") \
+        if isinstance(due, int | float) else "?"
+    return (f"【超期未整改】{where(t, campus=False, names=nm)} {what(t)}，整改期限{day}已过"
+            f"{days:.0f}天，责任人{t.get('assignee') or '未指定'}，报警号{t.get('id')}")
+
+
 def local_tz(offset_h: float) -> timezone:
     return timezone(timedelta(hours=offset_h))

@@ -233,10 +233,13 @@ class Gateway:
             self.publish_transition(tr.as_dict())
         return True
 
-    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
-        """Close a cleared alarm with a note (销号) and publish the transition."""
+    def close_alarm(self, alarm_id: str, who: str, note: str,
+                    category: str | None = None) -> bool:
+        """Close a cleared alarm with a note (销号) and a review category, and publish the
+        transition."""
         try:
-            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time(),
+                                            category=category)
         except (KeyError, ValueError) as exc:
             log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
             return False

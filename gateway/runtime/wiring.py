@@ -6,6 +6,8 @@ nothing of MQTT, InfluxDB or the modem.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -56,4 +58,30 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
             if not d.get("acked_by") and d.get("state") == "raised":
                 page({**d, "event": "raise", "ts": d["raised_at"]})
         coros.append(gw.notifier.run())
+        coros.append(overdue_rounds(gw, cfg.notify.overdue_every_h * 3600.0))
     return coros
+
+
+async def overdue_rounds(gw: Gateway, every_s: float, check_s: float = 60.0) -> None:
+    """Send alarms past their deadline up the administrative chain: level 1 at the deadline,
+    one level higher every ``every_s``; each step goes on the ledger (who was told, when)."""
+    while True:
+        escalate_overdue(gw, time.time(), every_s)
+        await asyncio.sleep(check_s)
+
+
+def escalate_overdue(gw: Gateway, now: float, every_s: float) -> int:
+    """One round of :func:`overdue_rounds`; returns how many alarms went up a level."""
+    if gw.notifier is None:
+        return 0
+    depth = len(gw.notifier.admin_chain())
+    n = 0
+    for a in gw.ledger.overdue(now):
+        level = min(depth, 1 + int((now - (a.due_at or now)) // every_s))
+        if level <= a.overdue_level:
+            continue
+        names = gw.notifier.page_overdue(a.as_dict(), level, now)
+        for tr in gw.ledger.escalated(a.id, level, names, ts=now):
+            gw.publish_transition(tr.as_dict())
+        n += 1
+    return n

@@ -111,4 +111,4 @@ def test_demo_with_modem_pages_and_the_reply_acknowledges(demo_120: DemoRun) -> 
     lines = [json.loads(x) for x in
              (demo_120.line_protocol.parent / "sms.jsonl").read_text().splitlines()]
     assert lines and all({"pdu_hex", "number", "text"} <= set(x) for x in lines)
-    assert any("dorm-1" in x["text"] for x in lines)
+    assert any("1号宿舍楼" in x["text"] for x in lines)
