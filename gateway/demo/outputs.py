@@ -63,7 +63,9 @@ async def _reply_to_fire_page(sim: Any) -> None:
     while True:
         await asyncio.sleep(0.5)
         for msg in sim.messages():
-            if "火" in msg.text and msg.number.endswith("0001"):
+            # A fire page, not a digest that merely mentions a fire door (防火门).
+            if "火警" in msg.text and not msg.text.startswith("【告警") and \
+                    msg.number.endswith("0001"):
                 m = re.search(r"\((\w{3,8})\)|回复\"1 (\w{3,8})\"", msg.text)
                 if m:
                     await asyncio.sleep(REPLY_AFTER_S)

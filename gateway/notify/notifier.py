@@ -216,7 +216,9 @@ class Notifier:
             outcome = "acknowledged"
             if self.cfg.confirm_replies:
                 a = self.alarms[alarm_id]
-                self.store.add(sender, confirmation(a.code, who, a.transition, self.names),
+                person = self.rota.cfg.people.get(who)
+                name = (person.name_zh if person is not None else "") or who
+                self.store.add(sender, confirmation(a.code, name, a.transition, self.names),
                                {"what": "已确认", "code": a.code}, [alarm_id], False, "confirm")
                 self._wake_send.set()
         entry = {"ts": self.clock(), "sender": sender, "text": text, "who": who,

@@ -73,13 +73,19 @@ def group(items: list[PageItem], tz: timezone, names: Names | None = None) -> st
     nm = names or _names_of(items[0].transition)
     crit = sum(1 for i in items if i.critical)
     head = f"【告警{len(items)}条" + (f",特急{crit}" if crit else "") + "】"
-    lines = []
-    for i in items[:4]:
-        t = i.transition
-        lines.append(f"{pages.location(t) or nm.building} {what(t)}({i.code})")
-    more = f" 等{len(items)}条" if len(items) > 4 else ""
     first = when(items[0].transition, tz)
-    return f"{head}{nm.building} {first}: " + "; ".join(lines) + more + " 回复\"1 代码\"确认"
+    tail = " 回复\"1 代码\"确认"
+    lines: list[str] = []
+    for i in items:
+        t = i.transition
+        line = f"{pages.location(t) or nm.building} {what(t)}({i.code})"
+        more = f" 等{len(items)}条" if len(lines) + 1 < len(items) else ""
+        text = f"{head}{nm.building} {first}: " + "; ".join([*lines, line]) + more + tail
+        if lines and len(text) > pages.TWO_PARTS:
+            break  # a digest stays within two SMS parts; the screen has the rest
+        lines.append(line)
+    more = f" 等{len(items)}条" if len(lines) < len(items) else ""
+    return f"{head}{nm.building} {first}: " + "; ".join(lines) + more + tail
 
 
 def summary(items: list[PageItem], window_s: float, tz: timezone,

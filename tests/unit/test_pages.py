@@ -145,3 +145,33 @@ def test_config_check_reports_a_bad_point_table_and_a_bad_label(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"gw.yaml:5: devices\[1\] \(fp\).points_csv: .*p.csv"
                        r":2: 位置 is empty"):
         load_config(cfg)
+
+
+def test_a_storm_digest_stays_a_digest_within_two_parts() -> None:
+    from gateway.notify.storm import OutMessage, PageItem
+    from gateway.notify.text import compose, local_tz
+
+    items = [PageItem(f"a{i}", f"{1000 + i}", {
+        "rule": "malicious_load", "severity": "major", "value": 1800.0 + i, "floor": 3,
+        "room": f"3{i:02d}", "building": "dorm-1", "ts": 1772416800.0}, False)
+        for i in range(8)]
+    text, params = compose(OutMessage("p", items, "group"), 600, local_tz(8),
+                           Names("北校区", "1号宿舍楼", "dorm-1"))
+    assert text.startswith("【告警8条】1号宿舍楼 03-02 10:00: 3层300室 疑似违规电热器具1800W(1000)")
+    assert text.endswith(' 等8条 回复"1 代码"确认') and sms_parts(text) == 2
+    assert "(1001)" in text and "dorm-1" not in text
+    assert params["where"].startswith("北校区1号宿舍楼")
+
+
+def test_influxdb_alarm_line_carries_the_location_field() -> None:
+    from types import SimpleNamespace
+
+    from gateway.outputs.lineproto import LineBuilder
+
+    b = LineBuilder(SimpleNamespace(site="s", campus="north", building="dorm-1", id="gw"))
+    out: list[str] = []
+    b.alarm({"id": "A1", "device": "fire-panel", "rule": "fire_alarm", "channel": "3",
+             "severity": "critical", "state": "raised", "event": "raise", "seq": 1,
+             "ts": 1772416800.0, "value": 1, "threshold": 1, "location": "3层东侧走廊",
+             "message_zh": "1号宿舍楼 3层东侧走廊：火灾报警"}, out)
+    assert 'location="3层东侧走廊"' in out[0] and out[0].startswith("alarm,")
