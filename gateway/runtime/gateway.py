@@ -265,7 +265,8 @@ class Gateway:
             out.append({"device": i, "ts": now, "measurement": "device_health",
                         "tags": self.tags[i], "quality": "good", "poll_class": "health",
                         "fields": {"online": h.online, "response_ms": round(h.response_ms, 2),
-                                   "errors": sum(h.errors.values()), "requests": h.requests}})
+                                   "errors": sum(h.errors.values()), "requests": h.requests,
+                                   "unreadable_points": len(h.unreadable)}})
         return out
 
     def publish_external(self) -> int:
@@ -327,13 +328,41 @@ class Gateway:
         """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""
         pollers = self.pollers or self.build_pollers()
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(p.run()) for p in pollers]
-            tasks.append(tg.create_task(self._flusher()))
-            for coro in extra or []:
-                tasks.append(tg.create_task(coro))
+            producers = [tg.create_task(p.run()) for p in pollers]
+            producers.append(tg.create_task(self._flusher()))
+            others = [tg.create_task(coro) for coro in extra or []]
             await stop.wait()
-            await cancel_all(tasks)
+            # Stop reading first, put what is held into the outbox, then give the outputs their
+            # grace to deliver it (the live view keeps showing the count going down).
+            await cancel_all(producers)
+            self.flush()
+            await self._drain()
+            await cancel_all(others)
         self.flush()
+
+    async def _drain(self) -> None:
+        """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.
+
+        The delivery loops already send alarms before telemetry, so a short grace spends itself
+        on alarms first. Nothing is lost either way: what is left stays in the outbox.
+        """
+        if self.outputs is None:
+            return
+        grace = self.cfg.outputs.stop_grace_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        pending = self.outbox.stats().get("pending", 0)
+        if pending:
+            log.info("stopping: delivering %d pending record(s), up to %.0f s", pending, grace)
+        while pending and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            pending = self.outbox.stats().get("pending", 0)
+        if pending:
+            st = self.outbox.stats()
+            log.warning("stopping with %d record(s) undelivered (%d alarm, %d telemetry) after "
+                        "%.0f s; they stay in %s and are sent at the next start", pending,
+                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0), grace,
+                        Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, Any]:
