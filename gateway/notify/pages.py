@@ -149,14 +149,24 @@ def _sensor(t: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """What happened (from the transition, with units) and one line of what to do."""
+    """What happened (from the transition, with units) and one line of what to do (a text, or
+    a function of the transition when it depends on it)."""
 
     what: Callable[[Mapping[str, Any]], str]
-    action: str
+    action: str | Callable[[Mapping[str, Any]], str]
+
+    def act(self, t: Mapping[str, Any]) -> str:
+        return self.action if isinstance(self.action, str) else self.action(t)
+
+
+def _fire_action(t: Mapping[str, Any]) -> str:
+    """A zone names where the fire is; the panel's own bit only says there is one somewhere,
+    so the page sends someone to read the panel, not to the control room as the fire's place."""
+    return "立即核实，确认后拨119" if t.get("channel") else "立即到控制器查看火警部位"
 
 
 TEMPLATES: dict[str, Template] = {
-    "fire_alarm": Template(_fire, "立即核实，确认后拨119"),
+    "fire_alarm": Template(_fire, _fire_action),
     "panel_fault": Template(_panel, "通知消防维保"),
     "arc_fault": Template(lambda t: "故障电弧", "断电查线后现场复位"),
     "residual_current": Template(_residual, "查该回路绝缘"),
@@ -218,12 +228,12 @@ def reply(code: str) -> str:
 def page(t: Mapping[str, Any], code: str, names: Names) -> str:
     """The text of one page: one SMS part where it fits, never more than two."""
     tpl = template(str(t.get("rule", "")))
-    tag, w = severity_tag(t), what(t)
-    for campus, action in ((True, tpl.action), (False, tpl.action), (False, "")):
+    tag, w, act = severity_tag(t), what(t), tpl.act(t)
+    for campus, action in ((True, act), (False, act), (False, "")):
         text = _join(tag, where(t, names, campus=campus), w, action, code)
         if len(text) <= ONE_PART:
             return text
-    text = _join(tag, where(t, names), w, tpl.action, code)
+    text = _join(tag, where(t, names), w, act, code)
     if len(text) <= TWO_PARTS:
         return text
     # Only an absurdly long label gets here: keep the head of where, what, and the code.
