@@ -66,12 +66,15 @@ def rows(config: Path) -> list[tuple[str, str, str, int, int]]:
     kinds = {profiles[d.profile].kind: d for d in reversed(devices)}
     pairs = [(r, k) for k in kinds for ids, _ in KIND_RULES.get(k, ()) for r in ids]
     pairs.append(("comm_loss", "exit_sensor" if "exit_sensor" in kinds else next(iter(kinds))))
-    for rule, kind in pairs:
-        if (rule, kind) in seen:
+    extra = [("fire_alarm", "fire_panel", ("", 1, 1, "critical"))] if "fire_panel" in kinds \
+        else []  # the panel's own fire bit, without a zone
+    for rule, kind, sample in [(r, k, None) for r, k in pairs] + extra:
+        if sample is None and (rule, kind) in seen:
             continue
         seen.add((rule, kind))
         d = kinds[kind]
-        channel, value, threshold, severity = SAMPLES.get((rule, kind), ("", None, None, "major"))
+        channel, value, threshold, severity = sample or SAMPLES.get((rule, kind),
+                                                                    ("", None, None, "major"))
         t = {"rule": rule, "device": d.id, "channel": channel, "value": value,
              "threshold": threshold, "severity": severity, "floor": d.floor, "room": d.room,
              "location": places.location(d.id, rule, channel), "message_zh": ""}
