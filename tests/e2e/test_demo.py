@@ -86,6 +86,8 @@ def test_run_and_simulate_in_two_terminals_stop_cleanly_on_sigterm(tmp_path: Pat
     cfg["gateway"]["data_dir"] = str(tmp_path / "data")
     path = tmp_path / "building.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    # The fire panel's point table travels with the configuration (points_csv is relative).
+    shutil.copy(ROOT / "deploy/examples/demo-panel-points.csv", tmp_path)
     sim = start(["simulate", "-c", str(path)], tmp_path / "sim.log")
     try:
         deadline = time.monotonic() + 20
