@@ -23,6 +23,7 @@ from drivers.profiles import load_profiles  # noqa: E402
 from gateway.config.models import load_config  # noqa: E402
 from gateway.config.places import Places  # noqa: E402
 from gateway.notify.pages import Names, page, sms_parts  # noqa: E402
+from gateway.records import AlarmTransition  # noqa: E402
 from rules.engine import KIND_RULES  # noqa: E402
 
 README = ROOT / "gateway" / "notify" / "README.md"
@@ -75,9 +76,11 @@ def rows(config: Path) -> list[tuple[str, str, str, int, int]]:
         d = kinds[kind]
         channel, value, threshold, severity = sample or SAMPLES.get((rule, kind),
                                                                     ("", None, None, "major"))
-        t = {"rule": rule, "device": d.id, "channel": channel, "value": value,
-             "threshold": threshold, "severity": severity, "floor": d.floor, "room": d.room,
-             "location": places.location(d.id, rule, channel), "message_zh": ""}
+        t = AlarmTransition(event="raise", ts=0.0, id="A1", device=d.id, rule=rule,
+                            severity=severity, state="raised", channel=channel, value=value,
+                            threshold=threshold, floor=d.floor, room=d.room,
+                            building=cfg.gateway.building,
+                            location=places.location(d.id, rule, channel))
         text = page(t, "4821", names)
         out.append((rule, d.id, text, len(text), sms_parts(text)))
     return out

@@ -15,13 +15,14 @@ import csv
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.records import AlarmTransition
 from rules.events import Event
 from rules.severity import rank
 
@@ -115,30 +116,15 @@ class Alarm:
     due_at: float | None = None
     overdue_level: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 _COLUMNS = [f.name for f in fields(Alarm)]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One step in an alarm's life, as the outbox, MQTT and the notifier receive it."""
-
-    event: str  # raise | update | ack | clear | close | assign | overdue
-    ts: float
-    alarm: Alarm
-
-    @property
-    def id(self) -> str:
-        return self.alarm.id
-
-    def as_dict(self) -> dict[str, Any]:
-        d = self.alarm.as_dict()
-        d["event"] = self.event
-        d["ts"] = self.ts
-        return d
+def _transition(a: Alarm, event: str, ts: float, escalated_to: str | None = None
+                ) -> AlarmTransition:
+    """The alarm's state after ``event``, frozen: what listeners, the outbox and the history
+    table receive."""
+    return AlarmTransition(event=event, ts=ts, escalated_to=escalated_to, **asdict(a))
 
 
 class LedgerError(ValueError):
@@ -249,25 +235,25 @@ class Ledger:
                                  suppressed=a.suppressed, flapping=a.flapping))
         return out
 
-    def history_since(self, rowid: int) -> builtins.list[tuple[int, dict[str, Any]]]:
+    def history_since(self, rowid: int) -> builtins.list[tuple[int, AlarmTransition]]:
         """Transitions recorded after ``rowid``, in order, by any process: the running gateway
         publishes what a shell command (``firegate alarms ack``) wrote to the ledger."""
         rows = self.db.execute("SELECT rowid, data FROM history WHERE rowid > ? ORDER BY rowid",
                                (rowid,)).fetchall()
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+        return [(int(r[0]), AlarmTransition.from_json(json.loads(r[1]))) for r in rows]
 
     def last_history_rowid(self) -> int:
         row = self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM history").fetchone()
         return int(row[0])
 
-    def history(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
+    def history(self, alarm_id: str) -> builtins.list[AlarmTransition]:
         """Every transition of the alarm, oldest first, as it was published."""
         rows = self.db.execute("SELECT data FROM history WHERE alarm_id = ? ORDER BY seq",
                                (alarm_id.strip(),)).fetchall()
-        return [json.loads(r["data"]) for r in rows]
+        return [AlarmTransition.from_json(json.loads(r["data"])) for r in rows]
 
     # ------------------------------------------------------------------ rule events
-    def apply(self, ev: Event) -> builtins.list[Transition]:
+    def apply(self, ev: Event) -> builtins.list[AlarmTransition]:
         """Record a rules event; returns the transitions it made (none for a clear of an alarm
         that is not up)."""
         with self._tx():
@@ -329,7 +315,8 @@ class Ledger:
         n = int(row["id"][7:]) + 1 if row else 1
         return f"A{day}{n:03d}"
 
-    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> Transition:
+    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False,
+              escalated_to: str | None = None) -> AlarmTransition:
         a.seq += 1
         a.updated_at = max(a.updated_at, ts)
         values = [_encode(getattr(a, c), c) for c in _COLUMNS]
@@ -339,14 +326,14 @@ class Ledger:
         else:
             sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
             self.db.execute(f"UPDATE alarms SET {sets} WHERE id = ?", [*values[1:], a.id])
-        tr = Transition(event, ts, a)
+        tr = _transition(a, event, ts, escalated_to)
         self.db.execute("INSERT INTO history (alarm_id, seq, event, ts, data) VALUES (?,?,?,?,?)",
-                        (a.id, a.seq, event, ts, json.dumps(tr.as_dict(), ensure_ascii=False)))
+                        (a.id, a.seq, event, ts, json.dumps(tr.to_json(), ensure_ascii=False)))
         return tr
 
     # ------------------------------------------------------------------ people
     def ack(self, alarm_id: str, who: str, via: str = "cli",
-            ts: float | None = None) -> builtins.list[Transition]:
+            ts: float | None = None) -> builtins.list[AlarmTransition]:
         """A person has seen the alarm. Raises KeyError for an unknown id and LedgerError when
         it is closed or already acknowledged."""
         ts = time.time() if ts is None else ts
@@ -366,7 +353,7 @@ class Ledger:
             return [self._save(a, "ack", ts)]
 
     def close(self, alarm_id: str, who: str, note: str, ts: float | None = None,
-              category: str | None = None) -> builtins.list[Transition]:
+              category: str | None = None) -> builtins.list[AlarmTransition]:
         """A person closes a cleared alarm with a note of what was found and done (销号) and a
         category for the review (:data:`CATEGORIES`). Nothing changes when it is refused."""
         ts = time.time() if ts is None else ts
@@ -395,7 +382,7 @@ class Ledger:
             return [self._save(a, "close", ts)]
 
     def assign(self, alarm_id: str, to: str, due: float, who: str,
-               ts: float | None = None) -> builtins.list[Transition]:
+               ts: float | None = None) -> builtins.list[AlarmTransition]:
         """Give an open alarm a responsible person and a deadline (整改期限); the history keeps
         who assigned it and when. Assigning again replaces both (and restarts escalation)."""
         ts = time.time() if ts is None else ts
@@ -422,22 +409,19 @@ class Ledger:
         return [_alarm(r) for r in rows]
 
     def escalated(self, alarm_id: str, level: int, to: builtins.list[str],
-                  ts: float | None = None) -> builtins.list[Transition]:
+                  ts: float | None = None) -> builtins.list[AlarmTransition]:
         """Record that an overdue alarm was sent up the administrative chain to ``level``
         (people ``to``): a history step, so the review shows who was told and when."""
         ts = time.time() if ts is None else ts
         with self._tx():
             a = self._require(alarm_id)
             a.overdue_level = level
-            tr = self._save(a, "overdue", ts)
-            self.db.execute("UPDATE history SET data = json_set(data, '$.escalated_to', ?) "
-                            "WHERE alarm_id = ? AND seq = ?",
-                            (", ".join(to), a.id, a.seq))
-            return [tr]
+            return [self._save(a, "overdue", ts, escalated_to=", ".join(to))]
 
     def record_action(self, *, who: str, via: str, device: str, action: str,
-                      params: dict[str, Any] | None = None, result: str, ts: float | None = None,
-                      alarm_id: str | None = None, note: str | None = None) -> int:
+                      params: Mapping[str, object] | None = None, result: str,
+                      ts: float | None = None, alarm_id: str | None = None,
+                      note: str | None = None) -> int:
         """Audit of an action on a device (a remote trip, a setting written): who, how, result."""
         ts = time.time() if ts is None else ts
         with self._tx():
@@ -485,7 +469,7 @@ class Ledger:
             _write(out, header, rows)
         return len(rows)
 
-    def _row(self, a: Alarm) -> dict[str, Any]:
+    def _row(self, a: Alarm) -> dict[str, object]:
         return {
             "id": a.id, "campus": a.campus, "building": a.building,
             "floor": "" if a.floor is None else a.floor, "room": a.room or "",
@@ -520,7 +504,7 @@ def _dur(start: float, end: float | None) -> float | str:
     return "" if end is None else round(end - start, 1)
 
 
-def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
+def _summary_rows(alarms: list[Alarm]) -> list[dict[str, object]]:
     groups: dict[tuple[str, str, str], list[Alarm]] = {}
     for a in alarms:
         groups.setdefault((a.campus, a.building, a.rule), []).append(a)
@@ -541,7 +525,7 @@ def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write(f: IO[str], header: list[str], rows: list[dict[str, Any]]) -> None:
+def _write(f: IO[str], header: list[str], rows: list[dict[str, object]]) -> None:
     w = csv.DictWriter(f, fieldnames=header)
     w.writeheader()
     w.writerows(rows)
@@ -592,7 +576,6 @@ __all__ = [
     "Alarm",
     "Ledger",
     "LedgerError",
-    "Transition",
     "by_severity",
     "parse_when",
 ]

@@ -211,17 +211,17 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
     if not items:
         raise KeyError(f"no alarm {args.id!r} in the ledger {ledger.path}")
     for h in items:
-        ev = h["event"]
-        who = h.get("closed_by") if ev == "close" else h.get("acked_by") if ev == "ack" else \
-            h.get("assigned_by") if ev == "assign" else None
-        more = f"[{h['category']}] " if ev == "close" and h.get("category") else ""
+        ev = h.event
+        who = h.closed_by if ev == "close" else h.acked_by if ev == "ack" else \
+            h.assigned_by if ev == "assign" else None
+        more = f"[{h.category}] " if ev == "close" and h.category else ""
         if ev == "assign":
-            more = f"to {h.get('assignee')} due {ledger.local(h.get('due_at'))} "
+            more = f"to {h.assignee} due {ledger.local(h.due_at)} "
         elif ev == "overdue":
-            more = f"escalated to level {h.get('overdue_level')}: {h.get('escalated_to', '')} "
-        print(f"{h['seq']:>3} {ledger.local(h['ts'])}  {ev:<7} {h['state']:<12} "
-              f"{h['severity']:<8} {('by ' + who) if who else ''} {more}"
-              f"{(h.get('note') or '') if ev == 'close' else ''}  {h['message_zh']}".rstrip())
+            more = f"escalated to level {h.overdue_level}: {h.escalated_to or ''} "
+        print(f"{h.seq:>3} {ledger.local(h.ts)}  {ev:<7} {h.state:<12} "
+              f"{h.severity:<8} {('by ' + who) if who else ''} {more}"
+              f"{(h.note or '') if ev == 'close' else ''}  {h.message_zh}".rstrip())
     return OK
 
 

@@ -9,15 +9,15 @@ import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from gateway.config.models import Config, ConfigError, RtuBus, load_config
 from gateway.demo.outputs import demo_extras, demo_overrides, demo_summary
 from gateway.demo.simulate import spec_from_config
-from gateway.runtime.gateway import Gateway
 from gateway.runtime.process import run_gateway
+from gateway.runtime.wiring import Services
 from simulators import Simulation
 from simulators.scenario import ScenarioError, load_scenario
 
@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(data_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
+def demo_config(data_dir: Path, overrides: Mapping[str, object] | None = None) -> Config:
     """The demo building with free ports, a pty path and the data dir under ``data_dir``."""
     with resources.as_file(DEFAULTS / "demo-building.yaml") as path:
         cfg = load_config(path)
@@ -93,9 +93,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         async with Simulation(spec, scenario=scenario):
             add_outputs = demo_summary(args)
 
-            def on_summary(gw: Gateway, summary: dict[str, Any]) -> None:
-                add_outputs(gw, summary)
-                pending.append(int(summary["outbox"]["pending"]) if gw.sink_names() else 0)
+            def on_summary(services: Services, summary: dict[str, object]) -> None:
+                add_outputs(services, summary)
+                outbox = summary.get("outbox")
+                if services.outputs is not None and isinstance(outbox, dict):
+                    pending.append(int(outbox.get("pending", 0)))
 
             rc = await run_gateway(cfg, for_s=args.for_s, summary=args.summary,
                                    view=not args.no_view, extras=demo_extras(args, modem_sim),

@@ -18,11 +18,12 @@ No device id is written: a device without a place in the configuration is named 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.config.places import spot
+from gateway.records import AlarmTransition
 from rules.severity import label_zh
 
 ONE_PART = 70
@@ -48,11 +49,11 @@ class Names:
                        or getattr(identity, "building", "")),
                    str(getattr(identity, "building", "")))
 
-    def for_(self, t: Mapping[str, Any]) -> Names:
-        b = str(t.get("building") or "")
+    def for_(self, t: AlarmTransition) -> Names:
+        b = t.building
         if not b or not self.building_id or b == self.building_id:
             return self
-        return Names(str(t.get("campus") or ""), b, b)
+        return Names(t.campus, b, b)
 
 
 def _n(v: Any, digits: int = 0) -> str:
@@ -77,73 +78,73 @@ _PANEL = {"fault": "故障", "supervisory": "监管报警", "shielded": "屏蔽"
           "bus_fault": "总线故障", "power_fault": "电源故障"}
 
 
-def _overload(t: Mapping[str, Any]) -> str:
-    v, th = t.get("value"), t.get("threshold")
-    if t.get("channel") == "power" and _num(v) and _num(th):
+def _overload(t: AlarmTransition) -> str:
+    v, th = t.value, t.threshold
+    if t.channel == "power" and _num(v) and _num(th):
         return f"用电{_n(v)}W超限额{_n(th)}W"
     if _num(v) and _num(th):
         return f"电流{_n(v, 1)}A超额定{_n(th)}A"
     return "线路过载"
 
 
-def _residual(t: Mapping[str, Any]) -> str:
-    v, th = t.get("value"), t.get("threshold")
+def _residual(t: AlarmTransition) -> str:
+    v, th = t.value, t.threshold
     return f"漏电{_n(v)}mA超设定{_n(th)}mA" if _num(v) and _num(th) else "剩余电流报警"
 
 
-def _temperature(t: Mapping[str, Any]) -> str:
-    v, th = t.get("value"), t.get("threshold")
+def _temperature(t: AlarmTransition) -> str:
+    v, th = t.value, t.threshold
     return f"线缆{_n(v, 1)}℃超设定{_n(th)}℃" if _num(v) and _num(th) else "探测器报温度过高"
 
 
-def _rise(t: Mapping[str, Any]) -> str:
-    v, th = t.get("value"), t.get("threshold")
+def _rise(t: AlarmTransition) -> str:
+    v, th = t.value, t.threshold
     return f"温升{_n(v, 1)}℃/分超{_n(th)}℃/分" if _num(v) and _num(th) else "温度快速上升"
 
 
-def _malicious(t: Mapping[str, Any]) -> str:
-    v = t.get("value")
+def _malicious(t: AlarmTransition) -> str:
+    v = t.value
     return f"疑似违规电热器具{_n(v)}W" if _num(v) else "疑似违规电热器具"
 
 
-def _ebike(t: Mapping[str, Any]) -> str:
-    v = t.get("value")
+def _ebike(t: AlarmTransition) -> str:
+    v = t.value
     return f"疑似电动车电池充电约{_n(v)}W" if _num(v) else "疑似电动车电池充电"
 
 
-def _trip(t: Mapping[str, Any]) -> str:
-    reason = str(t.get("value") or "none")
+def _trip(t: AlarmTransition) -> str:
+    reason = str(t.value or "none")
     return f"断路器跳闸（{_TRIP.get(reason, reason)}）"
 
 
-def _fire(t: Mapping[str, Any]) -> str:
-    return "火警" if t.get("channel") else "火灾报警控制器报火警"
+def _fire(t: AlarmTransition) -> str:
+    return "火警" if t.channel else "火灾报警控制器报火警"
 
 
-def _panel(t: Mapping[str, Any]) -> str:
-    key = str(t.get("channel") or "")
+def _panel(t: AlarmTransition) -> str:
+    key = str(t.channel or "")
     name = key.partition("@")[0]
     return f"消防主机{_PANEL.get(name, '故障')}"
 
 
-def _door(t: Mapping[str, Any]) -> str:
-    if "故障" in str(t.get("message_zh", "")):
+def _door(t: AlarmTransition) -> str:
+    if "故障" in t.message_zh:
         return "防火门故障"
-    v = t.get("value")
+    v = t.value
     return f"常闭防火门开启{_n(v)}秒" if _num(v) else "常闭防火门开启"
 
 
-def _exit(t: Mapping[str, Any]) -> str:
-    v = t.get("value")
+def _exit(t: AlarmTransition) -> str:
+    v = t.value
     return f"疏散通道被占用{_n(v)}秒" if _num(v) else "疏散通道被占用"
 
 
-def _comm(t: Mapping[str, Any]) -> str:
-    v = t.get("value")
+def _comm(t: AlarmTransition) -> str:
+    v = t.value
     return f"设备通信中断（{_n(v)}次无应答）" if _num(v) else "设备通信中断"
 
 
-def _sensor(t: Mapping[str, Any]) -> str:
+def _sensor(t: AlarmTransition) -> str:
     return "传感器故障，监测失效"
 
 
@@ -152,17 +153,17 @@ class Template:
     """What happened (from the transition, with units) and one line of what to do (a text, or
     a function of the transition when it depends on it)."""
 
-    what: Callable[[Mapping[str, Any]], str]
-    action: str | Callable[[Mapping[str, Any]], str]
+    what: Callable[[AlarmTransition], str]
+    action: str | Callable[[AlarmTransition], str]
 
-    def act(self, t: Mapping[str, Any]) -> str:
+    def act(self, t: AlarmTransition) -> str:
         return self.action if isinstance(self.action, str) else self.action(t)
 
 
-def _fire_action(t: Mapping[str, Any]) -> str:
+def _fire_action(t: AlarmTransition) -> str:
     """A zone names where the fire is; the panel's own bit only says there is one somewhere,
     so the page sends someone to read the panel, not to the control room as the fire's place."""
-    return "立即核实，确认后拨119" if t.get("channel") else "立即到控制器查看火警部位"
+    return "立即核实，确认后拨119" if t.channel else "立即到控制器查看火警部位"
 
 
 TEMPLATES: dict[str, Template] = {
@@ -184,9 +185,9 @@ TEMPLATES: dict[str, Template] = {
 """Every rule id of the rules engine; a rule missing here gets :func:`_fallback`."""
 
 
-def _fallback(t: Mapping[str, Any]) -> str:
+def _fallback(t: AlarmTransition) -> str:
     """A rule without a template: its own Chinese message, after the place."""
-    msg = str(t.get("message_zh") or t.get("rule") or "告警")
+    msg = t.message_zh or t.rule or "告警"
     _, sep, rest = msg.partition("：")
     return (rest if sep else msg).split("｜")[0]
 
@@ -195,39 +196,34 @@ def template(rule: str) -> Template:
     return TEMPLATES.get(rule, Template(_fallback, "到场查看"))
 
 
-def severity_tag(t: Mapping[str, Any]) -> str:
-    return f"【{label_zh(str(t.get('severity', 'major')))}】"
+def severity_tag(t: AlarmTransition) -> str:
+    return f"【{label_zh(t.severity or 'major')}】"
 
 
-def location(t: Mapping[str, Any]) -> str:
+def location(t: AlarmTransition) -> str:
     """Where in the building: the transition's ``location`` (the label the gateway put there),
     else floor and room."""
-    loc = str(t.get("location") or "")
-    if loc:
-        return loc
-    floor = t.get("floor")
-    room = t.get("room")
-    return spot(floor if isinstance(floor, int) else None, str(room) if room else None)
+    return t.location or spot(t.floor, t.room)
 
 
-def where(t: Mapping[str, Any], names: Names, *, campus: bool = True) -> str:
+def where(t: AlarmTransition, names: Names, *, campus: bool = True) -> str:
     names = names.for_(t)
     head = (names.campus if campus else "") + names.building
     loc = location(t)
     return f"{head} {loc}".strip() if loc else head
 
 
-def what(t: Mapping[str, Any]) -> str:
-    return template(str(t.get("rule", ""))).what(t)
+def what(t: AlarmTransition) -> str:
+    return template(t.rule).what(t)
 
 
 def reply(code: str) -> str:
     return f"回复\"1 {code}\"确认"
 
 
-def page(t: Mapping[str, Any], code: str, names: Names) -> str:
+def page(t: AlarmTransition, code: str, names: Names) -> str:
     """The text of one page: one SMS part where it fits, never more than two."""
-    tpl = template(str(t.get("rule", "")))
+    tpl = template(t.rule)
     tag, w, act = severity_tag(t), what(t), tpl.act(t)
     for campus, action in ((True, act), (False, act), (False, "")):
         text = _join(tag, where(t, names, campus=campus), w, action, code)

@@ -17,6 +17,7 @@ from typing import Any
 from gateway.notify import pages
 from gateway.notify.pages import Names
 from gateway.notify.storm import OutMessage, PageItem
+from gateway.records import AlarmTransition
 
 
 def _num(v: Any) -> str:
@@ -25,23 +26,22 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-def where(t: dict[str, Any], *, campus: bool = True, names: Names | None = None) -> str:
+def where(t: AlarmTransition, *, campus: bool = True, names: Names | None = None) -> str:
     """Where, once, in the names people use (see :mod:`gateway.notify.pages`)."""
     return pages.where(t, names or _names_of(t), campus=campus)
 
 
-def _names_of(t: dict[str, Any]) -> Names:
-    return Names(str(t.get("campus_name") or t.get("campus") or ""),
-                 str(t.get("building_name") or t.get("building") or ""))
+def _names_of(t: AlarmTransition) -> Names:
+    return Names(t.campus, t.building, t.building)
 
 
-def what(t: dict[str, Any]) -> str:
+def what(t: AlarmTransition) -> str:
     return pages.what(t)
 
 
-def value(t: dict[str, Any]) -> str:
+def value(t: AlarmTransition) -> str:
     """Value and limit as the provider's ``value`` parameter (the page itself writes units)."""
-    v, th = t.get("value"), t.get("threshold")
+    v, th = t.value, t.threshold
     out = []
     if v is not None:
         out.append(f"值{_num(v)}")
@@ -50,11 +50,10 @@ def value(t: dict[str, Any]) -> str:
     return " ".join(out)
 
 
-def when(t: dict[str, Any], tz: timezone) -> str:
-    ts = t.get("ts")
-    if not isinstance(ts, int | float):
+def when(t: AlarmTransition, tz: timezone) -> str:
+    if not t.ts:
         return ""
-    return datetime.fromtimestamp(ts, UTC).astimezone(tz).strftime("%m-%d %H:%M")
+    return datetime.fromtimestamp(t.ts, UTC).astimezone(tz).strftime("%m-%d %H:%M")
 
 
 def tag(item: PageItem) -> str:
@@ -99,7 +98,7 @@ def summary(items: list[PageItem], window_s: float, tz: timezone,
             f"最近: {where(last, campus=False, names=nm)} {when(last, tz)} 请查看值班室屏幕")
 
 
-def _short_where(t: dict[str, Any], names: Names, limit: int = 20) -> str:
+def _short_where(t: AlarmTransition, names: Names, limit: int = 20) -> str:
     """``where`` for a provider variable (Tencent takes 20 characters, Aliyun 35): the whole
     place when it fits, else without the campus, else the place in the building alone."""
     for text in (where(t, names=names), where(t, campus=False, names=names), pages.location(t)):
@@ -134,20 +133,20 @@ def compose(msg: OutMessage, window_s: float, tz: timezone,
     return text, params
 
 
-def confirmation(code: str, who: str, t: dict[str, Any], names: Names | None = None) -> str:
+def confirmation(code: str, who: str, t: AlarmTransition, names: Names | None = None) -> str:
     nm = names or _names_of(t)
     return f"已确认{code}: {where(t, campus=False, names=nm)} {what(t)} (确认人 {who})"
 
 
-def overdue_text(t: dict[str, Any], now: float, tz: timezone, names: Names | None = None) -> str:
+def overdue_text(t: AlarmTransition, now: float, tz: timezone, names: Names | None = None) -> str:
     """To the administrative chain: an alarm past its deadline (整改期限) and not closed."""
     nm = names or _names_of(t)
-    due = t.get("due_at")
-    days = (now - float(due)) / 86400.0 if isinstance(due, int | float) else 0.0
-    day = datetime.fromtimestamp(float(due), UTC).astimezone(tz).strftime("%m-%d") \
-        if isinstance(due, int | float) else "?"
+    due = t.due_at
+    days = (now - due) / 86400.0 if due is not None else 0.0
+    day = datetime.fromtimestamp(due, UTC).astimezone(tz).strftime("%m-%d") \
+        if due is not None else "?"
     return (f"【超期未整改】{where(t, campus=False, names=nm)} {what(t)}，整改期限{day}已过"
-            f"{days:.0f}天，责任人{t.get('assignee') or '未指定'}，报警号{t.get('id')}")
+            f"{days:.0f}天，责任人{t.assignee or '未指定'}，报警号{t.id}")
 
 
 def local_tz(offset_h: float) -> timezone:

@@ -8,7 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from gateway.runtime.wiring import outputs_and_notifier
+from gateway.runtime.wiring import start_services
 from tests.support.gateway_kit import config, running
 from tests.support.mqtt_helpers import PREFIX, Watcher, check, retained
 from tests.support.polling_kit import wait_for
@@ -29,7 +29,7 @@ async def test_location_and_names_reach_mqtt_and_influx(tmp_path: Path,
     cfg.gateway.site, cfg.gateway.id = PREFIX.split("/")[1:]
     cfg.gateway.campus_name, cfg.gateway.building_name = "北校区", "3号宿舍楼"
     async with Watcher(mosquitto) as w, running(cfg) as rig:
-        task = asyncio.gather(*outputs_and_notifier(rig.gw))
+        task = asyncio.gather(*start_services(rig.gw).coroutines)
         try:
             rig.sim.device("exit-w").set({"obstructed@2": True})
             await wait_for(lambda: bool(w.on("events")), timeout=15)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.runtime.wiring import escalate_overdue, outputs_and_notifier
+from gateway.runtime.wiring import escalate_overdue, start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import config, running
 from tests.support.polling_kit import wait_for
@@ -37,7 +37,10 @@ async def test_overdue_alarm_is_escalated_and_recorded(tmp_path: Path) -> None:
                      rules={"defaults": {"blocked_exit": {"hold_s": 1, "night_hold_s": 1}}})
         cfg.gateway.building_name = "3号宿舍楼"
         async with running(cfg) as rig:
-            task = asyncio.gather(*outputs_and_notifier(rig.gw))
+            services = start_services(rig.gw)
+            notifier = services.notifier
+            assert notifier is not None
+            task = asyncio.gather(*services.coroutines)
             try:
                 await asyncio.sleep(1.0)
                 rig.sim.device("exit-w").set({"obstructed@2": True})
@@ -47,16 +50,16 @@ async def test_overdue_alarm_is_escalated_and_recorded(tmp_path: Path) -> None:
                 now = time.time()
                 rig.gw.ledger.assign(alarm["id"], "宿管陈老师", due=now + 3600, who="李科长",
                                      ts=now)
-                assert escalate_overdue(rig.gw, now + 1800, 86400) == 0  # not due yet
-                assert escalate_overdue(rig.gw, now + 7200, 86400) == 1
-                assert escalate_overdue(rig.gw, now + 7300, 86400) == 0  # once per level
+                assert escalate_overdue(rig.gw, notifier, now + 1800, 86400) == 0  # not due yet
+                assert escalate_overdue(rig.gw, notifier, now + 7200, 86400) == 1
+                assert escalate_overdue(rig.gw, notifier, now + 7300, 86400) == 0  # once per level
                 [msg] = await modem.wait_for_messages(1, wait_s=10, number=HEAD)
                 assert msg.text.startswith("【超期未整改】3号宿舍楼 西楼梯间1层通道 疏散通道被占用")
                 assert "责任人宿管陈老师" in msg.text and alarm["id"] in msg.text
                 a = rig.gw.ledger.get(alarm["id"])
                 assert a is not None and a.overdue_level == 1
                 step = rig.gw.ledger.history(alarm["id"])[-1]
-                assert (step["event"], step["escalated_to"], step["ts"]) == \
+                assert (step.event, step.escalated_to, step.ts) == \
                     ("overdue", "zhao", now + 7200)
                 assert any(t["event"] == "overdue" for t in rig.transitions)
             finally:

@@ -3,6 +3,7 @@ template per rule id, one UCS2 SMS where possible and never more than two."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,18 @@ import pytest
 from gateway.config.models import ConfigError, load_config
 from gateway.config.places import Places, PlacesError, load_point_map
 from gateway.notify.pages import ONE_PART, TEMPLATES, TWO_PARTS, Names, page, sms_parts
+from gateway.records import AlarmTransition
 from rules.engine import KIND_RULES
 from rules.events import Event
 
 ROOT = Path(__file__).parents[2]
 DEMO = ROOT / "deploy" / "examples" / "demo-building.yaml"
+
+
+def tr(**kw: object) -> AlarmTransition:
+    base: dict[str, object] = {"event": "raise", "ts": 1772416800.0, "id": "A1",
+                               "device": "d", "state": "raised", "building": "dorm-1"}
+    return AlarmTransition.from_json({**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +59,8 @@ def test_every_page_of_the_demo_building_is_one_sms_without_a_device_id(
 
 def test_fire_names_the_zone_not_the_panel_room(demo: tuple[Places, Names, list[str]]) -> None:
     places, names, _ = demo
-    t = {"rule": "fire_alarm", "channel": "3", "severity": "critical", "value": 1,
-         "threshold": 1, "location": places.location("fire-panel", "fire_alarm", "3")}
+    t = tr(rule="fire_alarm", channel="3", severity="critical", value=1, threshold=1,
+           location=places.location("fire-panel", "fire_alarm", "3"))
     text = page(t, "0042", names)
     assert text == ('【特急】北校区1号宿舍楼 3层东侧走廊 火警，立即核实，确认后拨119。'
                     '回复"1 0042"确认')
@@ -61,33 +69,32 @@ def test_fire_names_the_zone_not_the_panel_room(demo: tuple[Places, Names, list[
 
 def test_values_carry_units(demo: tuple[Places, Names, list[str]]) -> None:
     places, names, _ = demo
-    t = {"rule": "residual_current", "channel": "3", "severity": "major", "value": 480.0,
-         "threshold": 300.0, "location": places.location("rcm-1", "residual_current", "3")}
+    t = tr(rule="residual_current", channel="3", severity="major", value=480.0,
+           threshold=300.0, location=places.location("rcm-1", "residual_current", "3"))
     assert "漏电480mA超设定300mA" in page(t, "1", names)
-    t = {"rule": "overload", "channel": "power", "severity": "major", "value": 1850.4,
-         "threshold": 1200.0, "floor": 3, "room": "305"}
+    t = tr(rule="overload", channel="power", severity="major", value=1850.4, threshold=1200.0,
+           floor=3, room="305")
     assert "3层305室 用电1850W超限额1200W" in page(t, "1", names)
 
 
 def test_a_long_place_drops_campus_then_action_then_takes_two_parts_never_losing_where() -> None:
     names = Names("北校区", "3号宿舍楼")
     loc = "东楼梯间与西楼梯间之间的三层公共活动区北侧消防通道尽头"
-    t = {"rule": "blocked_exit", "channel": "1", "severity": "critical", "value": 40.0,
-         "location": loc}
+    t = tr(rule="blocked_exit", channel="1", severity="critical", value=40.0, location=loc)
     text = page(t, "4821", names)
     assert len(text) <= ONE_PART and "北校区" not in text and loc in text
-    t["location"] = loc * 2
+    t = dataclasses.replace(t, location=loc * 2)
     text = page(t, "4821", names)
     assert ONE_PART < len(text) <= TWO_PARTS and sms_parts(text) == 2
     assert loc * 2 in text and '回复"1 4821"确认' in text
-    t["location"] = loc * 8  # an absurd label: still two parts, still the code
+    t = dataclasses.replace(t, location=loc * 8)  # absurd: still two parts, still the code
     text = page(t, "4821", names)
     assert len(text) <= TWO_PARTS and text.endswith('回复"1 4821"确认')
 
 
 def test_an_unknown_rule_pages_its_own_message_after_the_place() -> None:
-    t = {"rule": "new_rule", "severity": "minor", "message_zh": "1号宿舍楼 1层101室：新的隐患",
-         "floor": 1, "room": "101"}
+    t = tr(rule="new_rule", severity="minor", message_zh="1号宿舍楼 1层101室：新的隐患", floor=1,
+           room="101")
     assert page(t, "7", Names("", "1号宿舍楼")).startswith("【一般】1号宿舍楼 1层101室 新的隐患，")
 
 
@@ -151,10 +158,9 @@ def test_a_storm_digest_stays_a_digest_within_two_parts() -> None:
     from gateway.notify.storm import OutMessage, PageItem
     from gateway.notify.text import compose, local_tz
 
-    items = [PageItem(f"a{i}", f"{1000 + i}", {
-        "rule": "malicious_load", "severity": "major", "value": 1800.0 + i, "floor": 3,
-        "room": f"3{i:02d}", "building": "dorm-1", "ts": 1772416800.0}, False)
-        for i in range(8)]
+    items = [PageItem(f"a{i}", f"{1000 + i}", tr(
+        rule="malicious_load", severity="major", value=1800.0 + i, floor=3, room=f"3{i:02d}"),
+        False) for i in range(8)]
     text, params = compose(OutMessage("p", items, "group"), 600, local_tz(8),
                            Names("北校区", "1号宿舍楼", "dorm-1"))
     assert text.startswith("【告警8条】1号宿舍楼 03-02 10:00: 3层300室 疑似违规电热器具1800W(1000)")
@@ -170,8 +176,7 @@ def test_influxdb_alarm_line_carries_the_location_field() -> None:
 
     b = LineBuilder(SimpleNamespace(site="s", campus="north", building="dorm-1", id="gw"))
     out: list[str] = []
-    b.alarm({"id": "A1", "device": "fire-panel", "rule": "fire_alarm", "channel": "3",
-             "severity": "critical", "state": "raised", "event": "raise", "seq": 1,
-             "ts": 1772416800.0, "value": 1, "threshold": 1, "location": "3层东侧走廊",
-             "message_zh": "1号宿舍楼 3层东侧走廊：火灾报警"}, out)
+    b.alarm(tr(device="fire-panel", rule="fire_alarm", channel="3", severity="critical",
+               value=1, threshold=1, location="3层东侧走廊",
+               message_zh="1号宿舍楼 3层东侧走廊：火灾报警"), out)
     assert 'location="3层东侧走廊"' in out[0] and out[0].startswith("alarm,")

@@ -63,8 +63,7 @@ def test_assign_overdue_escalate_and_close_keep_who_and_when(ledger: Ledger) -> 
     aid = ledger.apply(ev("raise", DAY))[0].id
     ledger.ack(aid, "王师傅", via="sms", ts=DAY + 300)
     [tr] = ledger.assign(aid, "宿管陈老师", due=DAY + 72 * H, who="保卫处李科长", ts=DAY + H)
-    d = tr.as_dict()
-    assert (d["event"], d["assignee"], d["assigned_by"], d["assigned_at"], d["due_at"]) == \
+    assert (tr.event, tr.assignee, tr.assigned_by, tr.assigned_at, tr.due_at) == \
         ("assign", "宿管陈老师", "保卫处李科长", DAY + H, DAY + 72 * H)
     assert ledger.overdue(DAY + 71 * H) == []
     [late] = ledger.overdue(DAY + 80 * H)
@@ -73,13 +72,13 @@ def test_assign_overdue_escalate_and_close_keep_who_and_when(ledger: Ledger) -> 
     ledger.apply(ev("clear", DAY + 90 * H))
     ledger.close(aid, "宿管陈老师", "电热壶已收缴", ts=DAY + 96 * H, category="real")
     assert ledger.overdue(DAY + 100 * H) == []
-    steps = [(h["event"], h["ts"]) for h in ledger.history(aid)]
+    steps = [(h.event, h.ts) for h in ledger.history(aid)]
     assert steps == [("raise", DAY), ("ack", DAY + 300), ("assign", DAY + H),
                      ("overdue", DAY + 80 * H), ("clear", DAY + 90 * H),
                      ("close", DAY + 96 * H)]
     hist = ledger.history(aid)
-    assert hist[3]["escalated_to"] == "宿管中心主任" and hist[3]["overdue_level"] == 1
-    assert (hist[5]["closed_by"], hist[5]["category"], hist[5]["note"]) == \
+    assert hist[3].escalated_to == "宿管中心主任" and hist[3].overdue_level == 1
+    assert (hist[5].closed_by, hist[5].category, hist[5].note) == \
         ("宿管陈老师", "real", "电热壶已收缴")
 
 
