@@ -140,7 +140,8 @@ class DevicePlace:
         if not channel:
             return ""
         ch = channel.rpartition("@")[2]  # panel faults carry the point key (``fault@3``)
-        loop, sep, addr = ch.partition("-")
+        # GB/T 26875.3 components: ``2-17`` (loop 2, address 17), ``3.2-17`` on system 3.
+        loop, sep, addr = ch.rpartition(".")[2].partition("-")
         if sep and loop.isdigit() and addr.isdigit():
             point = self.points.get((int(loop), int(addr)))
             if point is not None:
@@ -194,10 +195,15 @@ class Places:
         d = self.devices.get(ev.device)
         if d is None:
             return ev
-        loc = self.location(ev.device, ev.rule, ev.channel)
+        loc = d.channel_label(ev.rule, ev.channel)
+        if not loc:
+            # A panel over GB/T 26875.3 names its components itself (the description it sends):
+            # that is the place, unless the installer's table or the configuration says better.
+            own = ev.location if ev.channel and ev.location != d.location else ""
+            loc = own or spot(d.floor, d.room, d.location)
         _, sep, rest = ev.message_zh.partition("：")
-        msg = f"{self.where(ev.device, ev.rule, ev.channel, campus=False)}：{rest}" if sep \
-            else ev.message_zh
+        msg = f"{self.building} {loc}：{rest}" if sep and loc else \
+            f"{self.building}：{rest}" if sep else ev.message_zh
         if loc == ev.location and msg == ev.message_zh:
             return ev
         return replace(ev, location=loc, message_zh=msg)

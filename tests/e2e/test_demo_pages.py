@@ -14,7 +14,7 @@ import pytest
 from smspdudecoder.fields import SMSSubmit
 
 from gateway.config.models import load_config
-from gateway.config.places import Places
+from gateway.config.places import Places, load_point_map
 from tests.support.demo_kit import DemoRun
 
 ROOT = Path(__file__).parents[2]
@@ -56,7 +56,9 @@ def test_every_sms_of_the_demo_says_where_what_and_the_code(demo_120: DemoRun) -
     places = Places.from_config(cfg)
     ids = [d.id for d in cfg.devices]
     known_places = {places.location(d.id, "", "") for d in cfg.devices} | {
-        label for d in cfg.devices for names in d.labels.values() for label in names.values()}
+        label for d in cfg.devices for names in d.labels.values() for label in names.values()} \
+        | {p.location for d in cfg.devices if d.points_csv
+           for p in load_point_map(d.points_csv).values()}
     messages = _decode_all(demo_120.line_protocol.parent / "sms.jsonl")
     pages = [m for m in messages if m["text"].startswith("【") and
              not m["text"].startswith(("【告警", "【告警汇总"))]

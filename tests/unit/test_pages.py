@@ -110,9 +110,28 @@ def test_events_get_the_label_and_lose_the_device_id(
     assert out.message_zh == "1号宿舍楼 东楼梯间1层防火门：1号门：常闭防火门处于开启状态 20 秒"
 
 
+def test_a_panel_component_is_named_by_the_point_table_else_by_its_own_description(
+        demo: tuple[Places, Names, list[str]]) -> None:
+    """GB/T 26875.3 components arrive as ``loop-address`` with the panel's description."""
+    places, _, _ = demo
+
+    def fire(channel: str, own: str) -> Event:
+        return Event(kind="raise", rule="fire_alarm", device="fas-1", channel=channel,
+                     severity="critical", ts=0.0, value=1, threshold=1,
+                     message_zh=f"dorm-1 1F 消防控制室 2号火灾报警控制器：火灾报警（{own}，"
+                                f"部件 {channel}）",
+                     message_en="x", building="dorm-1", location=own)
+
+    named = places.enrich(fire("2-17", "三层东侧走廊感烟"))
+    assert named.location == "3层东侧走廊"  # the installer's table
+    assert named.message_zh.startswith("1号宿舍楼 3层东侧走廊：火灾报警")
+    assert places.enrich(fire("1.5-9", "五层活动室感烟")).location == "五层活动室感烟"
+    assert places.enrich(fire("1.2-18", "x")).location == "3层西侧走廊"  # system 1, loop 2
+
+
 def test_point_map_is_read_from_the_installers_csv(tmp_path: Path) -> None:
     pts = load_point_map(ROOT / "deploy" / "examples" / "demo-panel-points.csv")
-    assert pts[(3, 12)].location == "3层305室" and pts[(3, 12)].kind == "点型感烟火灾探测器"
+    assert pts[(2, 17)].location == "3层东侧走廊" and pts[(2, 17)].kind == "点型感烟火灾探测器"
     gb = tmp_path / "gb.csv"  # as Excel saves it on a Chinese Windows
     gb.write_bytes("控制器号,回路号,部位号,部件类型,位置\n1,2,7,手动报警按钮,2层西侧楼梯口\n"
                    .encode("gb18030"))
