@@ -4,6 +4,7 @@ and the picture is a real page (not blank, A4-wide)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -40,6 +41,16 @@ def test_review_of_1000_alarms_renders_with_its_tables(tmp_path: Path) -> None:
     for heading in ("误报率", "超期未整改", "重复违规房间", "1号宿舍楼", "3号宿舍楼",
                     "南5号宿舍楼"):
         assert heading in page, heading
+    # Printed: A4 pages (595 × 842 pt), as the review meeting reads it.
+    pdf = tmp_path / "review.pdf"
+    res = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+                          f"--print-to-pdf={pdf}", html.as_uri()], capture_output=True,
+                         timeout=120)
+    assert res.returncode == 0 and pdf.exists(), res.stderr[-2000:]
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf.read_bytes())
+    assert len(boxes) >= 3, "a report of 1,000 alarms runs to several pages"
+    assert all(round(float(w)) == 595 and round(float(h)) == 842 for w, h in boxes), boxes[:3]
     width, height = _png_size(png)
     assert width == 900 and height > 2000
     # A blank page of this size compresses to a few kilobytes; tables and text do not.
