@@ -146,6 +146,14 @@ def render_png(html_path: Path, png_path: Path, width: int = 900, height: int = 
                         f"--window-size={width},{height}",
                         f"--screenshot={png_path.resolve()}", html_path.resolve().as_uri()],
                        check=True, capture_output=True, timeout=120)
+    try:  # a quarter of the size for the repository, the same picture (Pillow, a dev dep)
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(png_path) as im:
+        small = im.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
+                                           dither=Image.Dither.NONE)
+    small.save(png_path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:
