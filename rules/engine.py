@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
 from rules.comm import CommLoss
-from rules.context import Checker, Clock, DeviceContext
+from rules.context import Checker, Clock, DeviceContext, Premises
 from rules.events import Event, EventKind
 from rules.kinds import KINDS
 from rules.model import DeviceInfo, Snapshot, split_key
@@ -57,9 +57,10 @@ class Engine:
     def __init__(self, settings: RulesSettings, devices: Mapping[str, DeviceInfo]) -> None:
         self.settings = settings
         self.clock = Clock(settings)
+        self.premises = Premises()
         self._devs: dict[str, _Device] = {}
         for dev_id, info in devices.items():
-            ctx = DeviceContext(info, settings, self.clock)
+            ctx = DeviceContext(info, settings, self.clock, self.premises)
             keys = frozenset(info.points or KIND_KEYS.get(info.kind, ()))
             checkers: list[Checker] = []
             kind = KINDS.get(info.kind)
@@ -91,8 +92,15 @@ class Engine:
         if dev.comm is not None:
             dev.comm.feed(snap, out)
         if snap.ok:
+            ctx = dev.ctx
+            if ctx.info.kind == "fire_panel":
+                running = snap.values.get("running")
+                if running is not None:  # GB/T 26875.3 bit 0: 1 running, 0 test
+                    ctx.testing = not running
             for c in dev.checkers:
                 c.feed(snap, out)
+            if ctx.info.kind == "fire_panel":
+                self._fires(dev, snap.ts)
         return out
 
     # ------------------------------------------------------------------ operator controls
@@ -189,6 +197,19 @@ class Engine:
         return [c.last for _, c in dev.ctx.conds if c.level and c.last is not None]
 
     # ------------------------------------------------------------------ internals
+    def _fires(self, dev: _Device, ts: float) -> None:
+        """Keep the building's fire state (what fire doors must answer) from this panel's
+        fire alarms: up since the first of them was raised, down once all are reset. A panel
+        in test raises none."""
+        ctx = dev.ctx
+        up = [c.last.ts for r, c in ctx.conds
+              if r == "fire_alarm" and c.level and c.last is not None and not c.last.test]
+        fires = self.premises.fires.setdefault(ctx.info.building, {})
+        if up:
+            fires.setdefault(ctx.info.id, min(up))
+        else:
+            fires.pop(ctx.info.id, None)
+
     def _require(self, device: str) -> _Device:
         dev = self._devs.get(device)
         if dev is None:

@@ -27,7 +27,7 @@ from rules.comm import SensorFault
 from rules.context import Checker, DeviceContext
 from rules.egress import BlockedExit, FireDoorOpen
 from rules.electrical import ArcFault, BreakerTrip, Overload, ResidualCurrent, Temperature
-from rules.loads import EbikeCharging, MaliciousLoad
+from rules.loads import CUT_RULES, ControllerCut, EbikeCharging, MaliciousLoad
 from rules.model import split_key
 from rules.panel import FireAlarm, PanelFault
 
@@ -70,7 +70,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("room_meter",
          rules=(RuleUse(("overload",), Overload, ("power_w",)),
                 RuleUse(("malicious_load",), MaliciousLoad, ("power_w",)),
-                RuleUse(("ebike_charging",), EbikeCharging, ("power_w",))),
+                RuleUse(("ebike_charging",), EbikeCharging, ("power_w",)),
+                RuleUse(CUT_RULES, ControllerCut),
+                RuleUse(("sensor_fault",), SensorFault)),
          headline=("power_w", "power_factor", "current_a"),
          simulator="room_meter",
          keys=("voltage_v", "current_a", "power_w", "reactive_power_var", "power_factor")),
@@ -78,18 +80,20 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          rules=(RuleUse(("breaker_trip",), BreakerTrip, ("breaker_closed",)),
                 RuleUse(("residual_current",), ResidualCurrent, (_RESIDUAL,)),
                 RuleUse(("over_temperature", "temperature_rise"), Temperature, (_TEMPERATURE,)),
-                RuleUse(("overload",), Overload, ("current_a|power_w",))),
+                RuleUse(("overload",), Overload, ("current_a|power_w",)),
+                RuleUse(("sensor_fault",), SensorFault)),
          headline=("breaker_closed", "current_a", "residual_current_ma", "trip_reason"),
          simulator="breaker",
          keys=("breaker_closed", "trip_reason", "residual_current_ma", "temperature_c@1",
                "temperature_c@2", "current_a", "power_w", "voltage_v", "power_factor",
-               "reactive_power_var")),
+               "reactive_power_var", "residual_setting_ma")),
     Kind("residual_monitor",
          rules=(RuleUse(("residual_current",), ResidualCurrent, (_RESIDUAL,)),
                 RuleUse(("sensor_fault",), SensorFault)),
          headline=("residual_current_ma@1", "residual_current_ma@2", "residual_current_ma@3"),
          simulator="residual_monitor",
-         keys=tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12))),
+         keys=tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)
+                    + _ch("residual_setting_ma", 12))),
     Kind("fire_detector",
          rules=(RuleUse(("arc_fault",), ArcFault, ("arc_count|arc_alarm",)),
                 RuleUse(("residual_current",), ResidualCurrent, (_RESIDUAL,)),
@@ -98,17 +102,21 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          headline=("residual_current_ma", "temperature_c@1", "arc_count"),
          simulator="fire_detector",
          keys=("residual_alarm", "temperature_alarm", "arc_alarm", "fault",
-               "residual_current_ma", *_ch("temperature_c", 4), "arc_count")),
+               "residual_current_ma", *_ch("temperature_c", 4), "arc_count",
+               "residual_setting_ma")),
     Kind("fire_panel",
          rules=(RuleUse(("fire_alarm",), FireAlarm, ("fire_alarm",)),
                 RuleUse(("panel_fault",), PanelFault, (_PANEL_STATES,))),
-         headline=("fire_alarm", "fault", "supervisory"),
+         # running=no is test mode; manual mode and linkage started are also in the ledger
+         headline=("fire_alarm", "fault", "running", "manual_mode", "started"),
          simulator="fire_panel",
-         keys=("fire_alarm", "fault", "shielded", "supervisory", "main_power_fault",
-               "backup_power_fault", "bus_fault", *_ch("fire_alarm", 8), *_ch("fault", 8),
+         keys=("running", "fire_alarm", "fault", "shielded", "supervisory", "started",
+               "main_power_fault", "backup_power_fault", "bus_fault", "manual_mode",
+               "reset", *_ch("fire_alarm", 8), *_ch("fault", 8),
                *_ch("shielded", 8), *_ch("supervisory", 8), *_ch("power_fault", 8))),
     Kind("door_monitor",
-         rules=(RuleUse(("fire_door_open",), FireDoorOpen, ("door_open",)),),
+         rules=(RuleUse(("fire_door_open",), FireDoorOpen, ("door_open",)),
+                RuleUse(("sensor_fault",), SensorFault)),
          headline=("door_open@1", "door_open@2", "fault@1"),
          simulator="door_monitor",
          keys=tuple(_ch("door_open", 8) + _ch("door_closed", 8) + _ch("fault", 8))),

@@ -35,7 +35,8 @@ def test_unknown_kind_exits_2_naming_the_profile_file(
     assert main(["check", "-c", str(path)]) == 2
     err = capsys.readouterr().err
     profile = tmp_path / "profiles" / "my_meter.yaml"
-    assert f"{profile}:6: kind: kind 'room_meterr' is not a device kind" in err, err
+    line = next(n for n, ln in enumerate(METER.splitlines(), 1) if ln.startswith("kind:"))
+    assert f"{profile}:{line}: kind: kind 'room_meterr' is not a device kind" in err, err
     assert "did you mean 'room_meter'?" in err, err
 
 
