@@ -13,7 +13,7 @@ from typing import Any
 from gateway.runtime.wiring import start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import Rig, config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 ELECTRICIAN, DUTY, HEAD = "+8613800000001", "+8613800000002", "+8613800000003"
 PERIOD_S = 0.5
@@ -63,7 +63,7 @@ async def test_b_sentinels_are_sensor_faults_never_values(tmp_path: Path) -> Non
         rig.sim.device("rcm").set({"residual_current_ma@4": 65535})
         rig.sim.device("efd").set({"raw": {"temperature_c@2": 0xE5E5}})
         want = {("brk", "1"), ("rcm", "4"), ("efd", "2")}
-        await wait_for(lambda: {(t["device"], t["channel"]) for t in
+        await until(lambda: {(t["device"], t["channel"]) for t in
                                 rig.raised("sensor_fault")} >= want, timeout=10)
         msgs = await modem.wait_for_messages(3, wait_s=10, number=ELECTRICIAN)
         await asyncio.sleep(2 * PERIOD_S)
@@ -94,7 +94,7 @@ async def test_c_the_controller_cuts_a_kettle_and_the_alarm_comes_at_once(
         rig.sim.device("room-1").set({"load": "kettle"})
         await asyncio.sleep(2.0)
         rig.sim.device("room-1").set({"cut": "malicious_load"})
-        await wait_for(lambda: bool(rig.raised("malicious_load", "room-1")), timeout=5)
+        await until(lambda: bool(rig.raised("malicious_load", "room-1")), timeout=5)
         msgs = await modem.wait_for_messages(1, wait_s=5, number=ELECTRICIAN)
     alarm = rig.raised("malicious_load", "room-1")[0]
     seen = rig.first_sample("room-1", lambda r: r.values.get("socket_cut_reason")
@@ -110,13 +110,13 @@ async def test_f_nine_arcing_half_cycles_are_nothing_fourteen_an_arc_fault(
     devices = [{"id": "efd", "profile": "efd_combo", "unit": 1, "floor": 1, "room": "配电间"}]
     async with paging_rig(tmp_path, devices) as (rig, modem):
         rig.sim.device("efd").set({"arcs": 9})
-        await wait_for(lambda: any(r.values.get("arc_count") == 9 for r in rig.results
+        await until(lambda: any(r.values.get("arc_count") == 9 for r in rig.results
                                    if r.device_id == "efd"), timeout=5)
         await asyncio.sleep(4 * PERIOD_S)
         assert not rig.raised("arc_fault"), "9 half-cycles within 1 s must not alarm"
         assert not modem.messages()
         rig.sim.device("efd").set({"arcs": 14})
-        await wait_for(lambda: bool(rig.raised("arc_fault", "efd")), timeout=5)
+        await until(lambda: bool(rig.raised("arc_fault", "efd")), timeout=5)
         msgs = await modem.wait_for_messages(1, wait_s=5, number=ELECTRICIAN)
     arc = rig.raised("arc_fault", "efd")[0]
     assert arc["severity"] == "critical" and arc["latched"]
@@ -139,10 +139,10 @@ async def test_g_a_normally_open_fire_door_still_open_after_a_fire(tmp_path: Pat
         await asyncio.sleep(3 * PERIOD_S)
         assert not rig.raised("fire_door_open"), "held-open doors are fine without a fire"
         rig.sim.device("panel").set({"fire_alarm": True, "fire_alarm@2": True})
-        await wait_for(lambda: bool(rig.raised("fire_alarm")), timeout=5)
+        await until(lambda: bool(rig.raised("fire_alarm")), timeout=5)
         fire_ts = rig.raised("fire_alarm")[0]["ts"]
         rig.sim.device("doors").set({"door_open@2": False})  # the linkage closed door 2
-        await wait_for(lambda: bool(rig.raised("fire_door_open")), timeout=10)
+        await until(lambda: bool(rig.raised("fire_door_open")), timeout=10)
         await modem.wait_for_messages(2, wait_s=5, number=ELECTRICIAN)
     door = rig.raised("fire_door_open")
     assert [(d["channel"], d["severity"]) for d in door] == [("1", "critical")]
@@ -158,7 +158,7 @@ async def test_h_a_fire_in_three_zones_is_three_alarms_and_two_pages(tmp_path: P
         started = asyncio.get_running_loop().time()
         rig.sim.device("panel").set({"fire_alarm": True, "fire_alarm@1": True,
                                      "fire_alarm@2": True, "fire_alarm@3": True})
-        await wait_for(lambda: len(rig.raised("fire_alarm")) >= 3, timeout=5)
+        await until(lambda: len(rig.raised("fire_alarm")) >= 3, timeout=5)
         await modem.wait_for_messages(2, wait_s=10, number=ELECTRICIAN)
         await asyncio.sleep(5.0)  # anything else that would have gone out has
         assert asyncio.get_running_loop().time() - started < 60
@@ -183,7 +183,7 @@ async def test_i_a_panel_in_test_pages_nobody_and_is_recorded_as_a_test(
         rig.sim.device("panel").set({"running": False})
         await asyncio.sleep(2 * PERIOD_S)
         rig.sim.device("panel").set({"fire_alarm": True, "fire_alarm@4": True})
-        await wait_for(lambda: bool(rig.raised("fire_alarm")), timeout=5)
+        await until(lambda: bool(rig.raised("fire_alarm")), timeout=5)
         await asyncio.sleep(3.0)
         fire = rig.raised("fire_alarm")[0]
         alarm = rig.gw.ledger.get(fire["id"])
@@ -192,7 +192,7 @@ async def test_i_a_panel_in_test_pages_nobody_and_is_recorded_as_a_test(
         assert modem.messages() == [], [m.text for m in modem.messages()]
         # the panel back in service: the same kind of fire pages again
         rig.sim.device("panel").set({"reset": True})
-        await wait_for(lambda: any(t["event"] == "clear" and t["rule"] == "fire_alarm"
+        await until(lambda: any(t["event"] == "clear" and t["rule"] == "fire_alarm"
                                    for t in rig.transitions), timeout=8)
         rig.sim.device("panel").set({"running": True})
         await asyncio.sleep(2 * PERIOD_S)
@@ -215,7 +215,7 @@ async def test_a_breaker_switched_off_by_hand_or_on_schedule_is_recorded_not_pag
     async with paging_rig(tmp_path, devices) as (rig, modem):
         rig.sim.device("brk-1").set({"breaker_closed": False})  # by hand: no trip reason
         rig.sim.device("brk-2").set({"breaker_closed": False, "trip_reason": "remote"})
-        await wait_for(lambda: len(rig.raised("breaker_trip")) >= 2, timeout=5)
+        await until(lambda: len(rig.raised("breaker_trip")) >= 2, timeout=5)
         await asyncio.sleep(2.0)
         assert modem.messages() == [], [m.text for m in modem.messages()]
         rig.sim.device("brk-3").set({"breaker_closed": False,
@@ -236,7 +236,7 @@ async def test_panel_manual_mode_and_linkage_started_are_events_in_the_live_view
                 "room": "消防控制室"}]
     async with paging_rig(tmp_path, devices) as (rig, modem):
         rig.sim.device("panel").set({"manual_mode": True, "started": True})
-        await wait_for(lambda: {t["channel"] for t in rig.raised("panel_fault")}
+        await until(lambda: {t["channel"] for t in rig.raised("panel_fault")}
                        >= {"manual_mode", "started"}, timeout=5)
         console = Console(width=200, record=True)
         console.print(render(rig.gw))

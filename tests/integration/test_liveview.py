@@ -9,7 +9,7 @@ from rich.console import Console
 
 from gateway.runtime.liveview import render
 from tests.support.gateway_kit import config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 DEVICES = [
     {"id": "room-305", "profile": "ddsu666", "unit": 1, "floor": 3, "room": "305",
@@ -27,11 +27,11 @@ async def test_fire_is_on_top_and_places_are_named(tmp_path: Path) -> None:
                                      "overload": {"power_on_delay_s": 1, "curve_k_s": 1}}})
     cfg.gateway.building_name = "3号宿舍楼"
     async with running(cfg) as rig:
-        await wait_for(lambda: rig.gw.health["panel"].online, timeout=10)
+        await until(lambda: rig.gw.health["panel"].online, timeout=10)
         rig.sim.device("exit-e").set({"obstructed@1": True})
-        await wait_for(lambda: bool(rig.raised("blocked_exit")), timeout=10)
+        await until(lambda: bool(rig.raised("blocked_exit")), timeout=10)
         rig.sim.device("panel").set({"fire_alarm@3": True})
-        await wait_for(lambda: bool(rig.raised("fire_alarm")), timeout=10)
+        await until(lambda: bool(rig.raised("fire_alarm")), timeout=10)
         console = Console(record=True, width=200)
         console.print(render(rig.gw))
         text = console.export_text()

@@ -11,8 +11,8 @@ from pathlib import Path
 from gateway.runtime.wiring import start_services
 from tests.support.gateway_kit import config, running
 from tests.support.mqtt_helpers import PREFIX, Watcher, check, retained
-from tests.support.polling_kit import wait_for
 from tests.support.servers import Mosquitto
+from tests.support.waiting import until
 
 DEVICES = [{"id": "exit-w", "profile": "exit_sensor", "unit": 1, "location": "西侧安全出口",
             "labels": {"exit": {"2": "西楼梯间1层通道"}}}]
@@ -32,7 +32,7 @@ async def test_location_and_names_reach_mqtt_and_influx(tmp_path: Path,
         task = asyncio.gather(*start_services(rig.gw).coroutines)
         try:
             rig.sim.device("exit-w").set({"obstructed@2": True})
-            await wait_for(lambda: bool(w.on("events")), timeout=15)
+            await until(lambda: bool(w.on("events")), timeout=15)
             ev = check("event", w.on("events")[0])
             assert (ev["rule"], ev["location"], ev["building"], ev["building_name"],
                     ev["campus_name"]) == ("blocked_exit", "西楼梯间1层通道", "dorm-9",
@@ -41,7 +41,7 @@ async def test_location_and_names_reach_mqtt_and_influx(tmp_path: Path,
             kept = await retained(mosquitto, f"{PREFIX}/alarms/#")
             state = check("alarm", kept[f"{PREFIX}/alarms/{ev['id']}"])
             assert state["location"] == "西楼梯间1层通道"
-            await wait_for(lambda: lp.exists() and "alarm," in lp.read_text(), timeout=10)
+            await until(lambda: lp.exists() and "alarm," in lp.read_text(), timeout=10)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

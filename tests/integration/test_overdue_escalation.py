@@ -12,7 +12,7 @@ from typing import Any
 from gateway.runtime.wiring import escalate_overdue, start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 ELECTRICIAN, OFFICER, HEAD = "+8613800000001", "+8613800000002", "+8613800000003"
 DEVICES = [{"id": "exit-w", "profile": "exit_sensor", "unit": 1, "location": "西侧安全出口",
@@ -44,7 +44,7 @@ async def test_overdue_alarm_is_escalated_and_recorded(tmp_path: Path) -> None:
             try:
                 await asyncio.sleep(1.0)
                 rig.sim.device("exit-w").set({"obstructed@2": True})
-                await wait_for(lambda: bool(rig.raised("blocked_exit", "exit-w")), timeout=10)
+                await until(lambda: bool(rig.raised("blocked_exit", "exit-w")), timeout=10)
                 alarm = rig.raised("blocked_exit", "exit-w")[0]
                 assert alarm["location"] == "西楼梯间1层通道"
                 now = time.time()

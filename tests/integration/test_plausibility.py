@@ -7,7 +7,7 @@ from pathlib import Path
 
 from drivers.model import Table
 from tests.support.gateway_kit import config, running
-from tests.support.polling_kit import wait_for
+from tests.support.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ async def test_a_meter_read_with_function_3_when_configured(tmp_path: Path) -> N
     cfg = config(tmp_path, [{"id": "m1", "profile": "ddsu666", "unit": 1, "read_function": 3},
                             {"id": "m2", "profile": "ddsu666", "unit": 2}], period_s=0.3)
     async with running(cfg) as rig:
-        await wait_for(lambda: all(any("voltage_v" in r.values for r in rig.results
+        await until(lambda: all(any("voltage_v" in r.values for r in rig.results
                                        if r.device_id == d) for d in ("m1", "m2")), timeout=5)
         tables_1 = {r.table for r in rig.sim.device("m1").requests()}
         tables_2 = {r.table for r in rig.sim.device("m2").requests()}
@@ -37,7 +37,7 @@ async def test_a_frozen_reading_becomes_a_sensor_fault_warning(tmp_path: Path) -
         await asyncio.sleep(3.0)
         assert not rig.raised("sensor_fault"), "a live voltage moves"
         rig.sim.device("m1").set({"voltage_v": 231.5})
-        await wait_for(lambda: bool(rig.raised("sensor_fault", "m1")), timeout=8)
+        await until(lambda: bool(rig.raised("sensor_fault", "m1")), timeout=8)
     fault = rig.raised("sensor_fault", "m1")[0]
     assert fault["severity"] == "warning" and "voltage_v" in fault["message_en"]
     assert "231.5" in str(fault["value"])
