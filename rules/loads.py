@@ -1,6 +1,14 @@
-"""Dorm room load rules on a room meter's steady-state P, Q and PF (1 s polls): resistive
-"malicious" loads (kettles, heaters) and e-bike charging. Both look at a *step* against the
-room's baseline, so what was already running (a laptop, a fan) does not matter."""
+"""Dorm room load rules on a room meter's P, Q and PF (1 s polls): resistive "malicious" loads
+(kettles, heaters, blankets) and induction cookers, and e-bike charging.
+
+Both rules watch the *step* a newly plugged load adds to the room's baseline (what was already
+running does not matter) and judge its signature over a short window (:class:`StepWatch`):
+its size, its own power factor ΔP/ΔS, and the roughness it adds (mean |ΔP| from poll to poll).
+An element is flat and at PF 1; a charger is smooth (it regulates its output: constant current,
+then a constant-voltage taper) at PF 0.5–0.65 or, with PFC, 0.95–0.98; a computer wanders.
+What is allowed when is the building's :class:`~rules.settings.AppliancePolicy`. Thresholds are
+settings (``rules/settings.py``), each with its source.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,9 @@ from rules.condition import NONE
 from rules.context import Checker, DeviceContext, report
 from rules.events import Event
 from rules.model import Snapshot, Value
-from rules.settings import SEVERITIES
+from rules.settings import SEVERITIES, Family
+
+ROUGH_TAU_S = 60.0  # the room's own roughness is learnt over about a minute
 
 
 def power_pair(vals: Mapping[str, Value]) -> tuple[float, float] | None:
@@ -44,124 +54,307 @@ def step_pf(dp: float, dn: float) -> float:
     return dp / ds if ds > 0.0 else 0.0
 
 
-class MaliciousLoad(Checker):
-    """A resistive step: ΔP ≥ ``step_w`` with ΔP/ΔS ≥ ``step_pf_min`` held ``on_delay_s``."""
+class StepWatch:
+    """A room's baseline and roughness, and the statistics of a step watched against them.
 
-    __slots__ = ("base", "cond", "s", "sev")
+    Idle, the baseline (P, N) follows the room with time constant ``tau_s`` (slow drifts, a
+    charger's slowly rising CC power) and the roughness (mean |ΔP| poll to poll) is learnt.
+    From :meth:`start`, the baseline is frozen and the step's mean ΔP, ΔN and roughness are
+    summed, the first ``settle_s`` excepted (soft starts, the step itself)."""
+
+    __slots__ = ("base_n", "base_p", "last_n", "last_p", "last_ts", "n", "nr", "rough", "settle_s",
+                 "since", "sum_d", "sum_n", "sum_p", "tau_s")
+
+    def __init__(self, tau_s: float, settle_s: float) -> None:
+        self.tau_s = tau_s
+        self.settle_s = settle_s
+        self.base_p: float | None = None
+        self.base_n = 0.0
+        self.rough = 0.0
+        self.nr = 0  # samples the roughness has seen (a running mean until it is a minute)
+        self.last_p = self.last_n = 0.0
+        self.last_ts = 0.0
+        self.since: float | None = None
+        self.sum_p = self.sum_n = self.sum_d = 0.0
+        self.n = 0
+
+    def idle(self, ts: float, p: float, n: float) -> None:
+        """No step watched: the baseline and the roughness follow the room."""
+        if self.base_p is None:
+            self.base_p, self.base_n, self.last_p, self.last_ts = p, n, p, ts
+            return
+        dt = ts - self.last_ts
+        a = min(max(dt, 0.0) / self.tau_s, 1.0)
+        self.base_p += a * (p - self.base_p)
+        self.base_n += a * (n - self.base_n)
+        self.nr += 1
+        ar = max(1.0 / self.nr, min(max(dt, 0.0) / ROUGH_TAU_S, 1.0))
+        self.rough += ar * (abs(p - self.last_p) - self.rough)
+        self.last_p, self.last_ts = p, ts
+
+    def start(self, ts: float, p: float) -> None:
+        self.since = ts
+        self.sum_p = self.sum_n = self.sum_d = 0.0
+        self.n = 0
+        self.last_p, self.last_ts = p, ts
+
+    def add(self, ts: float, p: float, n: float) -> None:
+        """One more sample of the watched step (after the soft start)."""
+        since = self.since
+        if since is not None and ts - since >= self.settle_s:
+            if self.n:
+                self.sum_d += abs(p - self.last_p)
+            self.n += 1
+            self.sum_p += p
+            self.sum_n += n
+        self.last_p, self.last_n, self.last_ts = p, n, ts
+
+    def follow(self, ts: float, p: float, n: float) -> None:
+        """The watched load is off (a thermostat's off period): the baseline is the room now."""
+        if self.base_p is not None:
+            a = min(max(ts - self.last_ts, 0.0) / self.tau_s, 1.0)
+            self.base_p += a * (p - self.base_p)
+            self.base_n += a * (n - self.base_n)
+        self.last_p, self.last_n, self.last_ts = p, n, ts
+
+    def absorb(self, ts: float, p: float, n: float) -> None:
+        """The step is judged (or gone): it is part of the room from now on, its roughness
+        too (a computer that was watched and let go still wanders)."""
+        if self.since is not None and self.n >= 2:
+            self.rough = max(self.rough, self.sum_d / (self.n - 1))
+        self.since = None
+        self.base_p, self.base_n, self.last_p, self.last_ts = p, n, p, ts
+
+    def step(self) -> tuple[float, float]:
+        """Mean (ΔP, ΔN) of the step so far."""
+        if not self.n or self.base_p is None:
+            return 0.0, 0.0
+        return self.sum_p / self.n - self.base_p, self.sum_n / self.n - self.base_n
+
+    def added_roughness(self) -> float:
+        """Mean |ΔP| poll to poll during the step, beyond what the room showed before."""
+        if self.n < 2:
+            return 0.0
+        return self.sum_d / (self.n - 1) - self.rough
+
+
+def policy_verdict(ctx: DeviceContext, family: Family, ts: float, watts: float,
+                   since: float) -> str:
+    """``alarm``, ``wait`` (tolerated for now) or ``allowed``, by the building's policy."""
+    pol = ctx.settings.appliance_policy
+    if family not in pol.forbidden:
+        return "allowed"
+    clock = ctx.clock
+    for a in pol.allowed.get(family, ()):
+        start, end = a.minutes()
+        if clock.within(ts, start, end) and (a.max_w is None or watts <= a.max_w):
+            if a.max_s is None:
+                return "allowed"
+            return "wait" if ts - since < a.max_s else "alarm"
+    return "alarm"
+
+
+WHAT = {"heating": ("疑似违规电热负载（恶性负载）：阻性功率增加 {w:.0f} W",
+                    "suspected resistive heating appliance: a flat step of {w:.0f} W at power "
+                    "factor {pf:.2f}"),
+        "cooker": ("疑似违规电磁炉：功率增加 {w:.0f} W（功率因数 {pf:.2f}）",
+                   "suspected induction cooker: a step of {w:.0f} W at power factor {pf:.2f}")}
+
+
+class MaliciousLoad(Checker):
+    """Resistive heating or an induction cooker, by the step it adds (see the settings)."""
+
+    __slots__ = ("cond", "family", "level", "s", "sev", "w")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.malicious_load
         self.sev = (s.severity,)
-        self.cond = ctx.condition("malicious_load", "", s.on_delay_s, s.off_delay_s)
-        self.base: tuple[float, float] | None = None
+        self.cond = ctx.condition("malicious_load", "", 0.0, s.off_delay_s)
+        self.w = StepWatch(s.base_tau_s, 0.0)
+        self.family: Family | None = None  # judged; None while watching
+        self.level = 0.0  # the step's size once judged
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         pn = power_pair(snap.values)
         if pn is None:
             return
-        base = self.base
-        if base is None:
-            self.base = pn
+        p, n = pn
+        w, ts = self.w, snap.ts
+        if w.base_p is None or (w.since is None and p - w.base_p < self.s.small_w):
+            w.idle(ts, p, n)
             return
+        if w.since is None:
+            w.start(ts, p)
+        if self.family is None:
+            w.add(ts, p, n)
+            self._watch(ts, p, n)
+            return
+        dp = p - w.base_p
+        if dp < self.level * 0.5:
+            w.follow(ts, p, n)  # off: the room's own drift shows, the element's step does not
+        else:
+            w.add(ts, p, n)
+        enter = 0
+        if dp >= self.level * (1.0 - self.s.hysteresis_ratio):
+            verdict = policy_verdict(self.ctx, self.family, ts, dp, w.since or ts)
+            if verdict == "allowed" and not self.cond.level:
+                self._forget(ts, p, n)
+                return
+            enter = 1 if verdict == "alarm" or self.cond.level else 0
+        elif not self.cond.level:
+            self._forget(ts, p, n)  # a tolerated use that ended
+            return
+        self._update(ts, enter, out)
+        if not self.cond.level and self.cond.pending_since is None and enter == 0 and \
+                dp < self.level * (1.0 - self.s.hysteresis_ratio):
+            self._forget(ts, p, n)
+
+    def _watch(self, ts: float, p: float, n: float) -> None:
+        """A step being watched: judge it once its tier's window is over."""
+        s, w = self.s, self.w
+        since = w.since if w.since is not None else ts
+        if w.base_p is None or p - w.base_p < s.small_w * 0.5:
+            self._forget(ts, p, n)  # gone before it was judged
+            return
+        dp, dn = w.step()
+        if dp >= s.heating_w:
+            window = s.on_delay_s
+        elif dp >= s.step_w:
+            window = s.flat_window_s
+        else:
+            window = s.small_window_s
+        if ts - since < window or w.n == 0:
+            return
+        family = self._judge(dp, dn)
+        if family is None:
+            self._forget(ts, p, n)
+        else:
+            self.family, self.level = family, dp
+
+    def _judge(self, dp: float, dn: float) -> Family | None:
         s = self.s
-        dp = pn[0] - base[0]
+        pf = step_pf(dp, dn)
+        if dp >= s.heating_w:
+            if pf >= s.step_pf_min:
+                return "heating"
+            return "cooker" if dp >= s.cooker_w and pf >= s.cooker_pf_min else None
+        if dp < s.small_w or pf < s.flat_pf_min:
+            return None
+        flat = self.w.added_roughness() <= s.flat_ratio * dp + s.flat_w
+        return "heating" if flat else None
+
+    def _update(self, ts: float, enter: int, out: list[Event]) -> None:
         cond = self.cond
-        enter = 1 if dp >= s.step_w and step_pf(dp, pn[1] - base[1]) >= s.step_pf_min else 0
-        if enter == 0 and cond.level == 0 and cond.pending_since is None:
-            self.base = pn  # follow the room while nothing is suspected
+        code = cond.update(ts, enter, enter)
+        if code == NONE or self.family is None:
             return
-        stay = 1 if dp >= s.step_w * (1.0 - s.hysteresis_ratio) else 0
-        code = cond.update(snap.ts, enter, stay)
-        if code != NONE:
-            report(self.ctx, cond, code, "malicious_load", "", self.sev, snap.ts, round(dp, 1),
-                   s.step_w, f"疑似违规电热负载（恶性负载）：阻性功率增加 {dp:.0f} W",
-                   f"suspected resistive heating appliance: power step of {dp:.0f} W with "
-                   f"power factor near 1", out)
-        if cond.level == 0 and cond.pending_since is None:
-            self.base = pn
+        dp, dn = self.w.step()
+        zh, en = WHAT[self.family]
+        pf = step_pf(dp, dn)
+        report(self.ctx, cond, code, "malicious_load", "", self.sev, ts, round(dp, 1),
+               self.s.step_w, zh.format(w=dp, pf=pf), en.format(w=dp, pf=pf), out)
 
-
-STEP_HOLD_S = 3.0
+    def _forget(self, ts: float, p: float, n: float) -> None:
+        self.w.absorb(ts, p, n)
+        self.family, self.level = None, 0.0
 
 
 class EbikeCharging(Checker):
-    """A non-resistive step of charger size (``min_w``–``max_w``) that stays for
-    ``min_duration_s`` and steps down like a charger's CC → CV stages (a laptop or a PC of the
-    same size does not); major at night."""
+    """A charger-sized, non-resistive step that stays smooth for ``min_duration_s`` after
+    plug-in (CC with slowly rising power, or a CV taper); minor by day, major at night or once
+    the CV taper is seen."""
 
-    __slots__ = ("base", "cond", "gone_since", "level", "low_since", "peak", "s", "since",
-                 "stepped")
+    __slots__ = ("cond", "confirmed", "peak", "s", "smooth", "tapered", "w")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.ebike_charging
         self.cond = ctx.condition("ebike_charging", "", 0.0, s.off_delay_s)
-        self.base: tuple[float, float] | None = None
-        self.since: float | None = None
-        self.gone_since: float | None = None
+        self.w = StepWatch(s.base_tau_s, s.settle_s)
+        self.confirmed = False  # judged a charger
         self.peak = 0.0
-        self.level = 0.0  # smoothed load: the base load's noise must not look like a stage
-        self.low_since: float | None = None
-        self.stepped = False
+        self.smooth = 0.0  # the step, smoothed (for the taper)
+        self.tapered = False
+
+    @property
+    def active(self) -> bool:
+        return "ebike" in self.ctx.settings.appliance_policy.forbidden
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         pn = power_pair(snap.values)
         if pn is None:
             return
-        base = self.base
-        if base is None:
-            self.base = pn
+        p, n = pn
+        w, ts, s = self.w, snap.ts, self.s
+        if w.base_p is None or (w.since is None and p - w.base_p < max(s.min_w, 3.0 * w.rough)):
+            w.idle(ts, p, n)  # a step must stand out of the room's own wander to be watched
             return
-        s = self.s
-        ts = snap.ts
-        load = pn[0] - base[0]
-        if self.since is None:
-            if s.min_w <= load <= s.max_w and step_pf(load, pn[1] - base[1]) < s.step_pf_max:
-                self.since, self.peak, self.stepped, self.gone_since = ts, load, False, None
-                self.level, self.low_since = load, None
-            else:
-                self.base = pn
+        if w.since is None:
+            w.start(ts, p)
+        w.add(ts, p, n)
+        dp = p - w.base_p
+        if not self.confirmed:
+            self._watch(ts, p, n, dp)
             return
-        present = load >= s.min_w * 0.3
+        present = dp >= s.present_ratio * s.min_w
         if present:
-            self.gone_since = None
-            if load <= s.max_w * 1.2:
-                level = self.level = 0.7 * self.level + 0.3 * load
-                if level > self.peak:
-                    self.peak, self.low_since = level, None
-                elif (level <= self.peak * (1.0 - s.step_down_ratio)
-                      and self.peak - level >= s.min_step_w):
-                    # a stage change holds; a dip in the base load does not
-                    if self.low_since is None:
-                        self.low_since = ts
-                    elif ts - self.low_since >= STEP_HOLD_S:
-                        self.stepped = True
-                else:
-                    self.low_since = None
-        elif self.gone_since is None:
-            self.gone_since = ts
-        cond = self.cond
+            self._follow(dp)
+        self._update(ts, present, out)
+        if not self.cond.level and self.cond.pending_since is None and not present:
+            self._forget(ts, p, n)
+
+    def _watch(self, ts: float, p: float, n: float, dp: float) -> None:
+        """Plugged in: still charger-sized and smooth after ``min_duration_s``?"""
+        s, w = self.s, self.w
+        since = w.since if w.since is not None else ts
+        settled = ts - since >= s.settle_s
+        if settled and not s.min_w * 0.5 <= dp <= s.max_w * 1.2:  # gone, or something else
+            self._forget(ts, p, n)
+            return
+        if w.n == 3 and w.step()[0] < s.min_w:  # settled below charger size (a fridge's
+            self._forget(ts, p, n)  # start surge, then its running power)
+            return
+        if ts - since < max(s.min_duration_s, s.settle_s) or w.n < 2:
+            return
+        mp, mn = w.step()
+        smooth = w.added_roughness() <= s.steady_ratio * mp + s.steady_w
+        if s.min_w <= mp <= s.max_w and step_pf(mp, mn) < s.step_pf_max and smooth:
+            self.confirmed, self.peak, self.smooth, self.tapered = True, mp, mp, False
+        else:
+            self._forget(ts, p, n)
+
+    def _follow(self, dp: float) -> None:
+        """Track the charger's level: a fall of ``taper_ratio`` from its peak is the CV taper."""
+        self.smooth += 0.05 * (dp - self.smooth)
+        if self.smooth > self.peak:
+            self.peak = self.smooth
+        elif self.smooth <= self.peak * (1.0 - self.s.taper_ratio):
+            self.tapered = True
+
+    def _update(self, ts: float, present: bool, out: list[Event]) -> None:
+        s, cond = self.s, self.cond
+        since = self.w.since if self.w.since is not None else ts
         enter = 0
-        if present and ts - self.since >= s.min_duration_s and (
-                self.stepped or not s.require_step_down):
-            night = self.ctx.clock.is_night(ts)
-            worse = night or (self.stepped and not s.require_step_down)
-            sev = s.night_severity if worse else s.severity
-            enter = SEVERITIES.index(sev) + 1
-        stay = max(enter, cond.level) if present else 0
-        code = cond.update(ts, enter, stay)
-        if code != NONE:
-            secs = ts - self.since
-            dur_zh = f"{secs / 60:.0f} 分钟" if secs >= 120 else f"{secs:.0f} 秒"
-            dur_en = f"{secs / 60:.0f} min" if secs >= 120 else f"{secs:.0f} s"
-            how_zh = "，功率分段下降（充电特征）" if self.stepped else ""
-            how_en = ", stepping down like a charger" if self.stepped else ""
-            report(self.ctx, cond, code, "ebike_charging", "", SEVERITIES, ts, round(load, 1),
-                   s.min_w, f"疑似室内电动自行车充电：约 {load:.0f} W 持续 {dur_zh}{how_zh}",
-                   f"suspected e-bike charging indoors: about {load:.0f} W for {dur_en}"
-                   f"{how_en}", out)
-        if cond.level == 0 and self.gone_since is not None and \
-                ts - self.gone_since >= s.off_delay_s:
-            self.since = None
-            self.base = pn
+        if present and (cond.level or policy_verdict(self.ctx, "ebike", ts, self.smooth,
+                                                     since) == "alarm"):
+            worse = self.tapered or self.ctx.clock.is_night(ts)
+            enter = SEVERITIES.index(s.night_severity if worse else s.severity) + 1
+        code = cond.update(ts, enter, max(enter, cond.level) if present else 0)
+        if code == NONE:
+            return
+        secs = ts - since
+        dur_zh = f"{secs / 60:.0f} 分钟" if secs >= 120 else f"{secs:.0f} 秒"
+        dur_en = f"{secs / 60:.0f} min" if secs >= 120 else f"{secs:.0f} s"
+        how_zh = "，功率按充电器特征逐渐下降" if self.tapered else "，功率平稳如充电器"
+        how_en = ", tapering like a charger in constant voltage" if self.tapered else \
+            ", smooth like a charger"
+        report(self.ctx, cond, code, "ebike_charging", "", SEVERITIES, ts,
+               round(self.smooth, 1), s.min_w,
+               f"疑似室内电动自行车充电：约 {self.smooth:.0f} W 持续 {dur_zh}{how_zh}",
+               f"suspected e-bike charging indoors: about {self.smooth:.0f} W for {dur_en}"
+               f"{how_en}", out)
+
+    def _forget(self, ts: float, p: float, n: float) -> None:
+        self.w.absorb(ts, p, n)
+        self.confirmed, self.peak, self.smooth, self.tapered = False, 0.0, 0.0, False
