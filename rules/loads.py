@@ -180,9 +180,13 @@ class MaliciousLoad(Checker):
         if pn is None:
             return
         p, n = pn
-        w, ts = self.w, snap.ts
-        if w.base_p is None or (w.since is None and p - w.base_p < self.s.small_w):
-            w.idle(ts, p, n)
+        w, ts, s = self.w, snap.ts, self.s
+        if w.since is not None and self.family is None and \
+                p - w.last_p >= max(s.step_w, 4.0 * w.rough):
+            w.absorb(ts, w.last_p, w.last_n)  # a big step while a small one is watched: judge
+            #                                   the new one on its own
+        if w.base_p is None or (w.since is None and p - w.base_p < max(s.small_w, 3.0 * w.rough)):
+            w.idle(ts, p, n)  # a step must stand out of the room's own wander to be watched
             return
         if w.since is None:
             w.start(ts, p)
@@ -236,9 +240,11 @@ class MaliciousLoad(Checker):
         s = self.s
         pf = step_pf(dp, dn)
         if dp >= s.heating_w:
-            if pf >= s.step_pf_min:
+            if pf >= s.flat_pf_min:
                 return "heating"
-            return "cooker" if dp >= s.cooker_w and pf >= s.cooker_pf_min else None
+            if dp >= s.cooker_w and pf >= s.cooker_pf_min:
+                return "cooker"
+            return "heating" if pf >= s.step_pf_min else None
         if dp < s.small_w or pf < s.flat_pf_min:
             return None
         flat = self.w.added_roughness() <= s.flat_ratio * dp + s.flat_w

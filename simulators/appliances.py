@@ -318,7 +318,7 @@ class Laptop(Appliance):
         "charge_s": 3600.0,
         "seed": 0,
     }
-    BOUNDS = (30.0 * 0.9, 100.0 * 1.05, 0.5, 0.6)
+    BOUNDS = (10.0, 100.0 * 1.05, 0.5, 0.6)  # charged: a third of its charging power
 
     def draw(self, t: float, v: float) -> tuple[float, float]:
         half = self.num("charge_s") / 2
