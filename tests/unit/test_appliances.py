@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -66,7 +67,7 @@ def test_chargers_and_computers_do_not_follow_the_mains() -> None:
                                              ("electric_blanket", 360, 300)])
 def test_thermostat_cycles(name: str, on_s: float, off_s: float) -> None:
     rows = trace(make_appliance(name, {"on_s": on_s, "off_s": off_s}, 0.0), 3600)
-    edges = sum(1 for a, b in zip(rows, rows[1:], strict=False) if (a[1] > 0) != (b[1] > 0))
+    edges = sum(1 for a, b in itertools.pairwise(rows) if (a[1] > 0) != (b[1] > 0))
     assert edges == 2 * int(3600 // (on_s + off_s)) - (0 if 3600 % (on_s + off_s) else 1)
 
 
@@ -107,7 +108,7 @@ def test_desktop_pc_wanders_and_pfc_sets_its_power_factor() -> None:
     for pfc, want in ((False, 0.62), (True, 0.97)):
         rows = trace(make_appliance("desktop_pc", {"power_w": 200, "pfc": pfc}, 0.0), 600)
         ps = [p for _, p, _ in rows]
-        rough = sum(abs(a - b) for a, b in zip(ps, ps[1:], strict=False)) / (len(ps) - 1)
+        rough = sum(abs(a - b) for a, b in itertools.pairwise(ps)) / (len(ps) - 1)
         assert rough / (sum(ps) / len(ps)) > 0.05  # a computer's load wanders
         assert all(pf == pytest.approx(want, abs=0.005) for _, _, pf in rows)
 
@@ -132,7 +133,7 @@ def test_lead_acid_charger_cc_rises_cv_tapers_then_floats(volts: int, amps: int)
     a = make_appliance("ebike_charger", {"volts": volts, "amps": amps, "soc": 0.2}, 0.0)
     assert isinstance(a, MODELS["ebike_charger"])
     cc = [a.pq(t)[0] for t in range(10, int(a.cc_s), 600)]
-    assert all(b >= a * 0.99 for a, b in zip(cc, cc[1:], strict=False))  # rising slowly with
+    assert all(b >= a * 0.99 for a, b in itertools.pairwise(cc))  # rising slowly with
     assert 1.05 < cc[-1] / cc[0] < 1.25  # the pack voltage, ±0.3 % ripple aside
     assert 100 < cc[0] and cc[-1] < 560  # 48 V 2 A … 72 V 5 A
     cv = [a.pq(a.cc_s + t)[0] for t in (60, 1800, 3600)]

@@ -101,7 +101,7 @@ def test_a_thermostat_heater_cycling_for_an_hour_is_one_alarm() -> None:
     r.plug("space_heater", 30, 30 + 3600, on_s=300, off_s=300)
     r.play(3600 + 30 + 700)
     assert rig.kinds("malicious_load") == ["raise", "clear"]
-    clear = [e for e in rig.events if e.kind == "clear" and e.rule == "malicious_load"][0]
+    clear = next(e for e in rig.events if e.kind == "clear" and e.rule == "malicious_load")
     assert clear.ts - DAY >= 3600 + 30  # only after it was unplugged
 
 
