@@ -43,6 +43,7 @@ HOUR = 3600.0
 RESISTIVE = ("kettle", "immersion_heater", "hair_dryer", "hair_straightener", "rice_cooker",
              "electric_blanket", "space_heater", "induction_cooker")
 CYCLING = ("electric_blanket", "space_heater", "rice_cooker")
+NOISE = [0.01, 0.04]  # base-load flicker, ± share per poll (--noise changes it)
 GOALS = {"resistive_recall_30s": 0.98, "ebike_recall_10min": 0.95, "false_per_100": 1.0,
          "alarms_per_cycling_plugin": 1.0}
 
@@ -141,7 +142,7 @@ def room_day(seed: int) -> tuple[list[Episode], float, float]:
     eps = benign_episodes(rng)
     if rng.random() < 0.75:
         eps.append(forbidden_episode(rng))
-    return eps, rng.uniform(0.6, 1.4), rng.uniform(0.01, 0.04)
+    return eps, rng.uniform(0.6, 1.4), rng.uniform(*NOISE)
 
 
 def samples(seed: int, eps: list[Episode], scale: float, noise: float,

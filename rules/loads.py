@@ -21,7 +21,9 @@ from rules.events import Event
 from rules.model import Snapshot, Value
 from rules.settings import SEVERITIES, Family
 
-ROUGH_TAU_S = 60.0  # the room's own roughness is learnt over about a minute
+ROUGH_TAU_S = 300.0  # the room's own roughness is learnt over minutes
+EDGE_W = 20.0  # a fall this much above 4× the roughness is a load leaving
+CLIP_W = 200.0  # one change counts at most this much (or 4× the roughness) into the roughness
 
 
 def power_pair(vals: Mapping[str, Value]) -> tuple[float, float] | None:
@@ -62,7 +64,8 @@ class StepWatch:
     From :meth:`start`, the baseline is frozen and the step's mean ΔP, ΔN and roughness are
     summed, the first ``settle_s`` excepted (soft starts, the step itself)."""
 
-    __slots__ = ("base_n", "base_p", "last_n", "last_p", "last_ts", "n", "nr", "rough", "settle_s",
+    __slots__ = ("base_n", "base_p", "last_n", "last_p", "last_ts", "n", "nr", "peak", "rough",
+                 "settle_s",
                  "since", "sum_d", "sum_n", "sum_p", "tau_s")
 
     def __init__(self, tau_s: float, settle_s: float) -> None:
@@ -77,6 +80,7 @@ class StepWatch:
         self.since: float | None = None
         self.sum_p = self.sum_n = self.sum_d = 0.0
         self.n = 0
+        self.peak = 0.0  # the highest reading while settling (a motor's start surge)
 
     def idle(self, ts: float, p: float, n: float) -> None:
         """No step watched: the baseline and the roughness follow the room."""
@@ -84,26 +88,44 @@ class StepWatch:
             self.base_p, self.base_n, self.last_p, self.last_ts = p, n, p, ts
             return
         dt = ts - self.last_ts
-        a = min(max(dt, 0.0) / self.tau_s, 1.0)
-        self.base_p += a * (p - self.base_p)
-        self.base_n += a * (n - self.base_n)
+        edge = EDGE_W + 4.0 * self.rough
+        if p < self.base_p - edge:
+            self.base_p, self.base_n = p, n  # a load left: nothing to watch, follow at once
+        else:
+            a = min(max(dt, 0.0) / self.tau_s, 1.0)
+            self.base_p += a * (p - self.base_p)
+            self.base_n += a * (n - self.base_n)
         self.nr += 1
         ar = max(1.0 / self.nr, min(max(dt, 0.0) / ROUGH_TAU_S, 1.0))
-        self.rough += ar * (abs(p - self.last_p) - self.rough)
-        self.last_p, self.last_ts = p, ts
+        # a heater or kettle switching is an edge, not roughness: it counts only up to a limit
+        clip = max(CLIP_W, 4.0 * self.rough)
+        self.rough += ar * (min(abs(p - self.last_p), clip) - self.rough)
+        self.last_p, self.last_n, self.last_ts = p, n, ts
 
     def start(self, ts: float, p: float) -> None:
         self.since = ts
         self.sum_p = self.sum_n = self.sum_d = 0.0
         self.n = 0
+        self.peak = p
         self.last_p, self.last_ts = p, ts
 
-    def add(self, ts: float, p: float, n: float) -> None:
-        """One more sample of the watched step (after the soft start)."""
+    def add(self, ts: float, p: float, n: float, jump: float = math.inf) -> None:
+        """One more sample of the watched step (after the soft start). A change of ``jump`` or
+        more from the last sample is another load coming or going (a fridge's compressor, a
+        laptop) if it is less than half the step (more is the watched load leaving, or a
+        computer's excursion ending): the baseline takes it, the step stays what it was. It
+        still counts in the roughness, so a load that is itself jumpy stays rough."""
         since = self.since
-        if since is not None and ts - since >= self.settle_s:
+        if since is not None and ts - since < self.settle_s:
+            self.peak = max(self.peak, p)
+        elif since is not None:
             if self.n:
-                self.sum_d += abs(p - self.last_p)
+                d = p - self.last_p
+                self.sum_d += abs(d)
+                if self.base_p is not None and \
+                        jump <= abs(d) < 0.5 * (self.sum_p / self.n - self.base_p):
+                    self.base_p += d
+                    self.base_n += n - self.last_n
             self.n += 1
             self.sum_p += p
             self.sum_n += n
@@ -182,16 +204,17 @@ class MaliciousLoad(Checker):
         p, n = pn
         w, ts, s = self.w, snap.ts, self.s
         if w.since is not None and self.family is None and \
-                p - w.last_p >= max(s.step_w, 4.0 * w.rough):
+                p - w.last_p >= max(s.step_w, min(4.0 * w.rough, s.heating_w)):
             w.absorb(ts, w.last_p, w.last_n)  # a big step while a small one is watched: judge
             #                                   the new one on its own
-        if w.base_p is None or (w.since is None and p - w.base_p < max(s.small_w, 3.0 * w.rough)):
+        if w.base_p is None or (w.since is None and
+                                p - w.base_p < max(s.small_w, min(3.0 * w.rough, s.heating_w))):
             w.idle(ts, p, n)  # a step must stand out of the room's own wander to be watched
-            return
+            return  # (a heating-sized one always does: a pulsing cooker makes a rough room)
         if w.since is None:
             w.start(ts, p)
         if self.family is None:
-            w.add(ts, p, n)
+            w.add(ts, p, n, max(s.small_w * 0.5, 4.0 * w.rough))
             self._watch(ts, p, n)
             return
         dp = p - w.base_p
@@ -298,7 +321,7 @@ class EbikeCharging(Checker):
             return
         if w.since is None:
             w.start(ts, p)
-        w.add(ts, p, n)
+        w.add(ts, p, n, max(s.min_w * 0.3, 4.0 * w.rough) if not self.confirmed else math.inf)
         dp = p - w.base_p
         if not self.confirmed:
             self._watch(ts, p, n, dp)
@@ -318,13 +341,15 @@ class EbikeCharging(Checker):
         if settled and not s.min_w * 0.5 <= dp <= s.max_w * 1.2:  # gone, or something else
             self._forget(ts, p, n)
             return
-        if w.n == 3 and w.step()[0] < s.min_w:  # settled below charger size (a fridge's
-            self._forget(ts, p, n)  # start surge, then its running power)
-            return
+        if w.n == 3 and (w.step()[0] < s.min_w or w.peak - (w.base_p or 0.0) > 2 * w.step()[0]):
+            self._forget(ts, p, n)  # settled below charger size, or it started with a surge
+            return  # twice its running power: a compressor's start, not a charger's soft start
         if ts - since < max(s.min_duration_s, s.settle_s) or w.n < 2:
             return
         mp, mn = w.step()
-        smooth = w.added_roughness() <= s.steady_ratio * mp + s.steady_w
+        # smooth, and judged in a room that is not itself too rough to tell (a wandering PC)
+        smooth = w.added_roughness() <= s.steady_ratio * mp + s.steady_w and \
+            w.rough <= s.room_rough_ratio * mp
         if s.min_w <= mp <= s.max_w and step_pf(mp, mn) < s.step_pf_max and smooth:
             self.confirmed, self.peak, self.smooth, self.tapered = True, mp, mp, False
         else:

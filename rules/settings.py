@@ -179,10 +179,10 @@ class MaliciousLoad(RuleBase):
                               "cookers pulse for 4 s and more at low settings")
     flat_window_s: float = Field(default=10.0, gt=0, le=3600)
     small_window_s: float = Field(default=25.0, gt=0, le=3600)
-    flat_ratio: float = Field(default=0.02, ge=0, le=1.0,
+    flat_ratio: float = Field(default=0.04, ge=0, le=1.0,
                               description="roughness (mean |ΔP| poll to poll) the step may add, "
-                              "as a share of it: an element adds ~0.5 % (mains wander), a "
-                              "computer 5–30 %")
+                              "as a share of it: an element adds ~0.5 % (mains wander; a PTC "
+                              "straightener's warm-up decay 3 %), a computer 5–30 %")
     flat_w: float = Field(default=2.0, ge=0, le=1000,
                           description="… plus this many watts (meter resolution)")
     hysteresis_ratio: float = Field(default=0.3, ge=0, le=0.9)
@@ -219,10 +219,17 @@ class EbikeCharging(RuleBase):
     settle_s: float = Field(default=3.0, ge=0, le=600,
                             description="soft start: the first seconds after the step are "
                             "not judged")
-    steady_ratio: float = Field(default=0.02, ge=0, le=1.0,
+    steady_ratio: float = Field(default=0.01, ge=0, le=1.0,
                                 description="roughness the load may add as a share of it: a "
-                                "charger in CC or CV adds < 0.5 %, a laptop or PC 5–30 %")
-    steady_w: float = Field(default=2.0, ge=0, le=1000)
+                                "charger in CC or CV adds < 0.5 %, a laptop ≥ 3 %, a PC 5–30 %")
+    steady_w: float = Field(default=1.0, ge=0, le=1000,
+                            description="… plus this many watts (the room's roughness is an "
+                            "estimate)")
+    room_rough_ratio: float = Field(default=0.1, gt=0, le=10.0,
+                                    description="a room whose own poll-to-poll wander exceeds "
+                                    "this share of the step cannot tell a charger from a "
+                                    "computer's excursion: no verdict (a miss, not a false "
+                                    "alarm)")
     present_ratio: float = Field(default=0.3, gt=0, le=1.0,
                                  description="once raised, present while the step is above "
                                  "this share of min_w (float charging)")
