@@ -23,7 +23,6 @@ from rules.settings import SEVERITIES, Family
 
 ROUGH_TAU_S = 300.0  # the room's own roughness is learnt over minutes
 EDGE_W = 20.0  # a fall this much above 4× the roughness is a load leaving
-CLIP_W = 200.0  # one change counts at most this much (or 4× the roughness) into the roughness
 
 
 def power_pair(vals: Mapping[str, Value]) -> tuple[float, float] | None:
@@ -89,16 +88,19 @@ class StepWatch:
             return
         dt = ts - self.last_ts
         edge = EDGE_W + 4.0 * self.rough
-        if p < self.base_p - edge:
-            self.base_p, self.base_n = p, n  # a load left: nothing to watch, follow at once
+        if p < self.base_p - edge or (p > self.base_p + edge and abs(p - self.last_p) < EDGE_W):
+            # a load left, or one too small to watch came and settled: follow at once, so
+            # that two small loads a few seconds apart do not add up to a watched step
+            self.base_p, self.base_n = p, n
         else:
             a = min(max(dt, 0.0) / self.tau_s, 1.0)
             self.base_p += a * (p - self.base_p)
             self.base_n += a * (n - self.base_n)
         self.nr += 1
         ar = max(1.0 / self.nr, min(max(dt, 0.0) / ROUGH_TAU_S, 1.0))
-        # a heater or kettle switching is an edge, not roughness: it counts only up to a limit
-        clip = max(CLIP_W, 4.0 * self.rough)
+        # a kettle switching or a charger's soft start is an edge, not roughness: one change
+        # counts at most EDGE_W or 3× the roughness (a computer's wander still builds up)
+        clip = max(EDGE_W, 3.0 * self.rough)
         self.rough += ar * (min(abs(p - self.last_p), clip) - self.rough)
         self.last_p, self.last_n, self.last_ts = p, n, ts
 

@@ -172,8 +172,9 @@ class MaliciousLoad(RuleBase):
                                description="… below heating_w: above PFC electronics' 0.95–0.98")
     cooker_w: float = Field(default=1000.0, gt=0, le=10000,
                             description="an induction cooker: a step this large …")
-    cooker_pf_min: float = Field(default=0.85, gt=0, le=1.0,
-                                 description="… with PF 0.85–step_pf_min (inverter PF 0.90–0.98)")
+    cooker_pf_min: float = Field(default=0.88, gt=0, le=1.0,
+                                 description="… with PF 0.88–0.985 (inverter PF 0.90–0.98; a "
+                                 "fixed-speed air conditioner's 0.85 stays out)")
     on_delay_s: float = Field(default=2.0, ge=0, le=3600,
                               description="held this long (domain.md: 2–5 s); induction "
                               "cookers pulse for 4 s and more at low settings")
