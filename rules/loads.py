@@ -114,8 +114,7 @@ class StepWatch:
     def add(self, ts: float, p: float, n: float, jump: float = math.inf) -> None:
         """One more sample of the watched step (after the soft start). A change of ``jump`` or
         more from the last sample is another load coming or going (a fridge's compressor, a
-        laptop) if it is less than half the step (more is the watched load leaving, or a
-        computer's excursion ending): the baseline takes it, the step stays what it was. It
+        laptop; see :meth:`other`): the baseline takes it, the step stays what it was. It
         still counts in the roughness, so a load that is itself jumpy stays rough."""
         since = self.since
         if since is not None and ts - since < self.settle_s:
@@ -124,14 +123,23 @@ class StepWatch:
             if self.n:
                 d = p - self.last_p
                 self.sum_d += abs(d)
-                if self.base_p is not None and \
-                        jump <= abs(d) < 0.5 * (self.sum_p / self.n - self.base_p):
+                if self.base_p is not None and abs(d) >= jump and self.other(d, n - self.last_n):
                     self.base_p += d
                     self.base_n += n - self.last_n
             self.n += 1
             self.sum_p += p
             self.sum_n += n
         self.last_p, self.last_n, self.last_ts = p, n, ts
+
+    def other(self, dp: float, dn: float) -> bool:
+        """Is a change (ΔP, ΔN) during a watch another load? Yes if it is under half the
+        step, or if its own power factor is not the step's (a laptop of PF 0.6 leaving while
+        a blanket of PF 1 is watched); else it may be the watched load leaving."""
+        if self.base_p is None or not self.n:
+            return False
+        sp = self.sum_p / self.n - self.base_p
+        sn = self.sum_n / self.n - self.base_n
+        return abs(dp) < 0.5 * sp or abs(step_pf(abs(dp), abs(dn)) - step_pf(sp, abs(sn))) > 0.1
 
     def follow(self, ts: float, p: float, n: float) -> None:
         """The watched load is off (a thermostat's off period): the baseline is the room now."""
@@ -218,12 +226,13 @@ class MaliciousLoad(Checker):
         if self.family is None:
             w.add(ts, p, n, max(s.small_w * 0.5, 4.0 * w.rough))
             self._watch(ts, p, n)
-            return
-        dp = p - w.base_p
-        if dp < self.level * 0.5:
+            if self.family is None or w.base_p is None:
+                return  # still watching, or let go
+        elif p - w.base_p < self.level * 0.5:
             w.follow(ts, p, n)  # off: the room's own drift shows, the element's step does not
         else:
             w.add(ts, p, n)
+        dp = p - w.base_p
         enter = 0
         if dp >= self.level * (1.0 - self.s.hysteresis_ratio):
             verdict = policy_verdict(self.ctx, self.family, ts, dp, w.since or ts)

@@ -178,8 +178,8 @@ class MaliciousLoad(RuleBase):
     on_delay_s: float = Field(default=2.0, ge=0, le=3600,
                               description="held this long (domain.md: 2–5 s); induction "
                               "cookers pulse for 4 s and more at low settings")
-    flat_window_s: float = Field(default=10.0, gt=0, le=3600)
-    small_window_s: float = Field(default=25.0, gt=0, le=3600)
+    flat_window_s: float = Field(default=8.0, gt=0, le=3600)
+    small_window_s: float = Field(default=16.0, gt=0, le=3600)
     flat_ratio: float = Field(default=0.04, ge=0, le=1.0,
                               description="roughness (mean |ΔP| poll to poll) the step may add, "
                               "as a share of it: an element adds ~0.5 % (mains wander; a PTC "

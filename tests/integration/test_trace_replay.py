@@ -60,5 +60,5 @@ def test_a_bad_recording_is_refused_before_anything_runs(tmp_path: Path) -> None
     # firegate simulate --trace ID=FILE takes the same path
     with pytest.raises(ScenarioError, match=r"bad\.csv:3"):
         trace_steps(spec, [f"room-101={bad}"])
-    with pytest.raises(ScenarioError, match="DEVICE_ID=FILE.csv"):
+    with pytest.raises(ScenarioError, match=r"DEVICE_ID=FILE\.csv"):
         trace_steps(spec, [str(bad)])
