@@ -123,9 +123,12 @@ class StepWatch:
             if self.n:
                 d = p - self.last_p
                 self.sum_d += abs(d)
-                if self.base_p is not None and abs(d) >= jump and self.other(d, n - self.last_n):
-                    self.base_p += d
-                    self.base_n += n - self.last_n
+                dn = n - self.last_n
+                if self.base_p is not None and abs(d) >= jump and self.other(d, dn):
+                    self.base_p += d  # and the samples so far as if it had always been so
+                    self.base_n += dn
+                    self.sum_p += d * self.n
+                    self.sum_n += dn * self.n
             self.n += 1
             self.sum_p += p
             self.sum_n += n
