@@ -32,7 +32,9 @@ def prepare_data_dir(data: Path, stores: Iterable[str] = ("ledger.sqlite", "outb
                      ) -> None:
     """Create the directory 0750 and the stores 0640 before SQLite opens them: SQLite gives its
     WAL and shared-memory files the mode of the database, so they start private too."""
-    data.mkdir(parents=True, exist_ok=True)
+    # Created 0750 from the start: a directory the gateway makes itself is never reported as
+    # "tightened" (the demo's temporary directory used to be, at every run).
+    data.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     for name in stores:
         path = data / name
         if not path.exists():

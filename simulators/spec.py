@@ -56,6 +56,10 @@ class SimDevice:
     floor: int | None = None
     room: str | None = None
     strict_addresses: bool = False
+    # Point keys of the profile this model does not define (a DDSU666 variant without reactive
+    # power): reads of them are refused with exception 2, as a strict meter refuses any
+    # undefined register. Implies ``strict_addresses``.
+    undefined: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -121,10 +125,14 @@ def spec_from_dict(
         dirs = [Path(p) if base is None else base / p for p in data.get("profile_dirs", [])]
         profiles = load_profiles(*dirs)
     buses = []
+    framed: set[str] = set()  # GB/T 26875.3 buses: their devices dial in (simulators.gbt26875)
     for i, b in enumerate(data.get("buses") or [], 1):
         if not isinstance(b, Mapping) or "id" not in b:
             raise SpecError(f"buses entry {i}: needs at least id:")
         kind = b.get("kind", b.get("type", "tcp"))
+        if kind == "gbt26875":
+            framed.add(str(b["id"]))
+            continue
         port: int | str = b.get("port", 0)
         if kind != "rtu":
             port = int(port)
@@ -141,6 +149,8 @@ def spec_from_dict(
         )
     devices = []
     for i, d in enumerate(data.get("devices") or [], 1):
+        if isinstance(d, Mapping) and str(d.get("bus")) in framed:
+            continue
         if not isinstance(d, Mapping) or not {"id", "profile", "bus", "unit"} <= set(d):
             raise SpecError(f"devices entry {i}: needs id, profile, bus and unit")
         prof = profiles.get(str(d["profile"]))
@@ -160,6 +170,7 @@ def spec_from_dict(
                 floor=d.get("floor"),
                 room=None if d.get("room") is None else str(d.get("room")),
                 strict_addresses=bool(d.get("strict_addresses", False)),
+                undefined=tuple(str(k) for k in d.get("undefined") or ()),
             )
         )
     return SimSpec(buses=buses, devices=devices, seed=int(data.get("seed", 0)))

@@ -7,6 +7,7 @@ file can be shared and committed without them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -16,7 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drivers.profiles import Profile, ProfileError, load_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
@@ -97,14 +105,61 @@ class RtuBus(BusBase):
     stopbits: Literal[1, 2] = 1
 
 
-Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus, Field(discriminator="type")]
+class Gbt26875Bus(Strict):
+    """Fire panels behind user information transmission devices that speak GB/T 26875.3: the
+    gateway listens as the monitoring centre, and the devices dial in. With ``relay_to`` it
+    forwards every byte unchanged to the real monitoring centre (and its answers back), reading
+    along, so the building keeps its link to the 119 centre."""
+
+    type: Literal["gbt26875"]
+    id: Ident
+    host: str = "0.0.0.0"
+    port: int = Field(default=9001, ge=1, le=65535)
+    address: str = Field(default="000000000000", pattern=r"^[0-9A-Fa-f]{12}$",
+                         description="this centre's address, 12 hex digits, MSB first")
+    silent_s: float = Field(default=120.0, gt=0, le=3600,
+                            description="no frame or heartbeat for this long: the device counts "
+                            "as silent, one failed poll a second, so comm_loss raises after "
+                            "silent_s + comm_loss.polls seconds")
+    relay_to: str | None = Field(default=None, pattern=r"^[^:\s]+:[0-9]{1,5}$",
+                                 description="host:port of the real monitoring centre")
+    max_connections: int = Field(default=64, ge=1, le=1024)
+    timeout_s: float = Field(default=10.0, gt=0, le=300, description="relay connect timeout")
+    allow_from: list[str] = Field(default_factory=list, description=(
+        "addresses or networks (CIDR) a transmission device may connect from; empty: any. "
+        "A source address in a frame is no authentication: list the devices' IPs"))
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allow_from {net!r} is not an address or a network "
+                                 "(10.20.3.7, 10.20.3.0/24)") from exc
+        return v
+
+    @field_validator("relay_to")
+    @classmethod
+    def _relay_port(cls, v: str | None) -> str | None:
+        if v is not None and not 1 <= int(v.rpartition(":")[2]) <= 65535:
+            raise ValueError(f"relay_to {v!r}: the port must be 1-65535")
+        return v
+
+
+Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus, Field(discriminator="type")]
 
 
 class Device(Strict):
     id: Ident
     profile: str
     bus: str
-    unit: int = Field(ge=0, le=247, description="Modbus unit (slave) id")
+    # Required on Modbus buses (checked in Config, which knows the bus); unused on gbt26875.
+    unit: int = Field(default=0, ge=0, le=247, description="Modbus unit (slave) id")
+    address: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{12}$",
+                                description="GB/T 26875.3 source address, 12 hex digits, MSB "
+                                "first (devices on a gbt26875 bus)")
     name: str = ""
     floor: int | None = Field(default=None, ge=-5, le=200)
     room: str | None = None
@@ -136,13 +191,28 @@ class Config(Strict):
         _no_duplicates(bus_ids, "buses", "bus id")
         _no_duplicates([d.id for d in self.devices], "devices", "device id")
         known = set(bus_ids)
+        gbt = {b.id for b in self.buses if isinstance(b, Gbt26875Bus)}
         seen_units: dict[tuple[str, int], str] = {}
+        seen_addr: dict[str, str] = {}
         for i, d in enumerate(self.devices):
             if d.bus not in known:
                 raise _located(
                     ("devices", i, "bus"),
                     f"bus {d.bus!r} does not exist; the buses are: {', '.join(bus_ids)}",
                 )
+            if d.bus in gbt:
+                if d.address is None:
+                    raise _located(("devices", i, "address"), "is required on a gbt26875 bus: "
+                                   "the transmission device's source address, 12 hex digits, "
+                                   "most significant first")
+                key = d.address.upper()
+                if key in seen_addr:
+                    raise _located(("devices", i, "address"), f"address {d.address} is already "
+                                   f"used by device {seen_addr[key]!r}")
+                seen_addr[key] = d.id
+                continue
+            if "unit" not in d.model_fields_set:
+                raise _located(("devices", i, "unit"), "is required")
             other = seen_units.get((d.bus, d.unit))
             if other is not None:
                 raise _located(
@@ -156,7 +226,7 @@ class Config(Strict):
         _mqtt_is_private(self.outputs)
         return self
 
-    def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus:
+    def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus:
         return next(b for b in self.buses if b.id == bus_id)
 
     def period(self, device: Device, poll_class: str) -> float:
@@ -380,7 +450,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop pydantic's union tags (``tcp``, ``rtu``) and function names from a location."""
     out: list[str | int] = []
     for part in loc:
-        if isinstance(part, str) and ((part in ("tcp", "rtu", "rtu_over_tcp") and out and
+        tags = ("tcp", "rtu", "rtu_over_tcp", "gbt26875")
+        if isinstance(part, str) and ((part in tags and out and
                                       isinstance(out[-1], int)) or part.startswith("function-")):
             continue
         out.append(part)
@@ -407,10 +478,13 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError([Problem(fname, line, "", f"YAML syntax error: {exc.problem}")]) \
-            from exc
+        # An unclosed bracket or quote is found only at the end of the file: its problem mark
+        # then points past the last line. The context mark is where the construct started,
+        # which is the line to fix.
+        mark = exc.context_mark or exc.problem_mark
+        line = min(mark.line + 1, max(1, len(text.splitlines()))) if mark else 1
+        what = f"{exc.context}: {exc.problem}" if exc.context else str(exc.problem)
+        raise ConfigError([Problem(fname, line, "", f"YAML syntax error: {what}")]) from exc
     except yaml.reader.ReaderError as exc:
         # A control character (a paste from a PDF, a binary file): found by fuzzing.
         line = text.count("\n", 0, max(exc.position, 0)) + 1
@@ -493,6 +567,14 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
                                         f"{', '.join(sorted(profiles))}"))
             else:
                 problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
+                if d.maintenance and _raises_fire(profiles[d.profile]):
+                    loc = ("devices", i, "maintenance")
+                    problems.append(Problem(
+                        fname, _line_for(loc, lines), _field_name(loc, data),
+                        "a device that raises fire alarms cannot be in maintenance by "
+                        "configuration (it would never end, and a fire must always page): put "
+                        "the panel in test and use 'firegate alarms maintenance', which "
+                        "expires"))
                 for cls in profiles[d.profile].poll_classes:
                     if cls not in cfg.poll_classes:
                         loc = ("devices", i, "profile")
@@ -530,6 +612,12 @@ def _action_problems(fname: str, lines: dict[tuple[str | int, ...], int], data: 
                 out.append(Problem(fname, *where, f"auto: {r!r} is not a rule that watches a "
                                    f"{prof.kind}; use one of: {', '.join(rule_ids)}"))
     return out
+
+
+def _raises_fire(prof: Profile) -> bool:
+    from rules.engine import KIND_RULES
+
+    return any("fire_alarm" in ids for ids, _ in KIND_RULES.get(prof.kind, ()))
 
 
 def load_profiles_for(cfg: Config) -> dict[str, Profile]:

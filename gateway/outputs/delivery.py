@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.outputs.outbox import Batch, Lane, Outbox
 
@@ -43,7 +43,7 @@ class Sink(Protocol):
     async def send(self, batch: Batch) -> None:
         """Return once the server acknowledged every record; raise :class:`SinkError` if not."""
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, object]: ...
 
 
 def backoff(failures: int, low: float, high: float, rng: random.Random) -> float:
@@ -118,6 +118,6 @@ class Delivery:
             self.records += len(batch)
             self.last_delivery = time.time()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         return {"batches": self.batches, "records": self.records,
                 "consecutive_failures": self.failures, "last_delivery": self.last_delivery}

@@ -9,7 +9,10 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
   reconnect is recognisable);
 - ``health``: retained outbox and sink health;
 - ``cmd/ack`` (subscribed): operator acknowledgements, applied only for operators listed in
-  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second).
+  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second);
+- ``cmd/shelve`` and ``cmd/maintenance`` (subscribed): ``{"operator", "device", "rule" (shelve
+  only), "for_s", "reason", "end"}``, under the same operator list; the gateway decides them
+  (never a live fire alarm, always with an expiry) and records who and why in the ledger.
 
 aiomqtt does not reconnect by itself: :meth:`MqttSink.run` loops around ``async with Client``
 with backoff and jitter, and on every connect publishes the birth and the retained state of every
@@ -36,6 +39,7 @@ from gateway.outputs.config import MqttConfig
 from gateway.outputs.delivery import SinkError, backoff
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Outbox
+from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
 PUBLISH_SLICE = 32
@@ -72,7 +76,7 @@ class MqttSink:
 
     def __init__(self, cfg: MqttConfig, identity: Identity, outbox: Outbox, *,
                  on_command: OnCommand | None = None,
-                 health_source: Callable[[], dict[str, Any]] | None = None,
+                 health_source: Callable[[], OutputsHealth] | None = None,
                  rng: random.Random | None = None) -> None:
         self.cfg = cfg
         self.identity = identity
@@ -172,9 +176,11 @@ class MqttSink:
         await client.publish(f"{self.prefix}/state", b"online", qos=max(1, qos), retain=True)
         await client.subscribe(f"{self.prefix}/cmd/ack", qos=max(1, qos))
         await client.subscribe(f"{self.prefix}/cmd/action", qos=max(1, qos))
+        await client.subscribe(f"{self.prefix}/cmd/shelve", qos=max(1, qos))
+        await client.subscribe(f"{self.prefix}/cmd/maintenance", qos=max(1, qos))
         for alarm in self.outbox.open_alarms():
-            await client.publish(f"{self.prefix}/alarms/{alarm['id']}",
-                                 _dumps({**self._base, **alarm}), qos=qos, retain=True)
+            await client.publish(f"{self.prefix}/alarms/{alarm.id}",
+                                 _dumps({**self._base, **alarm.to_json()}), qos=qos, retain=True)
         await self._publish_health(client)
         self.state = "connected"
         log.info("MQTT connected to %s as %s", self.where, self.client_id)
@@ -187,7 +193,7 @@ class MqttSink:
     async def _publish_health(self, client: aiomqtt.Client) -> None:
         if self.health_source is None:
             return
-        body = {**self._base, "ts": time.time(), **self.health_source()}
+        body = {**self._base, "ts": time.time(), **self.health_source().to_json()}
         await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
                              retain=True)
 
@@ -201,6 +207,9 @@ class MqttSink:
         """Apply one ``cmd/ack`` message if it is well formed and from a listed operator."""
         if topic.endswith("/cmd/action"):
             await self.handle_action(topic, payload)
+            return
+        if topic.endswith(("/cmd/shelve", "/cmd/maintenance")):
+            await self.handle_suppression(topic, payload)
             return
         try:
             cmd = json.loads(payload)
@@ -254,6 +263,41 @@ class MqttSink:
             if inspect.isawaitable(result):
                 await result
 
+    async def handle_suppression(self, topic: str, payload: Any) -> None:
+        """``cmd/shelve`` / ``cmd/maintenance``: passed on as ``{"command": "shelve" |
+        "maintenance", ...}`` only from a listed operator; the gateway decides the rest."""
+        kind = "shelve" if topic.endswith("/cmd/shelve") else "maintenance"
+        try:
+            cmd = json.loads(payload)
+            need = ("operator", "device", "rule") if kind == "shelve" else ("operator", "device")
+            if not isinstance(cmd, dict) or not all(
+                    isinstance(cmd.get(k), str) and cmd[k] for k in need):
+                raise ValueError(f"needs {', '.join(need)} as text")
+            for_s = cmd.get("for_s")
+            if for_s is not None and (isinstance(for_s, bool)
+                                      or not isinstance(for_s, int | float) or for_s <= 0):
+                raise ValueError("for_s must be a positive number of seconds")
+        except (ValueError, TypeError) as exc:
+            self.commands_ignored += 1
+            log.warning("ignored a message on %s: not a JSON %s request (%s)", topic, kind, exc)
+            return
+        operator = cmd["operator"]
+        if operator not in self.cfg.operators:
+            self.commands_ignored += 1
+            log.warning("ignored %s of %s from operator %r: not listed in "
+                        "outputs.mqtt.operators", kind, cmd["device"], operator)
+            return
+        self.commands_applied += 1
+        reason = cmd.get("reason")
+        if self.on_command is not None:
+            result = self.on_command({
+                "command": kind, "operator": operator, "device": cmd["device"],
+                "rule": str(cmd.get("rule") or "*"), "for_s": cmd.get("for_s"),
+                "reason": reason if isinstance(reason, str) else "",
+                "end": cmd.get("end") is True})
+            if inspect.isawaitable(result):
+                await result
+
     # ------------------------------------------------------------------ sending
 
     async def send(self, batch: Batch) -> None:
@@ -263,15 +307,16 @@ class MqttSink:
         qos = self.cfg.qos
         try:
             if batch.lane == "alarm":
-                for rec in batch.records:
-                    await client.publish(f"{self.prefix}/events", _dumps({**self._base, **rec}),
-                                         qos=qos)
-                    current = self.outbox.alarm_state(str(rec["id"]))
-                    payload = b"" if current is None else _dumps({**self._base, **current})
-                    await client.publish(f"{self.prefix}/alarms/{rec['id']}", payload, qos=qos,
+                for rec in batch.alarms:
+                    await client.publish(f"{self.prefix}/events",
+                                         _dumps({**self._base, **rec.to_json()}), qos=qos)
+                    current = self.outbox.alarm_state(rec.id)
+                    payload = (b"" if current is None
+                               else _dumps({**self._base, **current.to_json()}))
+                    await client.publish(f"{self.prefix}/alarms/{rec.id}", payload, qos=qos,
                                          retain=True)
             elif self.cfg.telemetry and self.cfg.telemetry_bundle:
-                recs = batch.records
+                recs = [r.to_json() for r in batch.telemetry]
                 await asyncio.gather(*(
                     client.publish(f"{self.prefix}/telemetry",
                                    _dumps({**self._base, "records": recs[i:i + BUNDLE_RECORDS]}),
@@ -280,12 +325,12 @@ class MqttSink:
             elif self.cfg.telemetry:
                 # In flight together, but in slices: aiomqtt scans its pending calls on every
                 # publish, so a thousand at once costs a thousand squared.
-                recs = batch.records
-                for i in range(0, len(recs), PUBLISH_SLICE):
+                tel = batch.telemetry
+                for i in range(0, len(tel), PUBLISH_SLICE):
                     await asyncio.gather(*(
-                        client.publish(f"{self.prefix}/telemetry/{rec['device']}",
-                                       _dumps({**self._base, **rec}), qos=qos)
-                        for rec in recs[i:i + PUBLISH_SLICE]))
+                        client.publish(f"{self.prefix}/telemetry/{rec.device}",
+                                       _dumps({**self._base, **rec.to_json()}), qos=qos)
+                        for rec in tel[i:i + PUBLISH_SLICE]))
         except aiomqtt.MqttError as exc:
             # The run loop notices a dead connection and reconnects; here only report.
             msg = explain(exc, self.where)
@@ -293,7 +338,7 @@ class MqttSink:
             raise SinkError(msg) from exc
         self.published += len(batch)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         return {"state": self.state, "where": self.where, "client_id": self.client_id,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "connects": self.connects, "published": self.published,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,19 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
-from gateway.alarms.ledger import Ledger
+from gateway.alarms.ledger import Alarm, Ledger, Suppression
 from gateway.alarms.recovery import republish_unsent
-from gateway.config.models import Config, Device, RtuBus, load_profiles_for
+from gateway.alarms.suppression import Suppressions
+from gateway.config.models import (
+    Config,
+    Device,
+    GatewayIdentity,
+    Gbt26875Bus,
+    RtuBus,
+    load_profiles_for,
+)
 from gateway.outputs.outbox import Outbox
-from gateway.records import telemetry_record
+from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
 from gateway.runtime.aio import cancel_all
 from gateway.runtime.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.security import (
@@ -33,16 +41,20 @@ from gateway.security import (
     tighten_data_dir,
 )
 from rules.engine import Engine
+from rules.events import Event
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
+DRAIN_STALL_S = 3.0
+"""At a stop, how long the outputs may deliver nothing before the drain gives up (a sink that
+is down); a connected broker empties thousands of records in that time."""
 
-TransitionListener = Callable[[dict[str, Any]], None]
+TransitionListener = Callable[[AlarmTransition], None]
 
 MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be written
 
 
-def link_spec(bus: Any) -> LinkSpec:
+def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
     if isinstance(bus, RtuBus):
         return LinkSpec(kind="rtu", port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                         parity=bus.parity, stopbits=bus.stopbits, timeout_s=bus.timeout_s,
@@ -54,10 +66,13 @@ def link_spec(bus: Any) -> LinkSpec:
 
 def device_info(cfg: Config, d: Device, prof: Profile) -> DeviceInfo:
     g = cfg.gateway
+    # A panel over GB/T 26875.3 names its components as they report: open channels.
+    open_channels = prof.open_channels or isinstance(cfg.bus(d.bus), Gbt26875Bus)
     return DeviceInfo(id=d.id, kind=prof.kind, family=prof.family, profile=prof.profile,
                       site=g.site, campus=g.campus, building=g.building, floor=d.floor,
                       room=d.room, location=d.location, name=d.name, ratings=dict(d.ratings),
-                      maintenance=d.maintenance, points=tuple(prof.by_key))
+                      maintenance=d.maintenance, points=tuple(prof.by_key),
+                      open_channels=open_channels)
 
 
 def device_tags(cfg: Config, d: Device) -> dict[str, str]:
@@ -85,8 +100,9 @@ class Gateway:
         self.tags = {i: device_tags(cfg, d) for i, d in self.devices.items()}
         self.health = {i: DeviceHealth() for i in self.devices}
         self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
+        gbt = {b.id for b in cfg.buses if isinstance(b, Gbt26875Bus)}
         self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
-                        for i, d in self.devices.items()}
+                        for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
@@ -95,9 +111,9 @@ class Gateway:
         self.points = 0
         self.polls = 0
         self.alarm_ids: dict[str, None] = {}  # alarms this run touched, in order
-        self._telemetry: list[dict[str, Any]] = []
+        self._telemetry: list[TelemetryRecord] = []
         self._published: set[tuple[str, int]] = set()
-        self._unrecorded: list[Any] = []  # rule events the ledger could not take yet
+        self._unrecorded: list[Event] = []  # rule events the ledger could not take yet
         self._ledger_failing = False
         self._outbox_failing = False
         self._history_tail = 0
@@ -105,10 +121,9 @@ class Gateway:
         self.ledger: Ledger
         self.outbox: Outbox
         self.pollers: list[BusPoller] = []
+        self.frame_listeners: list[Any] = []  # runtime.gbtlisten.Gbt26875Listener per bus
         self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
-        self.actions: Any = None  # actions.service.ActionService, set by runtime.wiring
-        self.outputs: Any = None  # gateway.outputs.service.Outputs when sinks are configured
-        self.notifier: Any = None  # gateway.notify.notifier.Notifier when paging is enabled
+        self.suppressions = Suppressions(self)  # maintenance and shelving, with expiry
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -118,7 +133,7 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h))
+            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
@@ -133,6 +148,7 @@ class Gateway:
         if n := republish_unsent(self.ledger, self.outbox):
             log.warning("%d alarm transition(s) recorded before the last stop had not been "
                         "queued for MQTT/InfluxDB; queued now", n)
+        self.suppressions.restore()  # after the outbox: it may restate open alarms
         for note in tighten_data_dir(data):
             log.warning("%s", note)
         return self
@@ -144,13 +160,42 @@ class Gateway:
     def sink_names(self) -> list[str]:
         return self.cfg.outputs.sinks() if self.with_outputs else []
 
+    # ------------------------------------------------------------------ the read-only view
+    @property
+    def identity(self) -> GatewayIdentity:
+        return self.cfg.gateway
+
+    def open_alarms(self) -> list[Alarm]:
+        return self.ledger.open_alarms()
+
+    def active_suppressions(self) -> list[Suppression]:
+        """Maintenance and shelving in force: alarms recorded, nobody paged."""
+        return self.ledger.suppressions("active")
+
+    def local_time(self, ts: float | None) -> str:
+        """``ts`` as the building's local time (``rules.utc_offset_h``)."""
+        return self.ledger.local(ts)
+
+    def outbox_stats(self) -> Mapping[str, object]:
+        return self.outbox.stats()
+
+    def subscribe(self, listener: TransitionListener) -> None:
+        """``listener(transition)`` after every alarm transition is recorded and queued; it
+        runs in the data path, so it must be quick and must not raise (it is logged if it
+        does)."""
+        self.listeners.append(listener)
+
+    def remember(self, device_id: str, key: str, value: Value) -> None:
+        """A value read outside the pollers (an action's read-back) as the latest known."""
+        self.latest.setdefault(device_id, {})[key] = value
+
     def build_pollers(self) -> list[BusPoller]:
         cfg = self.cfg
         policy = BackoffPolicy(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor)
         pollers = []
         for bus in cfg.buses:
             devs = [d for d in self.devices.values() if d.bus == bus.id]
-            if not devs:
+            if not devs or isinstance(bus, Gbt26875Bus):
                 continue
             jobs = [
                 Job(d.id, cls, cfg.period(d, cls), cfg.poll_classes[cls].priority)
@@ -162,6 +207,39 @@ class Gateway:
                                      self.on_result, policy, self.health))
         self.pollers = pollers
         return pollers
+
+    def build_frame_listeners(self) -> list[Any]:
+        """A listener per GB/T 26875.3 bus: devices that send frames instead of being polled.
+        Their frames come in through :meth:`on_result` like any poll."""
+        from gateway.runtime.gbtlisten import Gbt26875Listener
+
+        out = []
+        for bus in self.cfg.buses:
+            devs = [d for d in self.devices.values() if d.bus == bus.id]
+            if not devs or not isinstance(bus, Gbt26875Bus):
+                continue
+            silent = {d.id: list(self.profiles[d.profile].by_key) for d in devs}
+            out.append(Gbt26875Listener(bus, devs, self.on_result, self.health,
+                                        self.on_operation, silent))
+        self.frame_listeners = out
+        return out
+
+    def on_operation(self, device_id: str, op: Any, ts: float) -> None:
+        """An operation at a panel (reset, silence, self-test …, GB/T 26875.3 types 4 and 24)
+        goes on the ledger's record of actions, next to the gateway's own."""
+        from drivers.gbt26875.points import OPERATIONS_ZH
+
+        what = "+".join(op.what) or "operation"
+        try:
+            self.ledger.record_action(
+                who=f"operator {op.operator}", via="panel", device=device_id, action=what,
+                params={"system": op.system or "fire_alarm", "operator": op.operator,
+                        "zh": "、".join(OPERATIONS_ZH.get(w, w) for w in op.what)},
+                result="done at the panel", ts=ts)
+        except Exception as exc:
+            log.error("cannot record the operation %s at %s on the ledger: %s", what,
+                      device_id, exc)
+        log.info("%s: %s by operator %d at the panel", device_id, what, op.operator)
 
     def line_for(self, device_id: str) -> Line:
         """The bus line a device's poller uses: a write takes a link from it like a read does,
@@ -179,12 +257,19 @@ class Gateway:
             self.points += len(r.values)
             self.latest[r.device_id].update(r.values)
             info = self.info[r.device_id]
-            self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
+            self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
+                                                           self.tags[r.device_id]))
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
-                                           r.failed, r.poll_class))
+                                           r.failed, r.poll_class, r.labels))
         if events or self._unrecorded:
             self._unrecorded.extend(events)
             self.record_events()
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Rule events from outside the pollers (maintenance or shelving began or ended) onto
+        the ledger, after any still waiting."""
+        self._unrecorded.extend(events)
+        self.record_events()
 
     def record_events(self) -> None:
         """Put rule events on the ledger, in order. One that cannot be written (a full disk, a
@@ -206,17 +291,17 @@ class Gateway:
                 log.warning("the ledger takes writes again; recorded the alarms held in memory")
                 self._ledger_failing = False
             for tr in transitions:
-                self.publish_transition(tr.as_dict())
+                self.publish_transition(tr)
 
-    def publish_transition(self, tr: dict[str, Any]) -> None:
-        self._published.add((str(tr["id"]), int(tr["seq"])))
-        self.alarm_ids.setdefault(str(tr["id"]))
+    def publish_transition(self, tr: AlarmTransition) -> None:
+        self._published.add((tr.id, tr.seq))
+        self.alarm_ids.setdefault(tr.id)
         self.outbox.put_alarm(tr)
         for listener in self.listeners:
             try:
                 listener(tr)
             except Exception:  # a listener must never stop the data path
-                log.exception("alarm listener failed for %s", tr.get("id"))
+                log.exception("alarm listener failed for %s", tr.id)
 
     def acknowledge(self, alarm_id: str, who: str, via: str) -> bool:
         """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed."""
@@ -226,7 +311,7 @@ class Gateway:
             log.warning("acknowledgement of %s by %s via %s refused: %s", alarm_id, who, via, exc)
             return False
         for tr in transitions or []:
-            self.publish_transition(tr.as_dict())
+            self.publish_transition(tr)
         return True
 
     def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
@@ -237,7 +322,7 @@ class Gateway:
             log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
             return False
         for tr in transitions:
-            self.publish_transition(tr.as_dict())
+            self.publish_transition(tr)
         return True
 
     def flush(self) -> None:
@@ -251,15 +336,12 @@ class Gateway:
                 self._telemetry = (batch + self._telemetry)[-MAX_HELD_RECORDS:]
                 raise
 
-    def health_records(self) -> list[dict[str, Any]]:
+    def health_records(self) -> list[HealthRecord]:
         now = time.time()
-        out = []
-        for i, h in self.health.items():
-            out.append({"device": i, "ts": now, "measurement": "device_health",
-                        "tags": self.tags[i], "quality": "good", "poll_class": "health",
-                        "fields": {"online": h.online, "response_ms": round(h.response_ms, 2),
-                                   "errors": sum(h.errors.values()), "requests": h.requests}})
-        return out
+        return [HealthRecord(device=i, ts=now, tags=self.tags[i], online=h.online,
+                             response_ms=h.response_ms, errors=sum(h.errors.values()),
+                             requests=h.requests, unreadable_points=len(h.unreadable))
+                for i, h in self.health.items()]
 
     def publish_external(self) -> int:
         """Publish ledger transitions another process wrote (a shell ``alarms ack`` or
@@ -267,7 +349,7 @@ class Gateway:
         n = 0
         for rowid, tr in self.ledger.history_since(self._history_tail):
             self._history_tail = rowid
-            key = (str(tr["id"]), int(tr["seq"]))
+            key = (tr.id, tr.seq)
             if key in self._published:
                 self._published.discard(key)
                 continue
@@ -276,32 +358,28 @@ class Gateway:
             n += 1
         return n
 
-    def gateway_health(self) -> dict[str, Any]:
-        """The gateway's own health as flat fields (``gateway_health`` in InfluxDB, ``health`` on
-        MQTT): polling, and paging when it is on."""
-        out: dict[str, Any] = {
-            "devices": len(self.devices),
-            "devices_online": sum(1 for h in self.health.values() if h.online),
-            "poll_cycle_ms": round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
-            "polls_late": sum(p.cycles_late for p in self.pollers),
-            "requests": self.requests,
-        }
-        if self.notifier is not None:
-            c = self.notifier.counters()
-            out["sms_sent"], out["sms_failed"] = c["sent"], c["failed"]
-            for ch in self.notifier.health().get("channels", {}).values():
-                if isinstance(ch, dict) and ch.get("rssi") is not None:
-                    out["modem_signal_csq"] = ch["rssi"]
-        return out
+    def gateway_health(self) -> GatewayHealth:
+        """The gateway's own polling health (``gateway_health`` in InfluxDB, ``health`` on
+        MQTT); runtime.wiring adds paging when it is on."""
+        return GatewayHealth(
+            devices=len(self.devices),
+            devices_online=sum(1 for h in self.health.values() if h.online),
+            poll_cycle_ms=round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
+            polls_late=sum(p.cycles_late for p in self.pollers),
+            requests=self.requests)
 
     async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
         next_health = time.monotonic() + 2.0
         while True:
             await asyncio.sleep(interval_s)
             if time.monotonic() >= next_health:
-                self._telemetry.extend(self.health_records())
+                self._telemetry.extend(h.as_telemetry() for h in self.health_records())
                 next_health = time.monotonic() + health_every_s
             self.record_events()
+            try:
+                self.suppressions.poll()
+            except Exception:  # never stop the data path; the next flush tries again
+                log.exception("maintenance/shelving requests could not be processed")
             try:
                 self.flush()
                 self.publish_external()
@@ -316,30 +394,70 @@ class Gateway:
                               exc)
                 self._outbox_failing = True
 
-    async def run(self, stop: asyncio.Event, extra: list[Any] | None = None) -> None:
+    async def run(self, stop: asyncio.Event,
+                  extra: Sequence[Coroutine[Any, Any, object]] = ()) -> None:
         """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""
         pollers = self.pollers or self.build_pollers()
+        listeners = self.frame_listeners or self.build_frame_listeners()
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(p.run()) for p in pollers]
-            tasks.append(tg.create_task(self._flusher()))
-            for coro in extra or []:
-                tasks.append(tg.create_task(coro))
+            producers = [tg.create_task(p.run()) for p in pollers]
+            producers += [tg.create_task(li.run()) for li in listeners]
+            producers.append(tg.create_task(self._flusher()))
+            others = [tg.create_task(coro) for coro in extra]
             await stop.wait()
-            await cancel_all(tasks)
+            # Stop reading first, put what is held into the outbox, then give the outputs their
+            # grace to deliver it (the live view keeps showing the count going down).
+            await cancel_all(producers)
+            self.flush()
+            await self._drain(others)
+            await cancel_all(others)
         self.flush()
 
+    async def _drain(self, services: Sequence[asyncio.Task[Any]]) -> None:
+        """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.
+
+        The delivery loops already send alarms before telemetry, so a short grace spends itself
+        on alarms first. A grace is only worth waiting while it delivers: once nothing has left
+        the outbox for ``DRAIN_STALL_S`` (a broker or database that is down), the stop goes on,
+        so a restart by systemd is not held up. Nothing is lost either way: what is left stays
+        in the outbox and is sent at the next start.
+        """
+        if not self.sink_names():
+            return
+        grace = self.cfg.outputs.stop_grace_s
+        loop = asyncio.get_running_loop()
+        started = progress_at = loop.time()
+        pending = self.outbox.stats().get("pending", 0)
+        if pending:
+            log.info("stopping: delivering %d pending record(s), up to %.0f s", pending, grace)
+        # Waiting is pointless once the services (the outputs among them) have ended.
+        while (pending and loop.time() < started + grace
+               and loop.time() < progress_at + DRAIN_STALL_S
+               and not all(s.done() for s in services)):
+            await asyncio.sleep(0.1)
+            now_pending = self.outbox.stats().get("pending", 0)
+            if now_pending < pending:
+                progress_at = loop.time()
+            pending = now_pending
+        if pending:
+            st = self.outbox.stats()
+            log.warning("stopping with %d record(s) undelivered (%d alarm, %d telemetry) after "
+                        "%.1f s; they stay in %s and are sent at the next start", pending,
+                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0),
+                        loop.time() - started, Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
+
     # ------------------------------------------------------------------ reporting
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         alarms = []
         for aid in self.alarm_ids:
             a = self.ledger.get(aid)
             if a is None:
                 continue
-            d = a.as_dict()
-            alarms.append({k: d.get(k) for k in ("id", "device", "rule", "severity", "state",
-                                                 "raised_at", "cleared_at")})
+            alarms.append({"id": a.id, "device": a.device, "rule": a.rule,
+                           "severity": a.severity, "state": a.state, "raised_at": a.raised_at,
+                           "cleared_at": a.cleared_at})
         st = self.outbox.stats()
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "duration_s": round(time.time() - self.started, 1),
             "devices": len(self.devices),
             "devices_online": sum(1 for h in self.health.values() if h.online),
@@ -348,7 +466,5 @@ class Gateway:
             "alarms": alarms,
             "outbox": {k: st.get(k, 0) for k in ("pending", "delivered", "shed")},
         }
-        if self.notifier is not None:
-            out["sms"] = self.notifier.counters()
         return out
 

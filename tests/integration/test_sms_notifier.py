@@ -8,7 +8,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from smspdudecoder.easy import read_outgoing_sms
 
 from gateway.notify.config import NotifyConfig
 from gateway.notify.notifier import Notifier
+from gateway.records import AlarmTransition
 from simulators.modem import ModemSimulator
 from tests.support.sms_stand_in import StandIn
 
@@ -66,12 +67,12 @@ def aliyun(base: str) -> dict[str, Any]:
 
 
 def alarm(alarm_id: str, *, rule: str = "over_temperature", severity: str = "major",
-          room: str = "305", event: str = "raise") -> dict[str, Any]:
-    return {"id": alarm_id, "seq": 1, "device": f"rcm-{room}", "rule": rule, "channel": None,
-            "severity": severity, "state": "raised", "event": event, "ts": time.time(),
-            "value": 68.2, "threshold": 55.0, "message_zh": "线缆温度过高",
-            "message_en": "cable over temperature", "campus": "东校区", "building": "1号楼",
-            "floor": 3, "room": room, "repeat_count": 0}
+          room: str = "305", event: str = "raise") -> AlarmTransition:
+    return AlarmTransition(
+        id=alarm_id, seq=1, device=f"rcm-{room}", rule=rule, severity=severity, state="raised",
+        event=event, ts=time.time(), value=68.2, threshold=55.0, message_zh="线缆温度过高",
+        message_en="cable over temperature", campus="东校区", building="1号楼", floor=3,
+        room=room, repeat_count=0)
 
 
 @contextlib.asynccontextmanager
@@ -302,7 +303,7 @@ async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
 
         def ledger_ack(alarm_id: str, who: str, via: str) -> bool:
             for tr in led.ack(alarm_id, who=who, via=via):  # as the runtime wires it
-                holder["n"].on_transition(tr.as_dict())
+                holder["n"].on_transition(tr)
             return True
 
         async with sim as port:
@@ -314,7 +315,7 @@ async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
                     severity="major", ts=time.time(), value=420.0, threshold=300.0,
                     message_zh="剩余电流超限", message_en="residual current high", site="s1",
                     campus="东校区", building="2号楼", floor=5, room="512"))
-                n.on_transition(tr.as_dict())
+                n.on_transition(tr)
                 [msg] = await sim.wait_for_messages(1, number=WANG)
                 assert "2号楼 5层 512室 剩余电流超限" in msg.text and "值420" in msg.text
                 sim.deliver(WANG, f"确认{code_of(msg.text)}")
@@ -349,3 +350,40 @@ async def test_stand_in_lost_aliyun_answer_is_not_repeated_through_aliyun(
         assert [a["provider"] for a in srv.accepted] == ["aliyun", "tencent"]
         assert srv.accepted[0]["out_id"] == "gw-dorm1-1"
         assert n.counters()["sent"] == 1
+
+
+async def test_repeats_reach_the_admin_chain_and_a_critical_alarm_pages_each_occurrence(
+        tmp_path: Path) -> None:
+    sup, affairs = "+8613800000004", "+8613800000005"
+    d = config("PORT", waits=[0, 30, 30]).model_dump()
+    d["rota"]["people"] |= {"sup": {"phone": sup}, "affairs": {"phone": affairs}}
+    d["rota"]["admin_levels"] = [["sup"], ["affairs"]]
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        d["modem"]["port"] = port
+        n = Notifier(NotifyConfig.model_validate(d), ledger, Identity(tmp_path))
+        async with running(n):
+            # a second kettle in a week: level 1 as usual, and the dorm supervisor
+            n.on_transition(replace(alarm("A5", rule="malicious_load"), repeat_count=1))
+            [first] = await sim.wait_for_messages(1, number=sup)
+            assert "重复告警" in first.text and "近期第2次" in first.text, first.text
+            await sim.wait_for_messages(1, number=WANG)
+            # a third before anyone closed it: student affairs too, the electrician not again
+            n.on_transition(replace(alarm("A5", rule="malicious_load"), repeat_count=2,
+                                    occurrence=2))
+            await sim.wait_for_messages(2, number=sup)
+            [aff] = await sim.wait_for_messages(1, number=affairs)
+            assert "近期第3次" in aff.text
+            await asyncio.sleep(0.3)
+            assert len(sim.messages_to(WANG)) == 1 and sim.messages_to(LI) == []
+            # a fire panel lost (critical comm_loss), acknowledged, back, lost again: paged again
+            lost = alarm("A6", rule="comm_loss", severity="critical")
+            n.on_transition(lost)
+            await sim.wait_for_messages(2, number=WANG)
+            await sim.wait_for_messages(1, number=LI)
+            n.on_transition(replace(lost, event="ack"))
+            n.on_transition(replace(lost, event="clear"))
+            n.on_transition(replace(lost, occurrence=2))
+            msgs = await sim.wait_for_messages(3, number=WANG)
+            assert len(msgs) == 3 and "第2次" in msgs[2].text, [m.text for m in msgs]
+            assert len(await sim.wait_for_messages(2, number=LI)) == 2
