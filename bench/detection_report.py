@@ -61,8 +61,55 @@ def confusion(res: dict[str, Any]) -> list[str]:
     return rows
 
 
-def write_report(res: dict[str, Any], out: Path, command: str) -> None:
+HOW = [
+    "## How the rules decide (rules/loads.py; thresholds and sources in rules/settings.py)",
+    "",
+    "- Both rules keep the room's baseline (P, N) and its roughness (mean |ΔP| poll to "
+    "poll) and watch a new step against them, so what already runs does not matter.",
+    "- malicious_load: a step ≥ 600 W at PF ≥ 0.95 is heating after 2 s (≥ 1000 W at "
+    "PF 0.88–0.985: an induction cooker); 300–600 W must be flat for 8 s at PF ≥ 0.985 "
+    "(a PFC computer is 0.95–0.98 and wanders); 50–300 W (blankets) flat for 16 s. Once "
+    "raised it holds through thermostat off periods (off_delay_s 600) and the baseline "
+    "follows the room while the element rests: one alarm per plug-in.",
+    "- ebike_charging: a non-resistive step of 90–600 W that stays smooth (adds < 1 % "
+    "roughness) for min_duration_s (300 s) after plug-in, not starting with a motor's "
+    "surge; minor by day, major at night or once the CV taper shows.",
+    "- appliance_policy (rules: appliance_policy): forbidden families (heating, cooker, "
+    "ebike), allowed windows with a power and a duration limit (hair dryers in the "
+    "morning), and the room power limit.",
+    "",
+]
+"""The closing section: how the rules decide (kept beside the figures it explains)."""
+
+
+def per_class(res: dict[str, Any]) -> list[str]:
+    """The per-class table, false alarms and thermostat cycling."""
     r, e = res["resistive"], res["ebike"]
+    return [
+        "## Per class",
+        "",
+        "| class | plug-ins | recall | recall within goal time | precision of the rule | "
+        "median time to detect | p90 time to detect |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| resistive forbidden load (malicious_load) | {r['n']} | {_p(r['recall'])} | "
+        f"{_p(r['recall_within'])} (30 s) | {_p(r['precision'])} | {_s(r['median_s'])} | "
+        f"{_s(r['p90_s'])} |",
+        f"| e-bike charger (ebike_charging) | {e['n']} | {_p(e['recall'])} | "
+        f"{_p(e['recall_within'])} (10 min) | {_p(e['precision'])} | {_s(e['median_s'])} | "
+        f"{_s(e['p90_s'])} |",
+        "| benign (no forbidden load) | – | – | – | – | – | – |",
+        "",
+        f"False alarms: {res['false']} in {res['room_days']} room-days = "
+        f"**{res['false_per_100']:.2f} per 100 room-days** "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(res['false_by_rule'].items())) or 'none'})."
+        f" Thermostat-cycling appliances (space heaters, blankets, rice cooker keep-warm; "
+        f"{res['cycling']['n']} plug-ins): {res['cycling']['mean']:.2f} alarms per plug-in on "
+        f"average, at most {res['cycling']['max']}.",
+        "",
+    ]
+
+
+def write_report(res: dict[str, Any], out: Path, command: str) -> None:
     lines = [
         "# Load detection: measured on simulated room-days",
         "",
@@ -84,26 +131,7 @@ def write_report(res: dict[str, Any], out: Path, command: str) -> None:
         "Plug-in times follow the appliance (blankets at night, chargers mostly afternoon to "
         "night). The appliance models and their sources are in simulators/appliances.py.",
         "",
-        "## Per class",
-        "",
-        "| class | plug-ins | recall | recall within goal time | precision of the rule | "
-        "median time to detect | p90 time to detect |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| resistive forbidden load (malicious_load) | {r['n']} | {_p(r['recall'])} | "
-        f"{_p(r['recall_within'])} (30 s) | {_p(r['precision'])} | {_s(r['median_s'])} | "
-        f"{_s(r['p90_s'])} |",
-        f"| e-bike charger (ebike_charging) | {e['n']} | {_p(e['recall'])} | "
-        f"{_p(e['recall_within'])} (10 min) | {_p(e['precision'])} | {_s(e['median_s'])} | "
-        f"{_s(e['p90_s'])} |",
-        "| benign (no forbidden load) | – | – | – | – | – | – |",
-        "",
-        f"False alarms: {res['false']} in {res['room_days']} room-days = "
-        f"**{res['false_per_100']:.2f} per 100 room-days** "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(res['false_by_rule'].items())) or 'none'})."
-        f" Thermostat-cycling appliances (space heaters, blankets, rice cooker keep-warm; "
-        f"{res['cycling']['n']} plug-ins): {res['cycling']['mean']:.2f} alarms per plug-in on "
-        f"average, at most {res['cycling']['max']}.",
-        "",
+        *per_class(res),
         "A raise counts for a plug-in when it comes between plug-in and unplug (plus the "
         "rule's off-delay); any other raise is a false alarm, listed in the confusion table "
         "against the allowed appliance that was switched on last. Time to detect is from "
@@ -131,22 +159,5 @@ def write_report(res: dict[str, Any], out: Path, command: str) -> None:
             "transitions printed. Goal: well under 10 s.",
             "",
         ]
-    lines += [
-        "## How the rules decide (rules/loads.py; thresholds and sources in rules/settings.py)",
-        "",
-        "- Both rules keep the room's baseline (P, N) and its roughness (mean |ΔP| poll to "
-        "poll) and watch a new step against them, so what already runs does not matter.",
-        "- malicious_load: a step ≥ 600 W at PF ≥ 0.95 is heating after 2 s (≥ 1000 W at "
-        "PF 0.88–0.985: an induction cooker); 300–600 W must be flat for 10 s at PF ≥ 0.985 "
-        "(a PFC computer is 0.95–0.98 and wanders); 50–300 W (blankets) flat for 25 s. Once "
-        "raised it holds through thermostat off periods (off_delay_s 600) and the baseline "
-        "follows the room while the element rests: one alarm per plug-in.",
-        "- ebike_charging: a non-resistive step of 90–600 W that stays smooth (adds < 1 % "
-        "roughness) for min_duration_s (300 s) after plug-in, not starting with a motor's "
-        "surge; minor by day, major at night or once the CV taper shows.",
-        "- appliance_policy (rules: appliance_policy): forbidden families (heating, cooker, "
-        "ebike), allowed windows with a power and a duration limit (hair dryers in the "
-        "morning), and the room power limit.",
-        "",
-    ]
+    lines += HOW
     out.write_text("\n".join(lines), encoding="utf-8")
