@@ -220,10 +220,10 @@ class MaliciousLoad(Checker):
                 p - w.last_p >= max(s.step_w, min(4.0 * w.rough, s.heating_w)):
             w.absorb(ts, w.last_p, w.last_n)  # a big step while a small one is watched: judge
             #                                   the new one on its own
-        if w.base_p is None or (w.since is None and
-                                p - w.base_p < max(s.small_w, min(3.0 * w.rough, s.heating_w))):
-            w.idle(ts, p, n)  # a step must stand out of the room's own wander to be watched
-            return  # (a heating-sized one always does: a pulsing cooker makes a rough room)
+        if w.base_p is None or (w.since is None and not self._stands_out(p - w.base_p,
+                                                                          n - w.base_n)):
+            w.idle(ts, p, n)
+            return
         if w.since is None:
             w.start(ts, p)
         if self.family is None:
@@ -250,6 +250,15 @@ class MaliciousLoad(Checker):
         if not self.cond.level and self.cond.pending_since is None and enter == 0 and \
                 dp < self.level * (1.0 - self.s.hysteresis_ratio):
             self._forget(ts, p, n)
+
+    def _stands_out(self, dp: float, dn: float) -> bool:
+        """Is this step worth watching? It must stand out of the room's own wander (3× its
+        roughness; a heating-sized step always does, a pulsing cooker makes a rough room),
+        or look resistive at once (PF ≥ flat_pf_min: a computer's wander never does)."""
+        s = self.s
+        if dp < s.small_w:
+            return False
+        return dp >= min(3.0 * self.w.rough, s.heating_w) or step_pf(dp, dn) >= s.flat_pf_min
 
     def _watch(self, ts: float, p: float, n: float) -> None:
         """A step being watched: judge it once its tier's window is over."""
