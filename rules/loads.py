@@ -231,8 +231,8 @@ class MaliciousLoad(Checker):
             self._watch(ts, p, n)
             if self.family is None or w.base_p is None:
                 return  # still watching, or let go
-        elif p - w.base_p < self.level * 0.5:
-            w.follow(ts, p, n)  # off: the room's own drift shows, the element's step does not
+        elif p - w.base_p < self.level * 0.3:
+            w.follow(ts, p, n)  # clearly off: the room's drift shows, the element's step not
         else:
             w.add(ts, p, n)
         dp = p - w.base_p

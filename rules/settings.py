@@ -237,7 +237,7 @@ class EbikeCharging(RuleBase):
     steady_w: float = Field(default=1.0, ge=0, le=1000,
                             description="… plus this many watts (the room's roughness is an "
                             "estimate)")
-    room_rough_ratio: float = Field(default=0.1, gt=0, le=10.0,
+    room_rough_ratio: float = Field(default=0.25, gt=0, le=10.0,
                                     description="a room whose own poll-to-poll wander exceeds "
                                     "this share of the step cannot tell a charger from a "
                                     "computer's excursion: no verdict (a miss, not a false "
