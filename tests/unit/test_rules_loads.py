@@ -223,3 +223,13 @@ def test_kettle_is_not_an_ebike() -> None:
     play(rig, DAY, 5, [])
     play(rig, DAY + 5, 700, [(200.0, 1.0)])  # a 200 W resistive warmer
     assert not raised(rig.events, "ebike_charging")
+
+
+def test_the_policy_power_limit_holds_where_a_room_has_no_rating() -> None:
+    from tests.support.rules_kit import device
+
+    rig = Rig({"appliance_policy": {"power_limit_w": 500}},
+              devices={"room-1": device("room-1", "room_meter", room="1")})
+    for i in range(30):
+        rig.at(DAY + i, "room-1", **room([(650.0, 0.65)]))  # a non-resistive 650 W
+    assert [e.rule for e in rig.events if e.kind == "raise"] == ["overload"]
