@@ -23,6 +23,13 @@ from rules.settings import SEVERITIES, Family
 
 ROUGH_TAU_S = 300.0  # the room's own roughness is learnt over minutes
 EDGE_W = 20.0  # a fall this much above 4× the roughness is a load leaving
+STAND_OUT = 3.0  # a step is watched when it exceeds this many times the room's roughness
+BIG_STEP = 4.0  # … and restarts a watch when this many times (another load came)
+GONE = 0.5  # below this share of the watch floor, the load left before its verdict
+OFF = 0.3  # below this share of its step, a raised element is off (its thermostat rests)
+OVERSIZE = 1.2  # a charger watch ends when the step grows past max_w by this factor
+LEVEL_GAIN = 0.05  # per poll, how fast a raised charger's level follows (for the taper)
+OTHER_PF = 0.1  # a change whose power factor differs this much from the step is another load
 
 
 def power_pair(vals: Mapping[str, Value]) -> tuple[float, float] | None:
@@ -87,7 +94,7 @@ class StepWatch:
             self.base_p, self.base_n, self.last_p, self.last_ts = p, n, p, ts
             return
         dt = ts - self.last_ts
-        edge = EDGE_W + 4.0 * self.rough
+        edge = EDGE_W + BIG_STEP * self.rough
         if p < self.base_p - edge or (p > self.base_p + edge and abs(p - self.last_p) < EDGE_W):
             # a load left, or one too small to watch came and settled: follow at once, so
             # that two small loads a few seconds apart do not add up to a watched step
@@ -100,7 +107,7 @@ class StepWatch:
         ar = max(1.0 / self.nr, min(max(dt, 0.0) / ROUGH_TAU_S, 1.0))
         # a kettle switching or a charger's soft start is an edge, not roughness: one change
         # counts at most EDGE_W or 3× the roughness (a computer's wander still builds up)
-        clip = max(EDGE_W, 3.0 * self.rough)
+        clip = max(EDGE_W, STAND_OUT * self.rough)
         self.rough += ar * (min(abs(p - self.last_p), clip) - self.rough)
         self.last_p, self.last_n, self.last_ts = p, n, ts
 
@@ -142,7 +149,8 @@ class StepWatch:
             return False
         sp = self.sum_p / self.n - self.base_p
         sn = self.sum_n / self.n - self.base_n
-        return abs(dp) < 0.5 * sp or abs(step_pf(abs(dp), abs(dn)) - step_pf(sp, abs(sn))) > 0.1
+        return abs(dp) < GONE * sp or \
+            abs(step_pf(abs(dp), abs(dn)) - step_pf(sp, abs(sn))) > OTHER_PF
 
     def follow(self, ts: float, p: float, n: float) -> None:
         """The watched load is off (a thermostat's off period): the baseline is the room now."""
@@ -217,7 +225,7 @@ class MaliciousLoad(Checker):
         p, n = pn
         w, ts, s = self.w, snap.ts, self.s
         if w.since is not None and self.family is None and \
-                p - w.last_p >= max(s.step_w, min(4.0 * w.rough, s.heating_w)):
+                p - w.last_p >= max(s.step_w, min(BIG_STEP * w.rough, s.heating_w)):
             w.absorb(ts, w.last_p, w.last_n)  # a big step while a small one is watched: judge
             #                                   the new one on its own
         if w.base_p is None or (w.since is None and not self._stands_out(p - w.base_p,
@@ -227,11 +235,11 @@ class MaliciousLoad(Checker):
         if w.since is None:
             w.start(ts, p)
         if self.family is None:
-            w.add(ts, p, n, max(s.small_w * 0.5, 4.0 * w.rough))
+            w.add(ts, p, n, max(s.small_w * GONE, BIG_STEP * w.rough))
             self._watch(ts, p, n)
             if self.family is None or w.base_p is None:
                 return  # still watching, or let go
-        elif p - w.base_p < self.level * 0.3:
+        elif p - w.base_p < self.level * OFF:
             w.follow(ts, p, n)  # clearly off: the room's drift shows, the element's step not
         else:
             w.add(ts, p, n)
@@ -258,13 +266,14 @@ class MaliciousLoad(Checker):
         s = self.s
         if dp < s.small_w:
             return False
-        return dp >= min(3.0 * self.w.rough, s.heating_w) or step_pf(dp, dn) >= s.flat_pf_min
+        return dp >= min(STAND_OUT * self.w.rough, s.heating_w) or \
+            step_pf(dp, dn) >= s.flat_pf_min
 
     def _watch(self, ts: float, p: float, n: float) -> None:
         """A step being watched: judge it once its tier's window is over."""
         s, w = self.s, self.w
         since = w.since if w.since is not None else ts
-        if w.base_p is None or p - w.base_p < s.small_w * 0.5:
+        if w.base_p is None or p - w.base_p < s.small_w * GONE:
             self._forget(ts, p, n)  # gone before it was judged
             return
         dp, dn = w.step()
@@ -339,12 +348,13 @@ class EbikeCharging(Checker):
             return
         p, n = pn
         w, ts, s = self.w, snap.ts, self.s
-        if w.base_p is None or (w.since is None and p - w.base_p < max(s.min_w, 3.0 * w.rough)):
+        if w.base_p is None or (w.since is None and
+                                p - w.base_p < max(s.min_w, STAND_OUT * w.rough)):
             w.idle(ts, p, n)  # a step must stand out of the room's own wander to be watched
             return
         if w.since is None:
             w.start(ts, p)
-        w.add(ts, p, n, max(s.min_w * 0.3, 4.0 * w.rough) if not self.confirmed else math.inf)
+        w.add(ts, p, n, max(s.min_w * OFF, BIG_STEP * w.rough) if not self.confirmed else math.inf)
         dp = p - w.base_p
         if not self.confirmed:
             self._watch(ts, p, n, dp)
@@ -361,7 +371,7 @@ class EbikeCharging(Checker):
         s, w = self.s, self.w
         since = w.since if w.since is not None else ts
         settled = ts - since >= s.settle_s
-        if settled and not s.min_w * 0.5 <= dp <= s.max_w * 1.2:  # gone, or something else
+        if settled and not s.min_w * GONE <= dp <= s.max_w * OVERSIZE:  # gone, or another
             self._forget(ts, p, n)
             return
         if w.n == 3 and (w.step()[0] < s.min_w or w.peak - (w.base_p or 0.0) > 2 * w.step()[0]):
@@ -380,7 +390,7 @@ class EbikeCharging(Checker):
 
     def _follow(self, dp: float) -> None:
         """Track the charger's level: a fall of ``taper_ratio`` from its peak is the CV taper."""
-        self.smooth += 0.05 * (dp - self.smooth)
+        self.smooth += LEVEL_GAIN * (dp - self.smooth)
         if self.smooth > self.peak:
             self.peak = self.smooth
         elif self.smooth <= self.peak * (1.0 - self.s.taper_ratio):
