@@ -69,7 +69,7 @@ class AliyunProvider(_Provider):
     region: str = "cn-hangzhou"
     template_code: str = Field(min_length=1)
     params: dict[str, str] = Field(
-        default_factory=lambda: {k: k for k in ("what", "where", "value", "time", "code")},
+        default_factory=lambda: {k: k for k in ("where", "what", "value", "time", "code")},
         description="template variable -> one of what, where, value, time, code")
 
 
@@ -83,7 +83,7 @@ class TencentProvider(_Provider):
     region: str = "ap-guangzhou"
     sdk_app_id: str = Field(min_length=1)
     template_id: str = Field(min_length=1)
-    params: list[str] = Field(default_factory=lambda: ["what", "where", "value", "time", "code"],
+    params: list[str] = Field(default_factory=lambda: ["where", "what", "value", "time", "code"],
                               description="the template's {1}, {2}, ... in order")
 
 
@@ -208,12 +208,20 @@ class NotifyConfig(Strict):
         default_factory=lambda: list(LIFE_SAFETY_RULES),
         description="rules whose every new occurrence (a re-raise of an open alarm, "
                     "acknowledged or not) starts a new paging round")
+    fire_zone_window_s: float = Field(
+        default=60.0, ge=0, le=600, description="further zones of a panel within this of its "
+        "first fire page go out as one follow-up listing them (0: every zone pages)")
     modem_attempts: int = Field(default=2, ge=1, le=10,
                                 description="tries on the modem before the fallback channel")
     retry_s: float = Field(default=30.0, gt=0, le=3600,
                            description="wait before trying again when every channel failed")
     stop_on_clear: bool = True
     confirm_replies: bool = True
+    overdue_every_h: float = Field(
+        default=24.0, gt=0, le=24 * 30,
+        description="an open alarm past its deadline (整改期限) goes one level up the "
+                    "administrative chain (rota.admin_levels, else the rota's last level) "
+                    "at the deadline and again every this many hours")
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:

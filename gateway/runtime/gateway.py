@@ -28,8 +28,10 @@ from gateway.config.models import (
     GatewayIdentity,
     Gbt26875Bus,
     RtuBus,
+    device_profile,
     load_profiles_for,
 )
+from gateway.config.places import Places
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
 from gateway.runtime.aio import cancel_all
@@ -101,9 +103,10 @@ class Gateway:
         self.health = {i: DeviceHealth() for i in self.devices}
         self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
         gbt = {b.id for b in cfg.buses if isinstance(b, Gbt26875Bus)}
-        self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
+        self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
+        self.places = Places.from_config(cfg)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
         self.started = time.time()
@@ -259,10 +262,15 @@ class Gateway:
             info = self.info[r.device_id]
             self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
                                                            self.tags[r.device_id]))
-        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
-                                           r.failed, r.poll_class, r.labels))
+        # A device that answered with nothing but bad readings (sentinels) is not silent: its
+        # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
+        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
+                                           r.values, r.failed, r.poll_class, r.bad, r.stuck,
+                                           r.labels))
         if events or self._unrecorded:
-            self._unrecorded.extend(events)
+            # Names people use (a zone's label, the room) replace ids before anything records
+            # or pages the event.
+            self._unrecorded.extend(self.places.enrich(ev) for ev in events)
             self.record_events()
 
     def record(self, events: Sequence[Event]) -> None:
@@ -314,10 +322,13 @@ class Gateway:
             self.publish_transition(tr)
         return True
 
-    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
-        """Close a cleared alarm with a note (销号) and publish the transition."""
+    def close_alarm(self, alarm_id: str, who: str, note: str,
+                    category: str | None = None) -> bool:
+        """Close a cleared alarm with a note (销号) and a review category, and publish the
+        transition."""
         try:
-            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time(),
+                                            category=category)
         except (KeyError, ValueError) as exc:
             log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
             return False

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIREGATE = [sys.executable, "-m", "gateway.cli.main"]
 RULE_IDS = {"overload", "residual_current", "over_temperature", "temperature_rise", "arc_fault",
             "malicious_load", "ebike_charging", "blocked_exit", "fire_door_open", "fire_alarm",
-            "panel_fault", "breaker_trip", "comm_loss"}
+            "panel_fault", "breaker_trip", "comm_loss", "sensor_fault"}
 BENIGN_ROOMS = {"room-102", "room-103", "room-104", "room-203"}  # laptop, charger, fan, PC
 
 
@@ -56,7 +56,14 @@ def test_demo_120_raises_every_rule_and_spares_the_benign_rooms(demo_120: DemoRu
     for a in s["alarms"]:
         assert set(a) == {"id", "device", "rule", "severity", "state", "raised_at",
                           "cleared_at"}
-        assert a["severity"] in ("critical", "major", "minor", "warning")
+        # info: recorded events that page nobody (linkage started, a breaker switched off)
+        assert a["severity"] in ("critical", "major", "minor", "warning", "info")
+    # the magnet-held west door 2 that did not close on the fire; the probe that fell off
+    assert any(a["rule"] == "fire_door_open" and a["device"] == "doors-west"
+               and a["severity"] == "critical" for a in s["alarms"]), s["alarms"]
+    assert any(a["rule"] == "sensor_fault" and a["device"] == "breaker-f5" for a in s["alarms"])
+    assert not any(a["rule"] in ("over_temperature", "temperature_rise")
+                   and a["device"] == "breaker-f5" for a in s["alarms"])
     # the fire panel over GB/T 26875.3: a fire at a component, reset at the panel
     assert any(a["device"] == "fas-1" and a["rule"] == "fire_alarm" and a["cleared_at"]
                for a in s["alarms"]), s["alarms"]
@@ -89,6 +96,8 @@ def test_run_and_simulate_in_two_terminals_stop_cleanly_on_sigterm(tmp_path: Pat
     cfg["gateway"]["data_dir"] = str(tmp_path / "data")
     path = tmp_path / "building.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    # The fire panel's point table travels with the configuration (points_csv is relative).
+    shutil.copy(ROOT / "deploy/examples/demo-panel-points.csv", tmp_path)
     sim = start(["simulate", "-c", str(path)], tmp_path / "sim.log")
     try:
         deadline = time.monotonic() + 20
@@ -118,4 +127,4 @@ def test_demo_with_modem_pages_and_the_reply_acknowledges(demo_120: DemoRun) -> 
     lines = [json.loads(x) for x in
              (demo_120.line_protocol.parent / "sms.jsonl").read_text().splitlines()]
     assert lines and all({"pdu_hex", "number", "text"} <= set(x) for x in lines)
-    assert any("dorm-1" in x["text"] for x in lines)
+    assert any("1号宿舍楼" in x["text"] for x in lines)
