@@ -77,6 +77,12 @@ def start_services(gw: Gateway) -> Services:
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                     via="mqtt", reason=str(cmd.get("reason") or "")))
                 return
+            if cmd.get("command") == "close":
+                # The review category goes in front of the note until the ledger has its own
+                # column (branch `pages`: Ledger.close(category=...)).
+                gw.close_alarm(str(cmd["alarm_id"]), who=str(cmd["operator"]),
+                               note=f"[{cmd.get('category')}] {cmd.get('note') or ''}".strip())
+                return
             gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
 
         services.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command,
