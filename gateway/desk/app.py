@@ -44,7 +44,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.desk.auth import AuthError, Throttle, check_login, role_at_least, same
-from gateway.desk.bus import DeskBus
+from gateway.desk.bus import DeskBus, silent
 from gateway.desk.config import DeskConfig
 from gateway.desk.store import DeskStore
 from rules.severity import BY_NAME, SILENT_ZH, label_zh
@@ -219,8 +219,7 @@ def build_app(cfg: DeskConfig, store: DeskStore, bus: DeskBus | None, hub: Hub,
                 "facets": store.facets(), "query": request.url.query}
 
     def _silent(g: dict[str, Any]) -> bool:
-        seen = g.get("last_seen") or 0
-        return g["state"] != "online" or now() - seen > desk.silent_after_s
+        return silent(g, now(), desk.silent_after_s)
 
     async def index(request: Request) -> Response:
         need(request)

@@ -36,6 +36,28 @@ from gateway.desk.store import Command, DeskStore
 log = logging.getLogger("firegate.desk.mqtt")
 
 
+def silence_limit(health: dict[str, Any], default_s: float) -> float:
+    """How long a gateway may stay quiet before the desk shows it silent (失联).
+
+    The broker's last will says so when the connection ends, but Mosquitto notices a frozen
+    client only about 2 x keepalive later. A gateway that publishes health more often than its
+    keepalive is overdue after 1.5 x keepalive (the MQTT rule for a broker, MQTT 3.1.1 §3.1.2.10);
+    one that publishes less often, after two health intervals and a second."""
+    ka, hi = health.get("keepalive_s"), health.get("health_interval_s")
+    if not isinstance(ka, int | float) or not isinstance(hi, int | float) or ka <= 0 or hi <= 0:
+        return default_s
+    return max(1.5 * float(ka), 2 * float(hi) + 1.0)
+
+
+def silent(g: dict[str, Any], now: float, default_s: float) -> bool:
+    """A gateway row (``DeskStore.gateways``) is silent: its last will said offline, or it has
+    not been heard from within :func:`silence_limit`."""
+    if g["state"] != "online":
+        return True
+    seen = g.get("last_seen") or 0
+    return now - seen > silence_limit(g.get("health") or {}, default_s)
+
+
 def confirmed(cmd: Command, alarm: dict[str, Any] | None) -> bool:
     """Whether the gateway's published state of the alarm shows ``cmd`` applied."""
     if alarm is None:
@@ -87,7 +109,8 @@ class DeskBus:
                     async for message in client.messages:
                         self.messages += 1
                         try:
-                            self.handle(str(message.topic), bytes(message.payload or b""))
+                            self.handle(str(message.topic), bytes(message.payload or b""),
+                                        retained=bool(message.retain))
                         except Exception:  # one bad message must not stop the desk
                             log.exception("message on %s dropped", str(message.topic)[:120])
             except aiomqtt.MqttError as exc:
@@ -101,7 +124,7 @@ class DeskBus:
             delay = min(delay * 2, 5.0)
 
     # ------------------------------------------------------------------ inbound
-    def handle(self, topic: str, payload: bytes) -> None:
+    def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> None:
         parts = topic.split("/")
         if len(parts) < 4 or parts[0] != self.prefix:
             return
@@ -116,9 +139,10 @@ class DeskBus:
         elif kind == "health" and len(parts) == 4:
             body = _json(payload)
             if body is not None:
+                # Heard now, unless the broker kept it (then: when the gateway sent it).
                 ts = body.get("ts")
-                self.store.gateway_health(site, gw, body,
-                                          float(ts) if isinstance(ts, int | float) else now)
+                seen = min(now, float(ts)) if retained and isinstance(ts, int | float) else now
+                self.store.gateway_health(site, gw, body, seen)
                 self.changed("fleet")
         elif kind == "alarms" and len(parts) == 5:
             if not payload:
@@ -150,6 +174,19 @@ class DeskBus:
                 self.store.settle(cmd.id, "confirmed")
                 log.info("%s of %s/%s %s by %s confirmed by the gateway", cmd.kind, site, gw,
                          alarm_id, cmd.user)
+
+    async def watchdog(self) -> None:
+        """Tell the pages when a gateway falls silent (no message for longer than its limit,
+        see :func:`silent`) even though no message says so."""
+        before: set[tuple[str, str]] = set()
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.time()
+            quiet = {(g["site"], g["gateway"]) for g in self.store.gateways()
+                     if silent(g, now, self.cfg.desk.silent_after_s)}
+            if quiet != before:
+                before = quiet
+                self.changed("fleet")
 
     # ------------------------------------------------------------------ outbound
     def submit(self) -> None:

@@ -77,9 +77,9 @@ class DeskSection(_Strict):
     retry_s: float = Field(default=5.0, gt=0, description="resend an unconfirmed command after")
     give_up_s: float = Field(default=120.0, gt=0, description="a command the online gateway "
                              "has not confirmed by then is shown as not confirmed")
-    silent_after_s: float = Field(default=150.0, gt=0, description="a gateway heard from "
-                                  "longer ago than this is shown silent (失联) even without "
-                                  "its last will")
+    silent_after_s: float = Field(default=150.0, gt=0, description="a gateway whose health "
+                                  "does not state its keepalive is shown silent (失联) when "
+                                  "not heard from for this long, even without its last will")
     login_attempts: int = Field(default=5, ge=1, description="failed logins per name and "
                                 "address in login_window_s before further tries are refused")
     login_window_s: float = Field(default=300.0, gt=0)

@@ -33,7 +33,8 @@ async def run_desk(cfg: DeskConfig) -> int:
         app, host=cfg.desk.host, port=cfg.desk.port, log_level="warning", access_log=False,
         timeout_graceful_shutdown=2, lifespan="off", proxy_headers=False))
     log.info("desk listening on http://%s (data in %s)", cfg.desk.listen, cfg.desk.data_dir)
-    tasks = [asyncio.create_task(c) for c in (bus.run(), bus.dispatcher(), hub.run())]
+    tasks = [asyncio.create_task(c) for c in (bus.run(), bus.dispatcher(), bus.watchdog(),
+                                                    hub.run())]
     try:
         await server.serve()
     finally:

@@ -202,7 +202,12 @@ class MqttSink:
     async def _publish_health(self, client: aiomqtt.Client) -> None:
         if self.health_source is None:
             return
+        # keepalive_s and health_interval_s let the desk call a gateway silent within
+        # 1.5 x keepalive even when the broker's last will comes later (Mosquitto 2.0 checks
+        # keepalives on a coarse timer: about 2 x keepalive was measured).
         body = {**self._base, "ts": time.time(), "version": VERSION,
+                "keepalive_s": self.cfg.keepalive,
+                "health_interval_s": self.cfg.health_interval_s,
                 **self.health_source().to_json()}
         await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
                              retain=True)
