@@ -117,9 +117,10 @@ def build_app(cfg: DeskConfig, store: DeskStore, bus: DeskBus | None, hub: Hub,
     env.filters["sev_colour"] = lambda s: BY_NAME[s].colour if s in BY_NAME else "orange"
     env.globals.update(CATEGORIES=CATEGORIES, STATE_ZH=STATE_ZH, SILENT_ZH=SILENT_ZH)
 
-    def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    def render(request: Request, template: str, status: int = 200,
+               **ctx: Any) -> HTMLResponse:
         user = _user(request)
-        body = env.get_template(name).render(
+        body = env.get_template(template).render(
             user=user, role=request.session.get("role"), csrf=_csrf(request), **ctx)
         return HTMLResponse(body, status_code=status, headers={
             "Cache-Control": "no-store",
@@ -164,8 +165,7 @@ def build_app(cfg: DeskConfig, store: DeskStore, bus: DeskBus | None, hub: Hub,
     def refused(request: Request, exc: Refused) -> Response:
         log.warning("refused %s %s from %s: %s", request.method, request.url.path,
                     request.client.host if request.client else "?", exc.message)
-        if exc.status == 401 and request.method == "GET" and "text/html" in request.headers.get(
-                "accept", "text/html"):
+        if exc.status == 401 and request.method == "GET" and request.url.path != "/events":
             return RedirectResponse("/login?" + urlencode({"why": exc.message}), 303)
         return render(request, "refused.html", exc.status, message=exc.message)
 

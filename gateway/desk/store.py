@@ -257,10 +257,13 @@ class DeskStore:
             db.execute("INSERT INTO logins (ts, name, address, ok, reason) VALUES (?,?,?,?,?)",
                        (time.time(), name[:64], address, 1 if ok else 0, reason))
 
-    def failed_logins(self, name: str, address: str, since: float) -> int:
-        r = self.db.execute("SELECT count(*) FROM logins WHERE ok = 0 AND ts >= ? AND "
-                            "(name = ? OR address = ?)", (since, name[:64], address)).fetchone()
-        return int(r[0])
+    def failed_logins(self, name: str, address: str, since: float) -> tuple[int, int]:
+        """Failed logins since ``since``: for this name (from anywhere), from this address
+        (under any name)."""
+        r = self.db.execute("SELECT coalesce(sum(name = ?), 0), coalesce(sum(address = ?), 0) "
+                            "FROM logins WHERE ok = 0 AND ts >= ?",
+                            (name[:64], address, since)).fetchone()
+        return int(r[0]), int(r[1])
 
     # ------------------------------------------------------------------ commands
     def add_command(self, *, site: str, gateway: str, alarm_id: str, kind: str, seq: int,
