@@ -72,6 +72,9 @@ class DeskSection(_Strict):
                                    description="a login lasts one control-room shift")
     secure_cookies: bool = Field(default=True, description="cookies only over HTTPS; false only "
                                  "behind a loopback-only listener for tests")
+    tls_cert: Path | None = Field(default=None, description="serve HTTPS with this certificate "
+                                  "(PEM); or put the desk behind a TLS reverse proxy")
+    tls_key: Path | None = None
     grafana_url: str | None = Field(default=None, description="base URL of Grafana, for the "
                                     "building dashboard links")
     retry_s: float = Field(default=5.0, gt=0, description="resend an unconfirmed command after")

@@ -31,8 +31,11 @@ async def run_desk(cfg: DeskConfig) -> int:
     app = build_app(cfg, store, bus, hub, session_key(cfg.desk.data_dir))
     server = uvicorn.Server(uvicorn.Config(
         app, host=cfg.desk.host, port=cfg.desk.port, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=2, lifespan="off", proxy_headers=False))
-    log.info("desk listening on http://%s (data in %s)", cfg.desk.listen, cfg.desk.data_dir)
+        timeout_graceful_shutdown=2, lifespan="off", proxy_headers=False,
+        ssl_certfile=str(cfg.desk.tls_cert) if cfg.desk.tls_cert else None,
+        ssl_keyfile=str(cfg.desk.tls_key) if cfg.desk.tls_key else None))
+    scheme = "https" if cfg.desk.tls_cert else "http"
+    log.info(f"desk listening on {scheme}://%s (data in %s)", cfg.desk.listen, cfg.desk.data_dir)
     tasks = [asyncio.create_task(c) for c in (bus.run(), bus.dispatcher(), bus.watchdog(),
                                                     hub.run())]
     try:

@@ -5,11 +5,12 @@
 # configuration). OPERATORS_FILE: one operator user name per line. Blank lines and # comments are
 # ignored. Passwords already made are kept (secrets/credentials/), so the script can be run again
 # after adding a gateway. Each gateway may write only firegate/SITE/GATEWAY_ID/# and read its own
-# cmd/ topics; operators may read everything under firegate/ and write only their own
-# firegate/+/+/cmd/LOGIN/ topics, so a gateway can bind the operator to the login. The desk
-# (`firegate desk`, login FIREGATE_DESK_LOGIN, default "desk") reads the gateways' state, health,
-# alarms and events and writes only firegate/+/+/cmd/DESK_LOGIN/; list that login in each
-# gateway's outputs.mqtt.operators.
+# cmd/ topics; operators may read everything under firegate/ and write only their own command
+# topics, firegate/+/+/cmd/LOGIN/# (the gateway takes the operator from the topic: a login
+# cannot command in another operator's name).
+# The desk (`firegate desk`, login FIREGATE_DESK_LOGIN, default "desk") reads the gateways'
+# state, health, alarms and events and writes only firegate/+/+/cmd/DESK_LOGIN/#; list that login
+# in each gateway's outputs.mqtt.operators. Its password goes to secrets/desk.env.
 set -euo pipefail
 
 [ $# -ge 1 ] || { echo "usage: $0 GATEWAYS_FILE [OPERATORS_FILE]" >&2; exit 2; }
@@ -94,6 +95,10 @@ DOCKER_INFLUXDB_INIT_USERNAME=admin
 DOCKER_INFLUXDB_INIT_PASSWORD=$(secret influxdb-admin)
 DOCKER_INFLUXDB_INIT_ADMIN_TOKEN=$(secret influxdb-admin-token)
 GRAFANA_INFLUX_PASSWORD=$(secret influxdb-grafana)
+ENV
+cat > "$secrets/desk.env" <<ENV
+FIREGATE_DESK_MQTT_USER=$desk
+FIREGATE_DESK_MQTT_PASSWORD=$(secret "desk-$desk")
 ENV
 cat > "$secrets/grafana.env" <<ENV
 GF_SECURITY_ADMIN_USER=admin
