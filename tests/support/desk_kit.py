@@ -284,9 +284,11 @@ def gateway_proc(cfg: Path) -> Proc:
 
 
 def set_fire(port: int, on: bool) -> None:
-    """The panel's system status word: running, plus the fire bit when ``on`` (GB/T 26875.3)."""
+    """A fire in zone 1 (the panel's fire bit and zone 1's, GB/T 26875.3 bit 1), or the panel
+    reset after it (bit 13 with the fire bits off: a panel latches fire until reset)."""
+    words = [0b11, 0b10] if on else [0b1 | 1 << 13, 0]
     with ModbusTcpClient("127.0.0.1", port=port, timeout=2) as c:
-        rr = c.write_register(0, 0b11 if on else 0b01, device_id=1)
+        rr = c.write_registers(0, words, device_id=1)
         assert not rr.isError(), rr
 
 
