@@ -181,7 +181,14 @@ def build_app(cfg: DeskConfig, store: DeskStore, bus: DeskBus | None, hub: Hub,
 
     # ------------------------------------------------------------------ login
     async def login_page(request: Request) -> Response:
-        return render(request, "login.html", why=request.query_params.get("why", ""))
+        why = request.query_params.get("why", "")
+        if desk.secure_cookies and request.url.scheme != "https" and request.headers.get(
+                "x-forwarded-proto") != "https":
+            # The browser would drop the HTTPS-only session cookie and every login would fail
+            # its CSRF check: say why instead.
+            why = ("open the desk with https:// — its session cookies are sent over HTTPS only "
+                   "(desk.tls_cert, or a TLS proxy)")
+        return render(request, "login.html", why=why)
 
     async def login(request: Request) -> Response:
         form = await form_with_csrf(request)

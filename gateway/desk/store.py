@@ -168,7 +168,15 @@ class DeskStore:
                              "alarm_id = ?", (site, gateway, aid)).fetchone()
             if row is not None and row["seq"] > seq:
                 return False
-            if row is not None and row["seq"] == seq and alarm.get("event") is None:
+            if row is not None and row["seq"] == seq:
+                # The same transition twice (events and the retained alarms/{id}): keep its
+                # history row, nothing else changes.
+                if alarm.get("event"):
+                    db.execute("INSERT OR IGNORE INTO history (site, gateway, alarm_id, seq, "
+                               "event, ts, data) VALUES (?,?,?,?,?,?,?)",
+                               (site, gateway, aid, seq, str(alarm["event"]),
+                                float(alarm.get("ts") or 0),
+                                json.dumps(dict(alarm), ensure_ascii=False)))
                 return False
             sev = str(alarm.get("severity") or "major")
             floor = alarm.get("floor")
