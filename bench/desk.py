@@ -225,7 +225,8 @@ def _cpu_during(desk: psutil.Process, port: int, args: argparse.Namespace,
     pub = subprocess.Popen([sys.executable, "-m", "bench.desk", "--publish", str(port),
                             "--gateways", str(args.gateways), "--devices", str(args.devices),
                             "--transitions", str(args.transitions), "--health-s",
-                            str(args.health_s), "--seconds", str(args.seconds + 8)])
+                            str(args.health_s), "--seconds", str(args.seconds + args.warmup
+                                                                  + 30)])
     stop = False
 
     def live_page() -> None:
@@ -243,11 +244,12 @@ def _cpu_during(desk: psutil.Process, port: int, args: argparse.Namespace,
     th = threading.Thread(target=live_page, daemon=True) if page is not None else None
     if th is not None:
         th.start()
-    time.sleep(6)  # connections made, retained state taken in
+    time.sleep(args.warmup)  # connections made, retained state taken in
     t0, c0 = time.monotonic(), desk.cpu_times()
     time.sleep(args.seconds)
     t1, c1 = time.monotonic(), desk.cpu_times()
     stop = True
+    pub.terminate()
     pub.wait(30)
     return 100.0 * ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0)
 
@@ -275,12 +277,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         b.start()
         base = f"http://127.0.0.1:{b.web_port}"
-        _publish(b.mqtt_port, args, 0, 1000)
+        _publish(b.mqtt_port, args, 0, args.open)
         s = b.session()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             n = s.get(base + "/alarms/rows").text.count('class="alarm ')
-            if n >= 1000:
+            if n >= args.open:
                 break
             time.sleep(0.5)
         out["open_alarms_shown"] = n
@@ -309,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="alarm transitions per second, all gateways together")
     ap.add_argument("--health-s", type=float, default=5.0)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--warmup", type=float, default=6.0,
+                    help="seconds of traffic before the measurement starts")
     ap.add_argument("--pages", type=int, default=20)
+    ap.add_argument("--open", type=int, default=1000, help="open alarms for the page figure")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--publish", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--open-alarms", type=int, default=0, help=argparse.SUPPRESS)
