@@ -122,7 +122,9 @@ def build_app(cfg: DeskConfig, store: DeskStore, bus: DeskBus | None, hub: Hub,
                **ctx: Any) -> HTMLResponse:
         user = _user(request)
         body = env.get_template(template).render(
-            user=user, role=request.session.get("role"), csrf=_csrf(request), **ctx)
+            user=user, role=request.session.get("role"), csrf=_csrf(request),
+            broker_ok=bus is None or bus.connected.is_set(),
+            broker_error=bus.last_error if bus is not None else "", **ctx)
         return HTMLResponse(body, status_code=status, headers={
             "Cache-Control": "no-store",
             "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",

@@ -109,6 +109,8 @@ def test_fleet_of_ten_gateways_at_one_desk(tmp_path: Path) -> None:
 
         # The broker killed and restarted: everything comes back, nothing is lost at the desk.
         broker.kill()
+        wait_for("the desk says it lost the broker",
+                 lambda: 'id="broker-down"' in me.get("/").text, 5)
         broker.start()
         wait_for("all ten gateways online again after the broker's restart",
                  lambda: me.fleet() == dict.fromkeys(GATEWAYS, "online"), 20, 0.3)
