@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -84,10 +84,10 @@ class Hub:
                         q.put_nowait(k)
 
 
-def _when(ts: Any) -> str:
+def _when(ts: Any, tz: timezone = CST) -> str:
     if not isinstance(ts, int | float) or ts <= 0:
         return ""
-    return datetime.fromtimestamp(ts, CST).strftime("%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz).strftime("%m-%d %H:%M:%S")
 
 
 def _ago(ts: Any) -> str:
@@ -112,7 +112,8 @@ def build_app(cfg: DeskConfig, store: DeskStore, bus: DeskBus | None, hub: Hub,
     throttle = Throttle(desk.login_attempts, desk.login_window_s)
     env = Environment(loader=PackageLoader("gateway.desk", "templates"),
                       autoescape=select_autoescape(["html"]))
-    env.filters["when"] = _when
+    tz = timezone(timedelta(hours=desk.utc_offset_h))
+    env.filters["when"] = lambda ts: _when(ts, tz)
     env.filters["ago"] = _ago
     env.filters["sev_zh"] = label_zh
     env.filters["sev_colour"] = lambda s: BY_NAME[s].colour if s in BY_NAME else "orange"
@@ -404,4 +405,4 @@ def session_key(data_dir: Path) -> str:
     return path.read_text(encoding="ascii").strip()
 
 
-__all__ = ["CATEGORIES", "UTC", "Hub", "build_app", "session_key"]
+__all__ = ["CATEGORIES", "Hub", "build_app", "session_key"]

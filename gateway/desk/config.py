@@ -83,6 +83,8 @@ class DeskSection(_Strict):
     silent_after_s: float = Field(default=150.0, gt=0, description="a gateway whose health "
                                   "does not state its keepalive is shown silent (失联) when "
                                   "not heard from for this long, even without its last will")
+    utc_offset_h: float = Field(default=8.0, ge=-14, le=14,
+                                description="times on the page are local (China: +8)")
     login_attempts: int = Field(default=5, ge=1, description="failed logins per name and "
                                 "address in login_window_s before further tries are refused")
     login_window_s: float = Field(default=300.0, gt=0)
