@@ -40,6 +40,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(),
                                 reason="needs Debian's chromium-driver (scripts/setup)")
 GW = "gw-b"
 SHOTS = ROOT / "docs" / "img"
+# This gateway's rows only: the session's Mosquitto may hold other tests' retained alarms.
+OURS = f'tr.alarm[data-alarm^="{SITE}/{GW}/"]'
+FIRE = OURS + '[data-rule="fire_alarm"]'
 
 
 @pytest.fixture
@@ -102,15 +105,15 @@ def test_log_in_see_the_fire_acknowledge_and_close(tmp_path: Path, mosquitto: Mo
         WebDriverWait(b, 5).until(lambda d: d.find_elements(By.ID, "alarm-rows"))
         assert b.find_element(By.ID, "who").text.startswith("wang")
         wait_for("the gateway online at the desk",
-                 lambda: "online" in desk_fleet(b, desk), 20, 0.3)
+                 lambda: desk_fleet(b, desk) == "online", 20, 0.3)
         b.get(desk.url + "/")
         WebDriverWait(b, 5).until(lambda d: d.find_elements(By.ID, "alarm-rows"))
 
         # The panel's fire bit: the row appears on the open page within 2 s, no reload.
         set_fire(ports[GW], True)
         WebDriverWait(b, 2.0, poll_frequency=0.05).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, 'tr.alarm[data-rule="fire_alarm"]'))
-        row = b.find_element(By.CSS_SELECTOR, 'tr.alarm[data-rule="fire_alarm"]')
+            lambda d: d.find_elements(By.CSS_SELECTOR, FIRE))
+        row = b.find_element(By.CSS_SELECTOR, FIRE)
         assert "特急" in row.text and "dorm-3" in row.text
         shot(b, tmp_path, "alarms")
 
@@ -141,7 +144,7 @@ def test_log_in_see_the_fire_acknowledge_and_close(tmp_path: Path, mosquitto: Mo
         wait_for("the page shows it closed", lambda: reload_state(b, alarm_url) == "closed",
                  10, 0.3)
         b.get(desk.url + "/")
-        assert not b.find_elements(By.CSS_SELECTOR, "tr.alarm")
+        assert not b.find_elements(By.CSS_SELECTOR, OURS)
         b.get(desk.url + "/fleet")
         shot(b, tmp_path, "fleet")
     finally:
@@ -158,5 +161,5 @@ def reload_state(b: webdriver.Chrome, url: str) -> str:
 def desk_fleet(b: webdriver.Chrome, desk: Desk) -> str:
     b.get(desk.url + "/fleet")
     time.sleep(0.05)
-    return " ".join(str(e.get_attribute("data-state"))
-                    for e in b.find_elements(By.CSS_SELECTOR, "tr.gateway"))
+    return " ".join(str(e.get_attribute("data-state")) for e in b.find_elements(
+        By.CSS_SELECTOR, f'tr.gateway[data-gateway="{SITE}/{GW}"]'))
