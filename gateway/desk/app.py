@@ -51,8 +51,9 @@ from rules.severity import BY_NAME, SILENT_ZH, label_zh
 
 log = logging.getLogger("firegate.desk.web")
 
-# The categories of the two-monthly review (the ledger's CATEGORIES on branch `pages`):
-# a real fire or fault, a false alarm, a test, a device fault, a duplicate of another alarm.
+# The categories of the two-monthly review (gateway.alarms.ledger.CATEGORIES, checked equal by
+# tests/unit/test_desk.py): a real fire or fault, a false alarm, a test, a device fault, a
+# duplicate of another alarm.
 CATEGORIES: dict[str, str] = {"real": "真实警情 real", "false_alarm": "误报 false alarm",
                               "test": "测试 test", "device_fault": "设备故障 device fault",
                               "duplicate": "重复 duplicate"}

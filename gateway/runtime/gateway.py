@@ -31,6 +31,7 @@ from gateway.config.models import (
     device_profile,
     load_profiles_for,
 )
+from gateway.config.places import Places
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
 from gateway.runtime.aio import cancel_all
@@ -105,6 +106,7 @@ class Gateway:
         self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
+        self.places = Places.from_config(cfg)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
         self.started = time.time()
@@ -266,7 +268,9 @@ class Gateway:
                                            r.values, r.failed, r.poll_class, r.bad, r.stuck,
                                            r.labels))
         if events or self._unrecorded:
-            self._unrecorded.extend(events)
+            # Names people use (a zone's label, the room) replace ids before anything records
+            # or pages the event.
+            self._unrecorded.extend(self.places.enrich(ev) for ev in events)
             self.record_events()
 
     def record(self, events: Sequence[Event]) -> None:
@@ -318,10 +322,13 @@ class Gateway:
             self.publish_transition(tr)
         return True
 
-    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
-        """Close a cleared alarm with a note (销号) and publish the transition."""
+    def close_alarm(self, alarm_id: str, who: str, note: str,
+                    category: str | None = None) -> bool:
+        """Close a cleared alarm with a note (销号) and a review category, and publish the
+        transition."""
         try:
-            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time(),
+                                            category=category)
         except (KeyError, ValueError) as exc:
             log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
             return False

@@ -139,8 +139,8 @@ def test_log_in_see_the_fire_acknowledge_and_close(tmp_path: Path, mosquitto: Mo
         wait_for("the gateway's ledger closed it", lambda: [
             r for r in ledger(tmp_path / GW) if r["state"] == "closed"], 10)
         closed = ledger(tmp_path / GW)[0]
-        assert closed["closed_by"] == "desk" and closed["note"].startswith("[false_alarm]")
-        assert "wang" in closed["note"]
+        assert closed["closed_by"] == "desk" and closed["category"] == "false_alarm"
+        assert "wang" in closed["note"] and "smoke from cooking" in closed["note"]
         wait_for("the page shows it closed", lambda: reload_state(b, alarm_url) == "closed",
                  10, 0.3)
         b.get(desk.url + "/")

@@ -178,3 +178,10 @@ async def test_a_replayed_command_is_refused(
     await s.handle_command("firegate/vc/gw-1/cmd/desk/ack", once)
     await s.handle_command("firegate/vc/gw-1/cmd/desk/ack", once)
     assert len(got) == 1 and s.commands_ignored == 1
+
+
+def test_the_desk_offers_the_ledgers_categories() -> None:
+    from gateway.alarms.ledger import CATEGORIES as LEDGER
+    from gateway.desk.app import CATEGORIES as DESK
+
+    assert tuple(DESK) == LEDGER
