@@ -1,4 +1,4 @@
-"""The ``firegate`` command line: demo, run, check, simulate, alarms, dashboards, rules."""
+"""The ``firegate`` command line: demo, run, check, simulate, alarms, dashboards, rules, desk."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from gateway.cli import actions as cli_actions
 from gateway.cli import alarms as cli_alarms
 from gateway.cli import dashboards as cli_dashboards
+from gateway.cli import desk as cli_desk
 from gateway.cli import rules as cli_rules
 from gateway.config.models import Config, ConfigError, load_config, load_profiles_for
 
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play a recorded meter trace into device ID (repeatable)")
     p.set_defaults(func=_cmd_simulate)
 
-    for module in (cli_alarms, cli_dashboards, cli_actions, cli_rules):
+    for module in (cli_alarms, cli_dashboards, cli_actions, cli_rules, cli_desk):
         module.add_parser(sub)
     return ap
 
