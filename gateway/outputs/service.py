@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gateway.inbound.guard import Audit
 from gateway.outputs.config import OutputsConfig
 from gateway.outputs.delivery import Delivery, Sink
 from gateway.outputs.lineproto import Identity
@@ -25,7 +26,8 @@ class Outputs:
     """
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                 on_command: OnCommand | None = None) -> None:
+                 on_command: OnCommand | None = None, audit: Audit | None = None,
+                 seen_commands: list[tuple[str, float]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
@@ -33,7 +35,8 @@ class Outputs:
         self.extra_health: Callable[[], dict[str, Any]] | None = None
         if cfg.mqtt is not None:
             self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
-                                          health_source=self.health)
+                                          health_source=self.health, audit=audit,
+                                          seen_commands=seen_commands)
         if cfg.influx is not None:
             # Imported only when configured: influxdb-client with aiohttp costs ~35 MB of RSS,
             # a third of a small gateway's memory, on every MQTT-only installation.

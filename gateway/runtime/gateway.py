@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from drivers.transport import Line, LinkSpec
 from gateway.alarms.ledger import Ledger
 from gateway.alarms.recovery import republish_unsent
 from gateway.config.models import Config, Device, RtuBus, load_profiles_for
+from gateway.inbound.guard import shown
 from gateway.outputs.outbox import Outbox
 from gateway.records import telemetry_record
 from gateway.runtime.aio import cancel_all
@@ -218,12 +220,14 @@ class Gateway:
             except Exception:  # a listener must never stop the data path
                 log.exception("alarm listener failed for %s", tr.get("id"))
 
-    def acknowledge(self, alarm_id: str, who: str, via: str) -> bool:
-        """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed."""
+    def acknowledge(self, alarm_id: str, who: str, via: str, seq: int | None = None) -> bool:
+        """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed,
+        or when ``seq`` names an earlier occurrence than the alarm's current one."""
         try:
-            transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time())
-        except (KeyError, ValueError) as exc:
-            log.warning("acknowledgement of %s by %s via %s refused: %s", alarm_id, who, via, exc)
+            transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time(), seq=seq)
+        except (KeyError, ValueError, sqlite3.Error) as exc:
+            log.warning("acknowledgement of %s by %s via %s refused: %s", shown(alarm_id),
+                        shown(who), via, shown(str(exc), 300))
             return False
         for tr in transitions or []:
             self.publish_transition(tr.as_dict())

@@ -6,11 +6,15 @@ nothing of MQTT, InfluxDB or the modem.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 from gateway.actions.service import ActionRequest, ActionService
 from gateway.runtime.gateway import Gateway
+
+log = logging.getLogger("firegate")
 
 
 def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
@@ -23,17 +27,34 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
     if gw.sink_names():
         from gateway.outputs.service import Outputs
 
+        def audit(row: dict[str, Any]) -> None:
+            gw.ledger.record_command(**row)
+
         def on_command(cmd: dict[str, Any]) -> None:
-            # The sink already checked that the operator is listed; the ledger checks the alarm,
-            # the action service every rule of an action (and the operator again).
+            # The sink's guard checked form, freshness, replay and that the operator is listed;
+            # the ledger checks the alarm and its occurrence, the action service every rule of
+            # an action (and the operator again). The command is audited before it is applied,
+            # and not applied if that audit cannot be written.
+            try:
+                audit({"ts": time.time(), "channel": "mqtt", "kind": str(cmd["command"]),
+                       "cmd_id": cmd.get("id"), "operator": cmd.get("operator"),
+                       "outcome": "accepted", "detail": ""})
+            except Exception as exc:
+                log.error("command %s not applied: its audit cannot be written (%s)",
+                          cmd.get("id"), exc)
+                return
             if cmd.get("command") == "action":
                 gw.actions.submit(ActionRequest(
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                     via="mqtt", reason=str(cmd.get("reason") or "")))
                 return
-            gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
+            gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt",
+                           seq=int(cmd["seq"]) if cmd.get("seq") is not None else None)
 
-        gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command)
+        mq = cfg.outputs.mqtt
+        horizon = time.time() - (mq.command_max_age_s + mq.command_max_future_s if mq else 0)
+        gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command,
+                             audit=audit, seen_commands=gw.ledger.seen_command_ids(horizon))
         gw.outputs.extra_health = gw.gateway_health
         coros.append(gw.outputs.run())
     if cfg.notify.enabled:
