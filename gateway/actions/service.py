@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -371,12 +372,16 @@ class ActionService:
         """Take requests handed in by ``firegate action`` through the data directory."""
         from gateway.actions.requests import RequestQueue
 
-        with RequestQueue(self.gw.cfg.gateway.data_dir) as queue:
+        # A short busy wait: a shell holding the queue's lock delays requests, never the loop.
+        with RequestQueue(self.gw.cfg.gateway.data_dir, busy_timeout_s=0.05) as queue:
             try:
                 while True:
-                    for rid, req in queue.take():
-                        res = await self.request(req)
-                        queue.answer(rid, res)
+                    try:
+                        for rid, req in queue.take():
+                            res = await self.request(req)
+                            queue.answer(rid, res)
+                    except sqlite3.Error as exc:
+                        log.warning("the action request queue is busy (%s); trying again", exc)
                     await asyncio.sleep(self.cfg.request_poll_s)
             finally:
                 for t in self._pending.values():

@@ -42,6 +42,24 @@ log = logging.getLogger("firegate")
 TransitionListener = Callable[[dict[str, Any]], None]
 
 MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be written
+# The longest the event loop ever waits for a store's lock held by another process (a shell
+# ``alarms ack``, a backup): past it the records wait in memory and polling goes on. Waiting
+# for the lock to come free is done in a thread (:func:`wait_writable`).
+STORE_WAIT_S = 0.05
+
+
+def wait_writable(path: Path, timeout_s: float) -> bool:
+    """True once the SQLite database at ``path`` takes a write lock (run in a thread: it is the
+    busy wait the event loop must not do)."""
+    db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
 
 
 def link_spec(bus: Any) -> LinkSpec:
@@ -100,7 +118,9 @@ class Gateway:
         self._telemetry: list[dict[str, Any]] = []
         self._published: set[tuple[str, int]] = set()
         self._unrecorded: list[Any] = []  # rule events the ledger could not take yet
+        self._unqueued: list[dict[str, Any]] = []  # transitions the outbox could not take yet
         self._ledger_failing = False
+        self._ledger_failing_since: float | None = None
         self._outbox_failing = False
         self._history_tail = 0
         self._stack = contextlib.ExitStack()
@@ -120,7 +140,7 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h))
+            utc_offset_h=rules.utc_offset_h, busy_timeout_s=STORE_WAIT_S))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
@@ -128,7 +148,7 @@ class Gateway:
         self.outbox = self._stack.enter_context(Outbox(
             data / "outbox.sqlite",
             budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
-            sinks=self.sink_names(),
+            sinks=self.sink_names(), busy_timeout_s=STORE_WAIT_S,
         ))
         # A kill between the ledger's commit and the outbox's would leave a transition that is
         # never published; the difference is exact, so send it now.
@@ -184,8 +204,11 @@ class Gateway:
             self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
                                            r.failed, r.poll_class))
-        if events or self._unrecorded:
+        if events:
             self._unrecorded.extend(events)
+        # While the ledger fails (locked by another process, disk full) only the flusher tries
+        # again, after a thread saw the lock free: a poll never waits for the ledger.
+        if self._unrecorded and not self._ledger_failing:
             self.record_events()
 
     def record_events(self) -> None:
@@ -198,22 +221,32 @@ class Gateway:
                 transitions = self.ledger.apply(ev)
             except Exception as exc:
                 if not self._ledger_failing:
+                    hint = ("another process holds its lock" if "locked" in str(exc) else
+                            "free space there")
                     log.error("cannot record alarms on the ledger in %s (%s): %d event(s) kept "
-                              "in memory and retried; free space there", self.cfg.gateway.data_dir,
-                              exc, len(self._unrecorded))
+                              "in memory and retried; %s", self.cfg.gateway.data_dir, exc,
+                              len(self._unrecorded), hint)
+                    self._ledger_failing_since = time.time()
                 self._ledger_failing = True
                 return
             self._unrecorded.pop(0)
             if self._ledger_failing:
                 log.warning("the ledger takes writes again; recorded the alarms held in memory")
                 self._ledger_failing = False
+                self._ledger_failing_since = None
             for tr in transitions:
                 self.publish_transition(tr.as_dict())
 
     def publish_transition(self, tr: dict[str, Any]) -> None:
         self._published.add((str(tr["id"]), int(tr["seq"])))
         self.alarm_ids.setdefault(str(tr["id"]))
-        self.outbox.put_alarm(tr)
+        try:
+            if self._unqueued:
+                raise sqlite3.OperationalError("earlier transitions still wait")
+            self.outbox.put_alarm(tr)
+        except Exception:
+            # The ledger has it; the outbox takes it at the next flush, in order.
+            self._unqueued.append(tr)
         for listener in self.listeners:
             try:
                 listener(tr)
@@ -237,14 +270,18 @@ class Gateway:
         """Close a cleared alarm with a note (销号) and publish the transition."""
         try:
             transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
-        except (KeyError, ValueError) as exc:
-            log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
+        except (KeyError, ValueError, sqlite3.Error) as exc:
+            log.warning("closing %s by %s refused: %s", shown(alarm_id), shown(who),
+                        shown(str(exc), 300))
             return False
         for tr in transitions:
             self.publish_transition(tr.as_dict())
         return True
 
     def flush(self) -> None:
+        while self._unqueued:
+            self.outbox.put_alarm(self._unqueued[0])
+            self._unqueued.pop(0)
         if self._telemetry:
             batch, self._telemetry = self._telemetry, []
             try:
@@ -289,6 +326,12 @@ class Gateway:
             "poll_cycle_ms": round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
             "polls_late": sum(p.cycles_late for p in self.pollers),
             "requests": self.requests,
+            # Alarm transitions waiting in memory for a store (locked by another process, or
+            # a full disk), and for how long: a control room sees a store problem here.
+            "ledger_held": len(self._unrecorded),
+            "ledger_blocked_s": round(time.time() - self._ledger_failing_since, 1)
+            if self._ledger_failing_since is not None else 0.0,
+            "outbox_held": len(self._unqueued) + len(self._telemetry),
         }
         if self.notifier is not None:
             c = self.notifier.counters()
@@ -305,6 +348,8 @@ class Gateway:
             if time.monotonic() >= next_health:
                 self._telemetry.extend(self.health_records())
                 next_health = time.monotonic() + health_every_s
+            if self._ledger_failing and self._unrecorded:
+                await asyncio.to_thread(wait_writable, self.ledger.path, 1.0)
             self.record_events()
             try:
                 self.flush()

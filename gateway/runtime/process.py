@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from gateway.runtime.gateway import Gateway
 from gateway.runtime.liveview import live_view
 
 Extra = Callable[[Gateway], list[Awaitable[Any]]]
+EXIT_CRASHED = 70  # EX_SOFTWARE: an internal error; systemd's Restart=on-failure restarts it
+log = logging.getLogger("firegate")
 
 
 async def _systemd_watchdog(gw: Gateway) -> None:
@@ -71,7 +74,18 @@ async def run_gateway(
         coros.append(_systemd_watchdog(gw))
         if for_s is not None:
             loop.call_later(for_s, stop.set)
-        await gw.run(stop, extra=coros)
+        try:
+            await gw.run(stop, extra=coros)
+        except Exception as exc:
+            # A service task the gateway needs has crashed. Never stay half alive (polling
+            # without outputs, or the reverse): stop with a non-zero status so systemd restarts
+            # the whole process; the MQTT sink dropped its link so the broker sent the will.
+            log.critical("a service task of the gateway crashed (%s); stopping with status %d "
+                         "so the service manager restarts it", _first(exc), EXIT_CRASHED,
+                         exc_info=exc)
+            crashed = True
+        else:
+            crashed = False
         result = gw.summary()
         if on_summary:
             on_summary(gw, result)
@@ -80,4 +94,10 @@ async def run_gateway(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(sig)
-    return 0
+    return EXIT_CRASHED if crashed else 0
+
+
+def _first(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
