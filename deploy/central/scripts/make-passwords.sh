@@ -5,7 +5,9 @@
 # configuration). OPERATORS_FILE: one operator user name per line. Blank lines and # comments are
 # ignored. Passwords already made are kept (secrets/credentials/), so the script can be run again
 # after adding a gateway. Each gateway may write only firegate/SITE/GATEWAY_ID/# and read its own
-# cmd/ topics; operators may read everything under firegate/ and write only cmd/ topics.
+# cmd/ topics; operators may read everything under firegate/ and write only their own command
+# topics, firegate/+/+/cmd/LOGIN/# (the gateway takes the operator from the topic: a login
+# cannot command in another operator's name).
 set -euo pipefail
 
 [ $# -ge 1 ] || { echo "usage: $0 GATEWAYS_FILE [OPERATORS_FILE]" >&2; exit 2; }
@@ -63,8 +65,8 @@ if [ -n "$operators" ]; then
       exit 2
     fi
     mpasswd -b "$passwd" "$op" "$(secret "operator-$op")"
-    printf '\n# operator %s\nuser %s\ntopic read firegate/#\ntopic write firegate/+/+/cmd/#\n' \
-      "$op" "$op" >> "$acl"
+    printf '\n# operator %s\nuser %s\ntopic read firegate/#\ntopic write firegate/+/+/cmd/%s/#\n' \
+      "$op" "$op" "$op" >> "$acl"
     m=$((m + 1))
   done < "$operators"
 fi
