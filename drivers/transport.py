@@ -265,7 +265,7 @@ def _check_reply(rr: Any, fc: int, unit: int, spec: LinkSpec) -> None:
     got_unit = getattr(rr, "dev_id", unit)
     if isinstance(got_unit, int) and got_unit != unit and unit != 0:
         raise BadReply(f"a reply from unit {got_unit} came to a request to unit {unit} on "
-                       f"{spec.describe()}: ignored")
+                       f"{spec.describe()}: not this request's reply, ignored")
 
 
 def _check_word(value: int, address: int) -> None:

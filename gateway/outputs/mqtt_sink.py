@@ -182,7 +182,7 @@ class MqttSink:
         finally:
             self._ready.clear()
             self._client = None
-            self.state = "stopped"
+            self.state = "crashed" if self.state == "crashed" else "stopped"
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         """On a clean stop the broker sends no will, so say ``offline`` ourselves."""
@@ -191,15 +191,19 @@ class MqttSink:
                                                   retain=True), 2)
 
     def _abort(self, client: aiomqtt.Client) -> None:
-        """Close the socket under paho: no DISCONNECT packet, so the will fires."""
+        """End the connection without a DISCONNECT packet, so the broker sends the will.
+
+        paho has no public abort: shut the socket down under it (the broker sees the TCP
+        connection end) and mark the aiomqtt client disconnected, so leaving ``async with``
+        does not try a clean DISCONNECT on the dead socket."""
         self.state = "crashed"
-        sock = client._client.socket()  # paho has no public abort
-        if sock is None:
-            return
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
-        with contextlib.suppress(OSError):
-            sock.close()
+        sock = client._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
+        done = client._disconnected
+        if not done.done():
+            done.set_result(None)
 
     def _down(self, msg: str) -> None:
         self._ready.clear()
@@ -264,8 +268,8 @@ class MqttSink:
             self.commands_ignored += 1
             log.warning("ignored a message on %s: not a command topic", shown(topic, 120))
             return
-        if retained and not payload:
-            self.commands_ignored += 1  # our own clearing of a retained command, echoed
+        if not payload:
+            self.commands_ignored += 1  # the clearing of a retained command, echoed
             return
         cmd = self.guard.accept("mqtt", kind, payload, retained=retained, login=login,
                                 where=topic)

@@ -118,19 +118,25 @@ class Rig:
         ts = [r.ts for r in self.polls.get("panel-1", []) if r.ts >= since and r.values]
         return [b - a for a, b in zip(ts, ts[1:], strict=False)]
 
-    def assert_panel_on_period(self, since: float) -> None:
-        """The fire panel was read on its period the whole time (a poll cycle may slip by a
-        period under load; a stopped loop shows as a gap of seconds)."""
+    async def assert_panel_on_period(self, since: float, min_s: float = 3.0) -> None:
+        """The fire panel was read on its period the whole time since ``since`` (at least
+        ``min_s``, waited for here); a poll cycle may slip by a period under load, a stopped
+        loop shows as a gap of seconds, and so does the gap up to now."""
+        await asyncio.sleep(max(0.0, since + min_s - time.time()))
+        now = time.time()
         gaps = self.panel_gaps(since)
+        last = max((p.ts for p in self.polls.get("panel-1", []) if p.values), default=since)
+        gaps.append(now - last)
         assert len(gaps) >= 3, f"the fire panel was hardly polled: {len(gaps)} gaps"
         assert max(gaps) < 3 * PANEL_PERIOD_S, f"fire panel not polled for {max(gaps):.2f} s"
 
     def writes(self, device: str) -> int:
         return int(self.sim.device(device).stats().get("writes", 0))
 
-    def audited_writes(self, device: str) -> int:
+    def audited_writes(self, device: str, since: float = 0.0) -> int:
+        """Audit rows of writes (about to be made, done or failed) since ``since``."""
         return sum(1 for r in self.gw.ledger.actions(device)
-                   if r["result"] in ("writing", "done", "failed"))
+                   if r["result"] in ("writing", "done", "failed") and r["ts"] >= since)
 
 
 @contextlib.asynccontextmanager
