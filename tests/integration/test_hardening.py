@@ -32,6 +32,8 @@ from tests.support.hardening_kit import (
 )
 from tests.support.servers import free_port
 
+LONE_SURROGATE = chr(0xD800)  # json.dumps writes it as the escape "\ud800"
+
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclMosquitto]:
@@ -76,12 +78,13 @@ async def test_bracket_floods_huge_payloads_and_bad_text_leave_the_gateway_polli
                                 b"\xff\xfe not utf-8", b"[]", b"null"):
                     await op.publish(topic, payload, qos=1)
                     attacks += 1
-            for body in (command("ack", alarm_id="A1\n2026-01-01 INFO forged line", seq=1),
-                         command("ack", alarm_id="A1", seq=1, note="n" * 5000),
-                         command("ack", alarm_id="A1", seq=1, note="\x1b]0;pwned\x07"),
-                         command("action", device="room-1", action="cut_socket",
-                                 reason="\\ud800".encode().decode("unicode_escape"))):
-                await op.publish(f"{PREFIX}/cmd/alice/ack", body, qos=1)
+            for kind, body in (
+                    ("ack", command("ack", alarm_id="A1\n2026-01-01 INFO forged line", seq=1)),
+                    ("ack", command("ack", alarm_id="A1", seq=1, note="n" * 5000)),
+                    ("ack", command("ack", alarm_id="A1", seq=1, note="\x1b]0;pwned\x07")),
+                    ("action", command("action", device="room-1", action="cut_socket",
+                                       reason=LONE_SURROGATE))):
+                await op.publish(f"{PREFIX}/cmd/alice/{kind}", body, qos=1)
                 attacks += 1
         await until(lambda: r.sink.commands_ignored >= attacks, what="every attack refused")
         assert r.sink.state == "connected" and r.sink.commands_failed == 0
@@ -158,7 +161,7 @@ async def test_surrogate_reason_and_a_failing_audit_write_nothing_and_the_rate_l
 
         res = await r.gw.actions.request(ActionRequest(
             "room-1", "cut_socket", who="alice", via="cli",
-            reason="\\ud800".encode().decode("unicode_escape")))
+            reason=LONE_SURROGATE))
         assert res.outcome == "refused" and "lone surrogate" in res.detail
         # Another process holds the ledger: the audit row cannot be stored, so no write.
         other = sqlite3.connect(r.gw.ledger.path, isolation_level=None)

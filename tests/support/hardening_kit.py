@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -116,7 +117,7 @@ class Rig:
     def panel_gaps(self, since: float) -> list[float]:
         """Gaps between good polls of the fire panel (successful reads) since ``since``."""
         ts = [r.ts for r in self.polls.get("panel-1", []) if r.ts >= since and r.values]
-        return [b - a for a, b in zip(ts, ts[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(ts)]
 
     async def assert_panel_on_period(self, since: float, min_s: float = 3.0) -> None:
         """The fire panel was read on its period the whole time since ``since`` (at least
