@@ -64,6 +64,7 @@ CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts);
 # go out ("writing", written before the device is touched) counts even if its end never got
 # recorded, so a failing audit cannot bypass the limit.
 WRITE_RESULTS = ("writing", "done", "failed")
+MAX_NOTE_CHARS = 2000  # a closing note is a paragraph for the review, not a document
 
 
 @dataclass(slots=True)
@@ -375,6 +376,9 @@ class Ledger:
         if not note or not note.strip():
             raise LedgerError("a note is required to close an alarm: write what was found and "
                               "what was done, for the two-monthly review")
+        if len(note) > MAX_NOTE_CHARS:
+            raise LedgerError(f"the note is {len(note)} characters long; at most "
+                              f"{MAX_NOTE_CHARS}: write the summary, keep reports elsewhere")
         with self._tx():
             a = self._require(alarm_id)
             if a.state == "closed":

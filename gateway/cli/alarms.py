@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.alarms.ledger import Alarm, Ledger, LedgerError, parse_when
+from gateway.inbound.guard import escape_controls
 
 OK, NOT_FOUND, BAD_INPUT = 0, 1, 2
 
@@ -117,8 +118,10 @@ def _line(ledger: Ledger, a: Alarm, lang: str) -> str:
     extra = f" repeat×{a.repeat_count}" if a.repeat_count else ""
     if a.suppressed:
         extra += f" [{a.suppressed}]"
-    return (f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
-            f"{a.rule:<17} {a.device}{'/' + a.channel if a.channel else ''}{extra}  {msg}")
+    # Escaped: notes, names and messages may hold what a terminal would obey (escape codes).
+    return escape_controls(
+        f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
+        f"{a.rule:<17} {a.device}{'/' + a.channel if a.channel else ''}{extra}  {msg}")
 
 
 def _ack(ledger: Ledger, args: argparse.Namespace) -> int:
@@ -140,9 +143,11 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
     for h in items:
         who = h.get("closed_by") if h["event"] == "close" else \
             h.get("acked_by") if h["event"] == "ack" else None
-        print(f"{h['seq']:>3} {ledger.local(h['ts'])}  {h['event']:<6} {h['state']:<12} "
-              f"{h['severity']:<8} {('by ' + who) if who else ''} {h.get('note') or ''}"
-              f"  {h['message_zh']}".rstrip())
+        # A note or a name can hold terminal escape codes or line breaks: shown, never obeyed.
+        print(escape_controls(
+            f"{h['seq']:>3} {ledger.local(h['ts'])}  {h['event']:<6} {h['state']:<12} "
+            f"{h['severity']:<8} {('by ' + who) if who else ''} {h.get('note') or ''}"
+            f"  {h['message_zh']}".rstrip()))
     return OK
 
 
