@@ -7,6 +7,7 @@ with the high word first, ``CDAB`` swaps the words, ``BADC`` swaps the bytes ins
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Sequence
 
@@ -21,6 +22,9 @@ _FORMATS: dict[DataType, struct.Struct] = {
     DataType.F32: struct.Struct(">f"),
     DataType.F64: struct.Struct(">d"),
 }
+
+
+_F32 = struct.Struct(">f")
 
 
 class DecodeError(ValueError):
@@ -67,7 +71,28 @@ def decode_raw(point: Point, words: Sequence[int]) -> int | float | str:
         if point.type is DataType.I16 and w & 0x8000:
             return w - 0x10000
         return w
-    value: int | float = _FORMATS[point.type].unpack(words_to_bytes(words, point.order))[0]
+    data = words_to_bytes(words, point.order)
+    value: int | float = _FORMATS[point.type].unpack(data)[0]
+    if point.type is DataType.F32:
+        return shortest_f32(value, data)
+    return value
+
+
+def shortest_f32(value: float, packed: bytes) -> float:
+    """The shortest decimal that reads back as the same float32.
+
+    A meter's ``230.2`` arrives as the float32 nearest to it, which Python widens to
+    ``230.1999969482422``: true to the bits, but noise in a page, a dashboard or a line-protocol
+    record. Nine significant digits always round-trip a float32 (IEEE 754 §5.12.2), so the loop
+    ends by then; meter readings usually stop at four to six.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return value
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        with contextlib.suppress(OverflowError):  # rounding up past float32's largest value
+            if _F32.pack(candidate) == packed:
+                return candidate
     return value
 
 
@@ -90,7 +115,9 @@ def decode(point: Point, words: Sequence[int]) -> Value:
             ) from None
     if point.scale == 1.0 and point.offset == 0.0:
         return raw
-    return raw * point.scale + point.offset
+    # ``2302 * 0.1`` is 230.20000000000002 in binary floating point: twelve significant digits
+    # keep every digit a 32-bit register can hold and drop the float64 noise of the product.
+    return float(f"{raw * point.scale + point.offset:.12g}")
 
 
 def encode_raw(point: Point, raw: int | float | str) -> list[int]:

@@ -9,18 +9,23 @@ brute force on random point sets).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from drivers.model import Request, Table
-from drivers.profiles import Point, Profile
+from drivers.profiles import Point, Profile, UnreadableRange
 
 
 def plan(
     profile: Profile,
     points: Iterable[Point] | None = None,
     gap_fill: int | None = None,
+    unreadable: Sequence[UnreadableRange] = (),
 ) -> list[Request]:
-    """Requests that read ``points`` (default: all of the profile's) in as few reads as possible."""
+    """Requests that read ``points`` (default: all of the profile's) in as few reads as possible.
+
+    ``unreadable`` adds ranges a particular device was found to refuse (see drivers/device.py)
+    to those its profile declares: no request bridges either.
+    """
     pts = profile.expanded if points is None else tuple(points)
     fill = profile.gap_fill if gap_fill is None else gap_fill
     out: list[Request] = []
@@ -29,7 +34,30 @@ def plan(
         if not spans:
             continue
         limit = profile.max_bits if table.is_bit else profile.max_registers
-        out.extend(_sweep(profile, table, _merge(spans), limit, fill))
+        out.extend(_sweep(profile, table, _merge(spans), limit, fill, unreadable))
+    return out
+
+
+def _blocked(profile: Profile, req: Request, unreadable: Sequence[UnreadableRange]) -> bool:
+    return profile.blocks_request(req) or any(
+        r.table is req.table and r.start < req.end and req.address < r.end for r in unreadable)
+
+
+def atoms(points: Iterable[Point]) -> list[list[Point]]:
+    """Points grouped by overlapping register spans, in address order: the smallest reads.
+
+    Bit fields of one register, or a value and its alias, can only be read together.
+    """
+    out: list[list[Point]] = []
+    end = -1
+    table: Table | None = None
+    for p in sorted(points, key=lambda q: (q.table.value, q.address, q.end)):
+        if out and p.table is table and p.address < end:
+            out[-1].append(p)
+            end = max(end, p.end)
+        else:
+            out.append([p])
+            table, end = p.table, p.end
     return out
 
 
@@ -44,31 +72,21 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _sweep(
-    profile: Profile, table: Table, spans: list[tuple[int, int]], limit: int, fill: int
+    profile: Profile, table: Table, spans: list[tuple[int, int]], limit: int, fill: int,
+    unreadable: Sequence[UnreadableRange] = (),
 ) -> list[Request]:
     out: list[Request] = []
     cur_start, cur_end = spans[0]
     for start, end in spans[1:]:
         gap = start - cur_end
         joined = Request(table, cur_start, end - cur_start)
-        if gap <= fill and end - cur_start <= limit and not profile.blocks_request(joined):
+        if gap <= fill and end - cur_start <= limit and not _blocked(profile, joined, unreadable):
             cur_end = end
         else:
             out.append(Request(table, cur_start, cur_end - cur_start))
             cur_start, cur_end = start, end
     out.append(Request(table, cur_start, cur_end - cur_start))
     return out
-
-
-def split(profile: Profile, request: Request, points: Iterable[Point]) -> list[Request]:
-    """Requests covering the points inside ``request`` without bridging any gap.
-
-    Used when a device refused a coalesced read with exception 2 (illegal data address): many
-    meters refuse a read that spans registers they do not define.
-    """
-    inside = [p for p in points if p.table is request.table and request.address <= p.address
-              and p.end <= request.end]
-    return plan(profile, inside, gap_fill=0)
 
 
 def points_in(request: Request, points: Iterable[Point]) -> list[Point]:

@@ -65,7 +65,9 @@ def prepare_data_dir(data: Path, stores: Iterable[str] = ("ledger.sqlite", "outb
     problems = data_dir_problems(data)
     if problems:
         raise DataDirError(problems[0])
-    data.mkdir(parents=True, exist_ok=True)
+    # Created 0750 from the start: a directory the gateway makes itself is never reported as
+    # "tightened" (the demo's temporary directory used to be, at every run).
+    data.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     for name in stores:
         path = data / name
         if not path.exists():

@@ -76,7 +76,7 @@ class DeviceModel:
         self.id = spec.id
         self.profile = spec.profile
         self.points: dict[str, Point] = dict(spec.profile.by_key)
-        self.strict = spec.strict_addresses
+        self.strict = spec.strict_addresses or bool(spec.undefined)
         self.rng = rng or random.Random(spec.id)
         self.clock = clock
         self.hour_of_day = hour_of_day
@@ -223,7 +223,8 @@ class DeviceModel:
     def _defined_addresses(self) -> dict[Table, frozenset[int]]:
         out: dict[Table, set[int]] = {t: set() for t in Table}
         for pt in self.points.values():
-            out[pt.table].update(range(pt.address, pt.end))
+            if pt.key not in self.spec.undefined:
+                out[pt.table].update(range(pt.address, pt.end))
         return {t: frozenset(a) for t, a in out.items()}
 
     def _refresh(self, force: bool = False) -> None:

@@ -56,6 +56,10 @@ class SimDevice:
     floor: int | None = None
     room: str | None = None
     strict_addresses: bool = False
+    # Point keys of the profile this model does not define (a DDSU666 variant without reactive
+    # power): reads of them are refused with exception 2, as a strict meter refuses any
+    # undefined register. Implies ``strict_addresses``.
+    undefined: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -160,6 +164,7 @@ def spec_from_dict(
                 floor=d.get("floor"),
                 room=None if d.get("room") is None else str(d.get("room")),
                 strict_addresses=bool(d.get("strict_addresses", False)),
+                undefined=tuple(str(k) for k in d.get("undefined") or ()),
             )
         )
     return SimSpec(buses=buses, devices=devices, seed=int(data.get("seed", 0)))

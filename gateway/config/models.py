@@ -455,10 +455,13 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError([Problem(fname, line, "", f"YAML syntax error: {exc.problem}")]) \
-            from exc
+        # An unclosed bracket or quote is found only at the end of the file: its problem mark
+        # then points past the last line. The context mark is where the construct started,
+        # which is the line to fix.
+        mark = exc.context_mark or exc.problem_mark
+        line = min(mark.line + 1, max(1, len(text.splitlines()))) if mark else 1
+        what = f"{exc.context}: {exc.problem}" if exc.context else str(exc.problem)
+        raise ConfigError([Problem(fname, line, "", f"YAML syntax error: {what}")]) from exc
     except yaml.reader.ReaderError as exc:
         # A control character (a paste from a PDF, a binary file): found by fuzzing.
         line = text.count("\n", 0, max(exc.position, 0)) + 1

@@ -299,7 +299,8 @@ class Gateway:
             out.append({"device": i, "ts": now, "measurement": "device_health",
                         "tags": self.tags[i], "quality": "good", "poll_class": "health",
                         "fields": {"online": h.online, "response_ms": round(h.response_ms, 2),
-                                   "errors": sum(h.errors.values()), "requests": h.requests}})
+                                   "errors": sum(h.errors.values()), "requests": h.requests,
+                                   "unreadable_points": len(h.unreadable)}})
         return out
 
     def publish_external(self) -> int:

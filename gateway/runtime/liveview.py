@@ -102,9 +102,11 @@ def status_line(gw: Gateway) -> str:
     online = sum(1 for h in gw.health.values() if h.online)
     open_alarms = len(gw.ledger.open_alarms())
     st = gw.outbox.stats()
+    # Without outputs nothing is ever delivered: a growing "pending" would read as a fault.
+    store = (f"outbox pending {st.get('pending', 0)}" if gw.sink_names()
+             else f"local store {st.get('pending', 0)} records")
     return (f"[{time.strftime('%H:%M:%S')}] devices {online}/{len(gw.devices)} online, "
-            f"requests {gw.requests}, points {gw.points}, open alarms {open_alarms}, "
-            f"outbox pending {st.get('pending', 0)}")
+            f"requests {gw.requests}, points {gw.points}, open alarms {open_alarms}, {store}")
 
 
 async def live_view(gw: Gateway, stop: asyncio.Event, *, interactive: bool | None = None,

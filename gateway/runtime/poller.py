@@ -40,6 +40,7 @@ class DeviceHealth:
     backoff_s: float = 0.0
     backoff_until: float = 0.0  # monotonic
     splits: int = 0
+    unreadable: tuple[str, ...] = ()  # points the device refuses (retried with backoff)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -52,6 +53,7 @@ class DeviceHealth:
             "errors": dict(self.errors),
             "last_error": self.last_error,
             "backoff_s": self.backoff_s,
+            "unreadable": list(self.unreadable),
         }
 
 
@@ -178,7 +180,9 @@ class BusPoller:
     def _account(self, h: DeviceHealth, r: PollResult) -> None:
         h.polls += 1
         h.requests += r.requests
-        h.splits = self.readers[r.device_id].splits
+        reader = self.readers[r.device_id]
+        h.splits = reader.splits
+        h.unreadable = tuple(sorted(reader.unreadable))
         if r.values:
             h.points += len(r.values)
             h.online = h.ever_seen = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 
 import pytest
@@ -84,6 +86,82 @@ async def test_strict_meter_gets_its_reads_split_and_every_point_read() -> None:
         for r in run.results["meter"]:
             latest.update(r.values)
         assert set(latest) == set(PROFILES["ddsu666"].by_key)
+
+
+def optimum_requests(profile: str, poll_class: str, undefined: set[str]) -> list[Request]:
+    """The fewest reads of a class's readable points on a device that refuses any undefined
+    register, computed from the readable map alone (not with the planner): a request may only
+    span registers the device defines, and at most 125 of them."""
+    prof = PROFILES[profile]
+    defined = {a for p in prof.expanded if p.key not in undefined for a in range(p.address, p.end)}
+    wanted = sorted((p.address, p.end) for p in prof.points_for(poll_class)
+                    if p.key not in undefined)
+    out: list[Request] = []
+    start = end = -1
+    for a, e in wanted:
+        if start >= 0 and all(x in defined for x in range(end, a)) and e - start <= 125:
+            end = max(end, e)
+            continue
+        if start >= 0:
+            out.append(Request(Table.INPUT, start, end - start))
+        start, end = a, e
+    out.append(Request(Table.INPUT, start, end - start))
+    return out
+
+
+async def test_meter_without_a_register_is_read_in_the_fewest_requests_its_map_allows() -> None:
+    """A DDSU666 variant without reactive power (0x2006 undefined, inside the fast block) that
+    refuses reads across undefined registers: bisection finds the readable ranges once, then
+    each fast poll makes exactly the optimum number of requests, and 0x2006 is not re-read
+    every cycle."""
+    gone = {"reactive_power_var"}
+    async with polled_bus("tcp", [("meter", "ddsu666", 1)],
+                          undefined={"meter": tuple(gone)}) as run:
+        await wait_for(lambda: run.health["meter"].unreadable == ("reactive_power_var",))
+        reader = run.poller.readers["meter"]
+        for cls in PROFILES["ddsu666"].poll_classes:
+            assert [pr.request for pr in reader.plans[cls]] == optimum_requests(
+                "ddsu666", cls, gone), cls
+        assert [pr.request for pr in reader.plans["fast"]] == [
+            Request(Table.INPUT, 0x2000, 6), Request(Table.INPUT, 0x200A, 2)]
+        mark = len(run.results["meter"])
+        sim = run.sim.device("meter")
+        sim.reset_stats()
+        await wait_for(lambda: len(run.results["meter"]) >= mark + 12)
+        fast = [r for r in run.results["meter"][mark:] if r.poll_class == "fast"]
+        assert fast and all(r.requests == 2 for r in fast), [r.requests for r in fast]
+        assert all({"voltage_v", "current_a", "power_w", "power_factor"} <= set(r.values)
+                   for r in fast)
+        assert sim.stats()["exceptions"] == 0  # nothing refused once the map is known
+        assert Request(Table.INPUT, 0x2006, 2) not in sim.requests()
+
+
+async def test_unreadable_point_is_retried_with_backoff_and_rejoins_when_defined() -> None:
+    async with polled_bus("tcp", [("meter", "ddsu666", 1)], start=False,
+                          undefined={"meter": ("reactive_power_var",)}) as run:
+        reader = run.poller.readers["meter"]
+        reader.retry_unreadable_s = 1.0
+        polling = asyncio.create_task(run.poller.run())
+        await wait_for(lambda: bool(reader.unreadable))
+        sim = run.sim.device("meter")
+        sim.reset_stats()
+        await asyncio.sleep(2.5)
+        retries = [r for r in sim.requests() if r == Request(Table.INPUT, 0x2006, 2)]
+        fast_polls = sum(1 for r in sim.requests() if r == Request(Table.INPUT, 0x2000, 6))
+        assert 1 <= len(retries) <= 3 and fast_polls >= 6, (retries, fast_polls)
+        # The meter is reconfigured and now defines the register: the next retry reads it and
+        # it rejoins the fast block (the gap before the power factor stays undefined).
+        model = sim.model
+        model.defined = {**model.defined,
+                         Table.INPUT: model.defined[Table.INPUT] | {0x2006, 0x2007}}
+        await wait_for(lambda: not reader.unreadable, timeout=5)
+        assert "reactive_power_var" in run.results["meter"][-1].values or any(
+            "reactive_power_var" in r.values for r in run.results["meter"][-5:])
+        await wait_for(lambda: [pr.request for pr in reader.plans["fast"]] == [
+            Request(Table.INPUT, 0x2000, 8), Request(Table.INPUT, 0x200A, 2)], timeout=5)
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
 
 
 async def test_silent_rtu_device_does_not_stall_its_line() -> None:

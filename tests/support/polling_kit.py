@@ -38,6 +38,7 @@ async def polled_bus(
     timeout_s: float = 0.3,
     backoff: BackoffPolicy = FAST_BACKOFF,
     strict: set[str] | None = None,
+    undefined: dict[str, tuple[str, ...]] | None = None,
     port: int | str = 0,
     start: bool = True,
 ) -> AsyncIterator[Run]:
@@ -49,7 +50,8 @@ async def polled_bus(
     spec = SimSpec(
         buses=[sim_bus],
         devices=[SimDevice(id=i, profile=PROFILES[p], bus="bus", unit=u,
-                           strict_addresses=i in (strict or set())) for i, p, u in devices],
+                           strict_addresses=i in (strict or set()),
+                           undefined=(undefined or {}).get(i, ())) for i, p, u in devices],
     )
     async with Simulation(spec) as sim:
         where = sim.ports()["bus"]

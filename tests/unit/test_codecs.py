@@ -65,9 +65,29 @@ def test_floats_decode_as_the_device_wrote_them(type_: str, value: float, order:
 
 
 def test_ddsu666_voltage_from_the_manual() -> None:
-    # 01 04 04 43 66 33 34 1B 38 is 230.2 V (domain.md)
+    # 01 04 04 43 66 33 34 1B 38 is 230.2 V (domain.md); its last bit is one above the float32
+    # nearest 230.2 (0x43663333), which the reader sees as 230.2, not as the float64 widening
+    # (230.1999969482422) that a page or a line-protocol record would otherwise show.
     p = point("f32", "ABCD")
     assert round(float(decode(p, [0x4366, 0x3334])), 1) == 230.2
+    assert repr(decode(p, [0x4366, 0x3333])) == "230.2"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=32), st.sampled_from(ORDERS))
+def test_float32_decodes_to_the_shortest_decimal_that_reads_back(value: float, order: str) -> None:
+    p = point("f32", order)
+    words = independent_words("f32", order, value)
+    got = float(decode(p, words))
+    assert struct.pack(">f", got) == struct.pack(">f", value)  # the same float32
+    digits = len(f"{got:.9e}".split("e")[0].rstrip("0").replace(".", "").replace("-", ""))
+    shorter = float(f"{got:.{max(1, digits - 1)}g}")
+    assert digits == 1 or struct.pack(">f", shorter) != struct.pack(">f", value)
+
+
+def test_scaled_values_carry_no_float64_noise() -> None:
+    assert repr(decode(point("u16", "ABCD", scale=0.1), [2302])) == "230.2"  # not ...00002
+    kw = point("f32", "ABCD", scale=1000.0)  # DDSU666 active power in kW read as W
+    assert repr(decode(kw, independent_words("f32", "ABCD", 0.3512))) == "351.2"
 
 
 @given(st.integers(0, 0xFFFF), st.integers(0, 15))

@@ -108,7 +108,7 @@ def test_the_login_of_the_topic_is_the_operator() -> None:
 
 
 def test_action_needs_a_reason_field() -> None:
-    g, audit = guard()
+    g, _audit = guard()
     body = {"id": "a1", "ts": NOW, "device": "room-1", "action": "cut_socket",
             "operator": "alice"}
     assert g.accept("mqtt", "action", json.dumps(body)) is None
