@@ -482,6 +482,15 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
     missing: list[tuple[tuple[str | int, ...], str]] = []
     secrets: list[str] = []
     data = _substitute(data, (), missing, secrets, path.parent.resolve())
+    # A secret's text typed into a field that is published (a name, a location) would go out on
+    # MQTT, InfluxDB, SMS and into the ledger: refused here, so no output has to mask it.
+    known = [s for s in secrets if len(s) >= 4] + [
+        v for p, v in _strings(data) if _field_kind(p) == "secret" and len(v) >= 6
+        and "${" not in v]
+    for loc, value in _strings(data):
+        if _field_kind(loc) == "plain" and any(s in value for s in known):
+            missing.append((loc, "plain:this field holds the text of a secret (a password, "
+                            "token or key), and it would be published; remove it"))
     try:
         return _validate(data, fname, lines, missing, path, check_profiles)
     except ConfigError as exc:
@@ -490,6 +499,18 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         # A secret put in the wrong field must not come back in the error that names it.
         raise ConfigError([Problem(p.file, p.line, p.field, _redact(p.message, secrets))
                            for p in exc.problems]) from None
+
+
+def _strings(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
+                                                                                ...], str]]:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _strings(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _strings(v, (*path, i))
+    elif isinstance(data, str):
+        yield path, data
 
 
 def _redact(text: str, secrets: list[str]) -> str:

@@ -65,6 +65,17 @@ def test_substitution_outside_secret_fields_is_refused_with_its_line(
     assert "s3cret-mqtt-pass" not in out and "root:" not in out
 
 
+def test_a_secret_typed_into_a_published_field_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, {"outputs": {"mqtt": {"url": "mqtt://127.0.0.1:1883",
+                                                  "username": "gw",
+                                                  "password": "hunter2-mqtt"}},
+                             "devices.0.location": "hall (wifi: hunter2-mqtt)"})
+    rc, out = _check(path, capsys)
+    assert rc == 2 and "devices[1] (panel-1).location" in out and "text of a secret" in out
+    assert "hunter2-mqtt" not in out, out
+
+
 def test_secret_files_only_regular_small_and_from_allowed_directories(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "zero").symlink_to("/dev/zero")
