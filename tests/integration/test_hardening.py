@@ -30,6 +30,7 @@ from tests.support.hardening_kit import (
     until,
     watching,
 )
+from tests.support.mqtt_helpers import check
 from tests.support.servers import free_port
 
 LONE_SURROGATE = chr(0xD800)  # json.dumps writes it as the escape "\ud800"
@@ -288,6 +289,9 @@ async def test_a_locked_ledger_delays_records_never_polls(
                         what="the alarm waits in memory")
             await asyncio.sleep(4.0)
             assert r.gw.gateway_health()["ledger_blocked_s"] > 3
+            # The control room sees it in the gateway's health on MQTT.
+            await until(lambda: any(check("health", p)["runtime"].get("ledger_held", 0) > 0
+                                    for p in seen.on("health")), what="health shows it")
             await r.assert_panel_on_period(start)
         finally:
             other.execute("ROLLBACK")
