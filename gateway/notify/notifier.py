@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
+from gateway.inbound.guard import shown
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
@@ -199,7 +200,8 @@ class Notifier:
                  "outcome": outcome}
         self.replies.append(entry)
         (log.info if outcome == "acknowledged" else log.warning)(
-            "SMS reply from %s (%s) %r: %s", sender, who or "unknown", text, outcome)
+            "SMS reply from %s (%s) %s: %s", shown(sender, 40), shown(who or "unknown", 40),
+            shown(text), outcome)
         return outcome
 
     def _ledger_ack(self, alarm_id: str, who: str) -> bool:
