@@ -266,6 +266,31 @@ class Gateway:
             self.publish_transition(tr.as_dict())
         return True
 
+    async def acknowledge_soon(self, alarm_id: str, who: str, via: str, seq: int | None = None,
+                               wait_s: float = 10.0) -> bool:
+        """:meth:`acknowledge`, waiting up to ``wait_s`` (in a thread, never on the loop) while
+        another process (a shell ``alarms ack``, a backup) holds the ledger's lock, so an
+        operator's acknowledgement is not lost to a lock held for a moment."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time(),
+                                              seq=seq)
+            except sqlite3.OperationalError as exc:
+                if time.monotonic() < deadline:
+                    await asyncio.to_thread(wait_writable, self.ledger.path, 1.0)
+                    continue
+                log.warning("acknowledgement of %s by %s via %s not recorded: %s",
+                            shown(alarm_id), shown(who), via, exc)
+                return False
+            except (KeyError, ValueError, sqlite3.Error) as exc:
+                log.warning("acknowledgement of %s by %s via %s refused: %s", shown(alarm_id),
+                            shown(who), via, shown(str(exc), 300))
+                return False
+            for tr in transitions or []:
+                self.publish_transition(tr.as_dict())
+            return True
+
     def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
         """Close a cleared alarm with a note (销号) and publish the transition."""
         try:

@@ -299,6 +299,19 @@ async def test_a_locked_ledger_delays_records_never_polls(
         await until(lambda: any(json.loads(p).get("rule") == "fire_alarm"
                                 for p in seen.on("events")), what="fire alarm published")
         assert r.gw.gateway_health()["ledger_held"] == 0
+        # An operator's ack while a shell holds the ledger for 2 s waits, and is not lost.
+        [fire] = [a for a in r.gw.ledger.open_alarms() if a.rule == "fire_alarm"]
+        other = sqlite3.connect(r.gw.ledger.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            async with broker.client("alice") as op:
+                await op.publish(f"{PREFIX}/cmd/alice/ack",
+                                 command("ack", alarm_id=fire.id, seq=fire.seq), qos=1)
+            await asyncio.sleep(2.0)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await until(lambda: r.gw.ledger.get(fire.id).acked_by == "alice", what="ack recorded")
 
 
 # ------------------------------------------------------------------ 6. Modbus replies checked
