@@ -19,11 +19,11 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from gateway.outputs.config import InfluxConfig, OutputsConfig
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
+from gateway.records import TelemetryRecord
 from tests.support.outputs_helpers import Ident
 from tests.support.servers import Victoria
 
@@ -32,10 +32,11 @@ FIELDS = {"voltage_v": 230.1, "current_a": 3.2, "power_w": 700.5, "power_factor"
           "breaker_closed": True}
 
 
-def cycle(devices: int, ts: float) -> list[dict[str, Any]]:
-    return [{"device": f"room-{d}", "ts": ts, "measurement": "electrical",
-             "tags": {"floor": str(d // 30 + 1), "room": str(100 + d)}, "fields": FIELDS,
-             "quality": "good", "poll_class": "fast"} for d in range(devices)]
+def cycle(devices: int, ts: float) -> list[TelemetryRecord]:
+    return [TelemetryRecord(device=f"room-{d}", ts=ts, measurement="electrical",
+                            tags={"floor": str(d // 30 + 1), "room": str(100 + d)},
+                            fields=FIELDS, quality="good", poll_class="fast")
+            for d in range(devices)]
 
 
 def cpu() -> float:

@@ -402,12 +402,15 @@ def _notifier() -> tuple[Any, list[tuple[str, str, str]]]:
 def sms_reply(data: bytes) -> None:
     """An SMS reply (sender, text) into ``Notifier.handle_reply``: an outcome in words; an
     acknowledgement only from a number on the rota with the code of an open alarm."""
+    from gateway.records import AlarmTransition
+
     n, acks = _notifier()
     rng = _rng(data)
     if rng.random() < 0.3:
         aid = f"A{len(n.alarms):06d}"
-        n.on_transition({"id": aid, "seq": 1, "device": "d", "rule": "overload",
-                         "severity": "major", "state": "raised", "event": "raise", "ts": 0.0})
+        n.on_transition(AlarmTransition(id=aid, seq=1, device="d", rule="overload",
+                                        severity="major", state="raised", event="raise",
+                                        ts=0.0))
     sender = rng.choice([WANG, "+8613999999999", "", "13800000001", data[:12].decode(
         "latin-1")])
     codes = list(n.codes)

@@ -19,18 +19,22 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from drivers.codecs import decode
 from drivers.model import Request, Table, Value
 from drivers.profiles import ActionDef, Profile
-from drivers.transport import LinkError
+from drivers.transport import Line, LinkError
 from gateway.alarms.ledger import WRITE_RESULTS
 from gateway.inbound.guard import Refusal, clean_text, escape_controls, shown
+from gateway.records import ActionRecord, AlarmTransition
 
 if TYPE_CHECKING:
-    from gateway.runtime.gateway import Gateway
+    from gateway.alarms.ledger import Ledger
+    from gateway.config.models import Config, Device
+    from gateway.outputs.outbox import Outbox
 
 log = logging.getLogger("firegate.actions")
 
@@ -74,15 +78,38 @@ class ActionResult:
                 "audit_id": self.audit_id, "readback": self.readback, "ts": self.ts}
 
 
+class ActionHost(Protocol):
+    """What the action service sees of the running gateway (``gateway.runtime.gateway.Gateway``
+    is one): the configuration, the devices and their profiles, the ledger for interlocks and
+    audit, the outbox for the action record, a device's bus line for the write."""
+
+    @property
+    def cfg(self) -> Config: ...
+    @property
+    def devices(self) -> Mapping[str, Device]: ...
+    @property
+    def profiles(self) -> Mapping[str, Profile]: ...
+    @property
+    def tags(self) -> Mapping[str, Mapping[str, str]]: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def outbox(self) -> Outbox: ...
+
+    def line_for(self, device_id: str) -> Line: ...
+
+    def remember(self, device_id: str, key: str, value: Value) -> None: ...
+
+
 class Refused(Exception):
     """A check said no; the message is the reason the audit and the requester get."""
 
 
 class ActionService:
-    """``gw.actions``: :meth:`request` for people and rules, :meth:`on_transition` for automatic
-    actions, :meth:`run` to take requests handed in by ``firegate action``."""
+    """:meth:`request` for people and rules, :meth:`on_transition` for automatic actions,
+    :meth:`run` to take requests handed in by ``firegate action``."""
 
-    def __init__(self, gw: Gateway, *, clock: Any = time.time) -> None:
+    def __init__(self, gw: ActionHost, *, clock: Callable[[], float] = time.time) -> None:
         self.gw = gw
         self.cfg = gw.cfg.actions
         self.clock = clock
@@ -255,7 +282,7 @@ class ActionService:
                 error = str(exc)
                 continue
             if _same(last, act.expect):
-                self.gw.latest.setdefault(req.device, {})[act.readback] = last
+                self.gw.remember(req.device, act.readback, last)
                 return self._finish(req, act, "done", f"{self._what(req, act)}; read back "
                                     f"{act.readback} = {_show(last)}", readback=last,
                                     audit_id=audit_id)
@@ -268,9 +295,9 @@ class ActionService:
 
     # ------------------------------------------------------------------ audit
     def _params(self, req: ActionRequest, act: ActionDef | None, outcome: str, detail: str,
-                readback: Value | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"reason": escape_controls(req.reason), "outcome": outcome,
-                                  "detail": escape_controls(detail),
+                readback: Value | None = None) -> dict[str, object]:
+        params: dict[str, object] = {"reason": escape_controls(req.reason), "outcome": outcome,
+                                     "detail": escape_controls(detail),
                                   "dry_run": req.dry_run or self.cfg.dry_run}
         if act is not None:
             params.update(kind=act.kind, table=act.table, address=act.address,
@@ -310,16 +337,12 @@ class ActionService:
                             who=escape_controls(r.who), via=r.via,
                             reason=escape_controls(r.reason), alarm_id=r.alarm_id)
         tags = self.gw.tags.get(req.device, {})
-        rec: dict[str, Any] = {
-               "id": f"action-{res.audit_id}", "seq": 1, "event": "action", "state": "closed",
-               "severity": "info",
-               "ts": res.ts, "device": req.device, "rule": f"action:{req.action}",
-               "action": req.action, "kind": act.kind if act else None, "who": req.who,
-               "via": req.via, "reason": req.reason, "outcome": res.outcome,
-               "detail": res.detail, "alarm_id": req.alarm_id, "value": res.outcome,
-               "message_en": f"{req.action} on {req.device} by {req.who}: {res.outcome}",
-               "message_zh": f"{req.device} 远程操作 {req.action}（{req.who}）：{res.outcome}",
-               **{k: tags[k] for k in ("campus", "building", "floor", "room") if k in tags}}
+        rec = ActionRecord(
+            id=f"action-{res.audit_id}", ts=res.ts, device=req.device, action=req.action,
+            who=req.who, via=req.via, outcome=res.outcome, detail=res.detail,
+            reason=req.reason, kind=act.kind if act else None, alarm_id=req.alarm_id,
+            campus=tags.get("campus", ""), building=tags.get("building", ""),
+            floor=tags.get("floor"), room=tags.get("room"))
         try:
             self.gw.outbox.put_alarm(rec)
         except Exception:  # the audit in the ledger is the record that counts
@@ -335,25 +358,26 @@ class ActionService:
         return task
 
     # ------------------------------------------------------------------ automatic actions
-    def on_transition(self, tr: dict[str, Any]) -> None:
-        """A listener on ``gw.listeners``: start the hold timer of an automatic action when its
-        rule raises on a device configured for it; cancel it when the alarm clears first."""
-        device, rule, event = tr.get("device"), tr.get("rule"), tr.get("event")
-        dev = self.gw.devices.get(str(device))
+    def on_transition(self, tr: AlarmTransition) -> None:
+        """A listener of the runtime's transitions: start the hold timer of an automatic action
+        when its rule raises on a device configured for it; cancel it when the alarm clears
+        first."""
+        rule, event = tr.rule, tr.event
+        dev = self.gw.devices.get(tr.device)
         if dev is None:
             return
         for name, conf in dev.actions.items():
             if rule not in conf.auto:
                 continue
-            key = (dev.id, name, str(tr.get("id")))
+            key = (dev.id, name, tr.id)
             if event == "raise" and key not in self._pending:
                 self._pending[key] = asyncio.get_running_loop().create_task(
-                    self._auto(dev.id, name, str(rule), str(tr["id"]), conf.hold_s),
+                    self._auto(dev.id, name, rule, tr.id, conf.hold_s),
                     name=f"auto-{name}-{dev.id}")
             elif event in ("clear", "close") and key in self._pending:
                 self._pending.pop(key).cancel()
                 log.info("automatic %s of %s called off: alarm %s cleared within the hold time",
-                         name, dev.id, tr.get("id"))
+                         name, dev.id, tr.id)
 
     async def _auto(self, device: str, action: str, rule: str, alarm_id: str,
                     hold_s: float) -> None:

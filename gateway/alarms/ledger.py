@@ -15,13 +15,14 @@ import csv
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.records import AlarmTransition
 from rules.events import Event
 
 SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
@@ -106,30 +107,14 @@ class Alarm:
     suppressed: str | None
     flapping: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 _COLUMNS = [f.name for f in fields(Alarm)]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One step in an alarm's life, as the outbox, MQTT and the notifier receive it."""
-
-    event: str  # raise | update | ack | clear | close
-    ts: float
-    alarm: Alarm
-
-    @property
-    def id(self) -> str:
-        return self.alarm.id
-
-    def as_dict(self) -> dict[str, Any]:
-        d = self.alarm.as_dict()
-        d["event"] = self.event
-        d["ts"] = self.ts
-        return d
+def _transition(a: Alarm, event: str, ts: float) -> AlarmTransition:
+    """The alarm's state after ``event``, frozen: what listeners, the outbox and the history
+    table receive."""
+    return AlarmTransition(event=event, ts=ts, **asdict(a))
 
 
 class LedgerError(ValueError):
@@ -233,25 +218,25 @@ class Ledger:
                                  suppressed=a.suppressed, flapping=a.flapping))
         return out
 
-    def history_since(self, rowid: int) -> builtins.list[tuple[int, dict[str, Any]]]:
+    def history_since(self, rowid: int) -> builtins.list[tuple[int, AlarmTransition]]:
         """Transitions recorded after ``rowid``, in order, by any process: the running gateway
         publishes what a shell command (``firegate alarms ack``) wrote to the ledger."""
         rows = self.db.execute("SELECT rowid, data FROM history WHERE rowid > ? ORDER BY rowid",
                                (rowid,)).fetchall()
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+        return [(int(r[0]), AlarmTransition.from_json(json.loads(r[1]))) for r in rows]
 
     def last_history_rowid(self) -> int:
         row = self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM history").fetchone()
         return int(row[0])
 
-    def history(self, alarm_id: str) -> builtins.list[dict[str, Any]]:
+    def history(self, alarm_id: str) -> builtins.list[AlarmTransition]:
         """Every transition of the alarm, oldest first, as it was published."""
         rows = self.db.execute("SELECT data FROM history WHERE alarm_id = ? ORDER BY seq",
                                (alarm_id.strip(),)).fetchall()
-        return [json.loads(r["data"]) for r in rows]
+        return [AlarmTransition.from_json(json.loads(r["data"])) for r in rows]
 
     # ------------------------------------------------------------------ rule events
-    def apply(self, ev: Event) -> builtins.list[Transition]:
+    def apply(self, ev: Event) -> builtins.list[AlarmTransition]:
         """Record a rules event; returns the transitions it made (none for a clear of an alarm
         that is not up)."""
         with self._tx():
@@ -313,7 +298,7 @@ class Ledger:
         n = int(row["id"][7:]) + 1 if row else 1
         return f"A{day}{n:03d}"
 
-    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> Transition:
+    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> AlarmTransition:
         a.seq += 1
         a.updated_at = max(a.updated_at, ts)
         values = [_encode(getattr(a, c), c) for c in _COLUMNS]
@@ -323,14 +308,15 @@ class Ledger:
         else:
             sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
             self.db.execute(f"UPDATE alarms SET {sets} WHERE id = ?", [*values[1:], a.id])
-        tr = Transition(event, ts, a)
+        tr = _transition(a, event, ts)
         self.db.execute("INSERT INTO history (alarm_id, seq, event, ts, data) VALUES (?,?,?,?,?)",
-                        (a.id, a.seq, event, ts, json.dumps(tr.as_dict(), ensure_ascii=False)))
+                        (a.id, a.seq, event, ts, json.dumps(tr.to_json(), ensure_ascii=False)))
         return tr
 
     # ------------------------------------------------------------------ people
     def ack(self, alarm_id: str, who: str, via: str = "cli",
-            ts: float | None = None, seq: int | None = None) -> builtins.list[Transition]:
+            ts: float | None = None, seq: int | None = None
+            ) -> builtins.list[AlarmTransition]:
         """A person has seen the alarm. Raises KeyError for an unknown id and LedgerError when
         it is closed or already acknowledged. ``seq`` (MQTT acks carry it) is the alarm's seq
         the person saw: an ack of an earlier occurrence never silences the one raised since."""
@@ -368,7 +354,7 @@ class Ledger:
                               "and acknowledge that")
 
     def close(self, alarm_id: str, who: str, note: str,
-              ts: float | None = None) -> builtins.list[Transition]:
+              ts: float | None = None) -> builtins.list[AlarmTransition]:
         """A person closes a cleared alarm with a note of what was found and done (销号)."""
         ts = time.time() if ts is None else ts
         if not who.strip():
@@ -395,8 +381,9 @@ class Ledger:
             return [self._save(a, "close", ts)]
 
     def record_action(self, *, who: str, via: str, device: str, action: str,
-                      params: dict[str, Any] | None = None, result: str, ts: float | None = None,
-                      alarm_id: str | None = None, note: str | None = None) -> int:
+                      params: Mapping[str, object] | None = None, result: str,
+                      ts: float | None = None, alarm_id: str | None = None,
+                      note: str | None = None) -> int:
         """Audit of an action on a device (a remote trip, a setting written): who, how, result."""
         ts = time.time() if ts is None else ts
         with self._durable(), self._tx():
@@ -407,7 +394,8 @@ class Ledger:
                  result, alarm_id, note))
             return int(cur.lastrowid or 0)
 
-    def finish_action(self, audit_id: int, *, result: str, params: dict[str, Any]) -> None:
+    def finish_action(self, audit_id: int, *, result: str,
+                      params: Mapping[str, object]) -> None:
         """The outcome of an action whose ``writing`` row was recorded before the write."""
         with self._durable(), self._tx():
             self.db.execute("UPDATE actions SET result = ?, params = ? WHERE id = ?",
@@ -480,7 +468,7 @@ class Ledger:
             _write(out, header, rows)
         return len(rows)
 
-    def _row(self, a: Alarm) -> dict[str, Any]:
+    def _row(self, a: Alarm) -> dict[str, object]:
         return {
             "id": a.id, "campus": a.campus, "building": a.building,
             "floor": "" if a.floor is None else a.floor, "room": a.room or "",
@@ -508,7 +496,7 @@ def _dur(start: float, end: float | None) -> float | str:
     return "" if end is None else round(end - start, 1)
 
 
-def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
+def _summary_rows(alarms: list[Alarm]) -> list[dict[str, object]]:
     groups: dict[tuple[str, str, str], list[Alarm]] = {}
     for a in alarms:
         groups.setdefault((a.campus, a.building, a.rule), []).append(a)
@@ -529,7 +517,7 @@ def _summary_rows(alarms: list[Alarm]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write(f: IO[str], header: list[str], rows: list[dict[str, Any]]) -> None:
+def _write(f: IO[str], header: list[str], rows: list[dict[str, object]]) -> None:
     w = csv.DictWriter(f, fieldnames=header)
     w.writeheader()
     w.writerows(rows)
@@ -574,4 +562,4 @@ def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
     return dt.astimezone(UTC).timestamp()
 
 
-__all__ = ["Alarm", "Ledger", "LedgerError", "Transition", "parse_when"]
+__all__ = ["Alarm", "Ledger", "LedgerError", "parse_when"]

@@ -11,26 +11,25 @@ on (alarm id, seq).
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.alarms.ledger import Ledger
 from gateway.outputs.outbox import Outbox
+from gateway.records import AlarmTransition
 
 
-def unpublished(ledger: Ledger, outbox: Outbox) -> list[dict[str, Any]]:
+def unpublished(ledger: Ledger, outbox: Outbox) -> list[AlarmTransition]:
     """Ledger transitions newer than what the outbox last stored for their alarm, oldest first.
 
     Candidates are the alarms the ledger has open and those the outbox still holds as open (a
     close that was lost leaves the outbox's state behind). An alarm whose close reached the
     outbox is done and is not looked at, so the work stays proportional to the open alarms.
     """
-    stored = {str(a["id"]): int(a.get("seq") or 0) for a in outbox.open_alarms()}
+    stored = {a.id: a.seq for a in outbox.open_alarms()}
     candidates = {a.id for a in ledger.open_alarms()} | set(stored)
-    out: list[dict[str, Any]] = []
+    out: list[AlarmTransition] = []
     for alarm_id in candidates:
         have = stored.get(alarm_id, 0)
-        out.extend(tr for tr in ledger.history(alarm_id) if int(tr["seq"]) > have)
-    out.sort(key=lambda tr: (float(tr["ts"]), str(tr["id"]), int(tr["seq"])))
+        out.extend(tr for tr in ledger.history(alarm_id) if tr.seq > have)
+    out.sort(key=lambda tr: (tr.ts, tr.id, tr.seq))
     return out
 
 

@@ -141,13 +141,12 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
     if not items:
         raise KeyError(f"no alarm {args.id!r} in the ledger {ledger.path}")
     for h in items:
-        who = h.get("closed_by") if h["event"] == "close" else \
-            h.get("acked_by") if h["event"] == "ack" else None
+        who = h.closed_by if h.event == "close" else h.acked_by if h.event == "ack" else None
         # A note or a name can hold terminal escape codes or line breaks: shown, never obeyed.
         print(escape_controls(
-            f"{h['seq']:>3} {ledger.local(h['ts'])}  {h['event']:<6} {h['state']:<12} "
-            f"{h['severity']:<8} {('by ' + who) if who else ''} {h.get('note') or ''}"
-            f"  {h['message_zh']}".rstrip()))
+            f"{h.seq:>3} {ledger.local(h.ts)}  {h.event:<6} {h.state:<12} "
+            f"{h.severity:<8} {('by ' + who) if who else ''} {h.note or ''}"
+            f"  {h.message_zh}".rstrip()))
     return OK
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from gateway.config.models import Config, ConfigError, RtuBus, load_config
 from gateway.demo.outputs import demo_extras, demo_overrides, demo_summary
 from gateway.demo.simulate import spec_from_config
 from gateway.runtime.process import run_gateway
+from gateway.runtime.wiring import Services
 from simulators import Simulation
 from simulators.scenario import ScenarioError, load_scenario
 
@@ -28,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(data_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
+def demo_config(data_dir: Path, overrides: Mapping[str, object] | None = None) -> Config:
     """The demo building with free ports, a pty path and the data dir under ``data_dir``."""
     with resources.as_file(DEFAULTS / "demo-building.yaml") as path:
         cfg = load_config(path)
@@ -43,13 +45,26 @@ def demo_config(data_dir: Path, overrides: dict[str, Any] | None = None) -> Conf
     return cfg
 
 
+def _remove_unless_pending(base: Path, pending: list[int]) -> None:
+    """The demo's temporary directory goes at the end, unless records are still undelivered:
+    deleting it would lose them, so it stays and the demo says where."""
+    if pending and pending[-1] > 0:
+        print(f"firegate demo: {pending[-1]} record(s) were not delivered in time; they are "
+              f"kept in {base / 'data' / 'outbox.sqlite'} (run the gateway on that data "
+              "directory to send them)", flush=True)
+        return
+    shutil.rmtree(base, ignore_errors=True)
+
+
 async def run_demo(args: argparse.Namespace) -> int:
+    pending: list[int] = []  # what the outbox still held at the end (outputs configured)
     async with contextlib.AsyncExitStack() as stack:
         if args.data_dir:
             base = Path(args.data_dir)
             base.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before anything runs)
         else:
-            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firegate-demo-")))
+            base = Path(tempfile.mkdtemp(prefix="firegate-demo-"))
+            stack.callback(_remove_unless_pending, base, pending)
         modem_sim = None
         modem_port = None
         if args.modem:
@@ -76,9 +91,17 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"firegate demo: {len(cfg.devices)} simulated devices on {len(cfg.buses)} buses, "
               f"{args.for_s:g} s; data in {cfg.gateway.data_dir}", flush=True)
         async with Simulation(spec, scenario=scenario):
+            add_outputs = demo_summary(args)
+
+            def on_summary(services: Services, summary: dict[str, object]) -> None:
+                add_outputs(services, summary)
+                outbox = summary.get("outbox")
+                if services.outputs is not None and isinstance(outbox, dict):
+                    pending.append(int(outbox.get("pending", 0)))
+
             rc = await run_gateway(cfg, for_s=args.for_s, summary=args.summary,
                                    view=not args.no_view, extras=demo_extras(args, modem_sim),
-                                   on_summary=demo_summary(args))
+                                   on_summary=on_summary)
         if modem_sim is not None and args.sms_log:
             modem_sim.write_jsonl(args.sms_log)
         return rc

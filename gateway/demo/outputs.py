@@ -12,11 +12,13 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.process import OnSummary
+from gateway.runtime.wiring import Services
 
 DEMO_ROTA = {
     "utc_offset_h": 8,
@@ -33,14 +35,14 @@ REPLY_AFTER_S = 5.0
 
 
 def demo_overrides(args: argparse.Namespace, base: Path,
-                   modem_port: str | None = None) -> dict[str, Any]:
+                   modem_port: str | None = None) -> dict[str, object]:
     """Configuration sections the flags ask for, merged over the demo building."""
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, object] = {}
     if args.mqtt:
         outputs["mqtt"] = {"url": args.mqtt, "client_id": "firegate-demo",
                            "operators": ["demo-operator"]}
     if args.influx or args.line_protocol:
-        influx: dict[str, Any] = {"url": args.influx, "org": args.influx_org,
+        influx: dict[str, object] = {"url": args.influx, "org": args.influx_org,
                                   "bucket": args.influx_bucket}
         token = args.influx_token or os.environ.get("FIREGATE_INFLUX_TOKEN")
         if token:
@@ -48,7 +50,7 @@ def demo_overrides(args: argparse.Namespace, base: Path,
         if args.line_protocol:
             influx["line_protocol_file"] = Path(args.line_protocol).resolve()
         outputs["influx"] = influx
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     if outputs:
         out["outputs"] = outputs
     if modem_port:
@@ -84,19 +86,17 @@ async def _operator_rounds(gw: Gateway) -> None:
         await asyncio.sleep(2.0)
         now = time.time()
         for a in gw.ledger.open_alarms():
-            d = a.as_dict()
-            if d["rule"] in ("residual_current", "panel_fault", "fire_door_open") and \
-                    not d.get("acked_by") and now - float(d["raised_at"]) >= ACK_AFTER_S:
-                gw.acknowledge(str(d["id"]), who=CONTROL_ROOM, via="demo")
-            if d["rule"] == "malicious_load" and d["state"] != "closed" and \
-                    d.get("cleared_at"):
-                gw.close_alarm(str(d["id"]), who=SUPERVISOR, note=KETTLE_NOTE)
+            if a.rule in ("residual_current", "panel_fault", "fire_door_open") and \
+                    not a.acked_by and now - a.raised_at >= ACK_AFTER_S:
+                gw.acknowledge(a.id, who=CONTROL_ROOM, via="demo")
+            if a.rule == "malicious_load" and a.state != "closed" and a.cleared_at:
+                gw.close_alarm(a.id, who=SUPERVISOR, note=KETTLE_NOTE)
 
 
 def demo_extras(args: argparse.Namespace, modem_sim: Any = None
-                ) -> Callable[[Gateway], list[Awaitable[Any]]]:
-    def extras(gw: Gateway) -> list[Awaitable[Any]]:
-        coros: list[Awaitable[Any]] = [_operator_rounds(gw)]
+                ) -> Callable[[Gateway], list[Coroutine[Any, Any, object]]]:
+    def extras(gw: Gateway) -> list[Coroutine[Any, Any, object]]:
+        coros: list[Coroutine[Any, Any, object]] = [_operator_rounds(gw)]
         if modem_sim is not None:
             coros.append(_reply_to_fire_page(modem_sim))
         return coros
@@ -104,9 +104,9 @@ def demo_extras(args: argparse.Namespace, modem_sim: Any = None
     return extras
 
 
-def demo_summary(args: argparse.Namespace) -> Callable[[Gateway, dict[str, Any]], None]:
-    def add(gw: Gateway, summary: dict[str, Any]) -> None:
-        if gw.outputs is not None:
-            summary["outputs"] = gw.outputs.health()["sinks"]
+def demo_summary(args: argparse.Namespace) -> OnSummary:
+    def add(services: Services, summary: dict[str, object]) -> None:
+        if services.outputs is not None:
+            summary["outputs"] = services.outputs.health().sinks
 
     return add

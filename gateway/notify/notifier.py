@@ -1,10 +1,10 @@
 """The notifier: from alarm transitions to SMS in the on-call staff's pockets, and back.
 
-    notifier = Notifier(cfg.notify, ledger_ack=ledger.ack_from, identity=cfg.gateway)
+    notifier = Notifier(cfg.notify, ledger_ack=gateway.acknowledge, identity=cfg.gateway)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(notifier.run())
         ...
-        notifier.on_transition(transition.as_dict())
+        notifier.on_transition(transition)  # a gateway.records.AlarmTransition
 
 Flow: a raised alarm starts an :class:`~gateway.notify.escalation.Escalation`; each level that
 falls due is resolved against the rota at that moment; pages go through storm control per phone
@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from gateway.notify.rota import Rota
 from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
 from gateway.notify.text import compose, confirmation, local_tz
+from gateway.records import AlarmTransition
 from gateway.runtime.aio import run_all
 
 log = logging.getLogger("firegate.notify")
@@ -63,7 +64,7 @@ class _Sender(Protocol):
 
 @dataclass
 class _Alarm:
-    transition: dict[str, Any]
+    transition: AlarmTransition
     code: str
     escalation: Escalation
     acked: bool = False
@@ -85,7 +86,7 @@ class Notifier:
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
-        self.replies: list[dict[str, Any]] = []
+        self.replies: list[dict[str, object]] = []
         self._ledger_said = ""
         self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}
         self.channel_errors: dict[str, str | None] = {}
@@ -101,23 +102,22 @@ class Notifier:
         self._wake_send = asyncio.Event()
 
     # ------------------------------------------------------------------ inputs
-    def on_transition(self, transition: dict[str, Any]) -> None:
-        """Take one ledger transition (``Transition.as_dict()``); never blocks, never raises for
-        a malformed one (it is logged)."""
+    def on_transition(self, transition: AlarmTransition) -> None:
+        """Take one ledger transition; never blocks, never raises for a malformed one (it is
+        logged)."""
         try:
             self._transition(transition)
         except (KeyError, TypeError, ValueError) as exc:
             log.error("alarm transition not understood (%s): %r", exc, transition)
 
-    def _transition(self, t: dict[str, Any]) -> None:
-        alarm_id, event = str(t["id"]), str(t["event"])
+    def _transition(self, t: AlarmTransition) -> None:
+        alarm_id, event = t.id, t.event
         a = self.alarms.get(alarm_id)
         if event == "raise":
-            if a is not None or str(t.get("severity")) in self.cfg.skip_severities:
+            if a is not None or t.severity in self.cfg.skip_severities:
                 return
-            t = dict(t)
-            t.setdefault("campus", self.identity.campus)
-            t.setdefault("building", self.identity.building)
+            t = replace(t, campus=t.campus or self.identity.campus,
+                        building=t.building or self.identity.building)
             code = self._new_code()
             esc = Escalation(alarm_id, self.is_critical(t), list(self.rota.cfg.waits_s),
                              self.clock())
@@ -127,7 +127,8 @@ class Notifier:
         elif a is None:
             return
         elif event == "update":
-            a.transition.update({k: v for k, v in t.items() if v is not None})
+            a.transition = replace(a.transition,
+                                   **{k: v for k, v in asdict(t).items() if v is not None})
         elif event == "ack":
             self.acknowledged(alarm_id)
         elif event == "clear":
@@ -140,10 +141,10 @@ class Notifier:
             self.codes.pop(a.code, None)
             del self.alarms[alarm_id]
 
-    def is_critical(self, t: dict[str, Any]) -> bool:
-        if str(t.get("severity")) in self.cfg.critical_severities:
+    def is_critical(self, t: AlarmTransition) -> bool:
+        if t.severity in self.cfg.critical_severities:
             return True
-        rule = str(t.get("rule", ""))
+        rule = t.rule
         return any(fnmatch.fnmatchcase(rule, pat) for pat in self.cfg.critical_rules)
 
     def acknowledged(self, alarm_id: str) -> None:
@@ -351,9 +352,9 @@ class Notifier:
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         oldest = self.store.oldest_pending()
-        channels: dict[str, Any] = {}
+        channels: dict[str, object] = {}
         for name, ch in self.channels.items():
             if isinstance(ch, ModemChannel):
                 channels[name] = ch.health()

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.notify.config import StormConfig
+from gateway.records import AlarmTransition
 
 
 @dataclass
 class PageItem:
-    """One alarm for one person: the transition dict and its acknowledgement code."""
+    """One alarm for one person: the transition and its acknowledgement code."""
 
     alarm_id: str
     code: str
-    transition: dict[str, Any]
+    transition: AlarmTransition
     critical: bool
     level: int = 0
 

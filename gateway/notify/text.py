@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from gateway.notify.storm import OutMessage, PageItem
+from gateway.records import AlarmTransition
 
 SEVERITY_ZH = {"critical": "紧急", "major": "重要", "high": "重要", "warning": "一般",
                "minor": "一般", "low": "提示", "info": "提示"}
@@ -27,26 +28,25 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-def where(t: dict[str, Any], *, campus: bool = True) -> str:
+def where(t: AlarmTransition, *, campus: bool = True) -> str:
     parts = []
-    if campus and t.get("campus"):
-        parts.append(str(t["campus"]))
-    if t.get("building"):
-        parts.append(str(t["building"]))
-    if t.get("floor") not in (None, ""):
-        parts.append(f"{t['floor']}层")
-    if t.get("room"):
-        room = str(t["room"])
-        parts.append(room if room.endswith("室") else f"{room}室")
-    return " ".join(parts) or str(t.get("device", ""))
+    if campus and t.campus:
+        parts.append(t.campus)
+    if t.building:
+        parts.append(t.building)
+    if t.floor is not None:
+        parts.append(f"{t.floor}层")
+    if t.room:
+        parts.append(t.room if t.room.endswith("室") else f"{t.room}室")
+    return " ".join(parts) or t.device
 
 
-def what(t: dict[str, Any]) -> str:
-    return str(t.get("message_zh") or t.get("message_en") or t.get("rule") or "告警")
+def what(t: AlarmTransition) -> str:
+    return t.message_zh or t.message_en or t.rule or "告警"
 
 
-def value(t: dict[str, Any]) -> str:
-    v, th = t.get("value"), t.get("threshold")
+def value(t: AlarmTransition) -> str:
+    v, th = t.value, t.threshold
     out = []
     if v is not None:
         out.append(f"值{_num(v)}")
@@ -55,17 +55,14 @@ def value(t: dict[str, Any]) -> str:
     return " ".join(out)
 
 
-def when(t: dict[str, Any], tz: timezone) -> str:
-    ts = t.get("ts")
-    if not isinstance(ts, int | float):
-        return ""
-    return datetime.fromtimestamp(ts, UTC).astimezone(tz).strftime("%m-%d %H:%M")
+def when(t: AlarmTransition, tz: timezone) -> str:
+    return datetime.fromtimestamp(t.ts, UTC).astimezone(tz).strftime("%m-%d %H:%M")
 
 
 def tag(item: PageItem) -> str:
-    if str(item.transition.get("rule", "")) == "fire_alarm":
+    if item.transition.rule == "fire_alarm":
         return "火警"
-    return SEVERITY_ZH.get(str(item.transition.get("severity", "")), "告警")
+    return SEVERITY_ZH.get(item.transition.severity, "告警")
 
 
 def single(item: PageItem, tz: timezone) -> str:
@@ -78,7 +75,7 @@ def single(item: PageItem, tz: timezone) -> str:
 def group(items: list[PageItem], tz: timezone) -> str:
     crit = sum(1 for i in items if i.critical)
     head = f"【告警{len(items)}条" + (f",紧急{crit}" if crit else "") + "】"
-    buildings = Counter(str(i.transition.get("building", "")) for i in items)
+    buildings = Counter(i.transition.building for i in items)
     lines = []
     for i in items[:4]:
         t = i.transition
@@ -120,7 +117,7 @@ def compose(msg: OutMessage, window_s: float, tz: timezone) -> tuple[str, dict[s
     return text, params
 
 
-def confirmation(code: str, who: str, t: dict[str, Any]) -> str:
+def confirmation(code: str, who: str, t: AlarmTransition) -> str:
     return f"已确认{code}: {where(t, campus=False)} {what(t)} (确认人 {who})"
 
 

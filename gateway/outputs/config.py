@@ -167,6 +167,11 @@ class OutputsConfig(_Strict):
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     max_age_s: float = Field(default=1.0, gt=0, le=3600)
+    stop_grace_s: float = Field(
+        default=10.0, ge=0, le=120,
+        description="at a stop, how long the outputs may go on delivering what is pending "
+                    "(alarms first) before the process ends; what is left stays in the outbox "
+                    "for the next start. Keep it below systemd's TimeoutStopSec.")
     mqtt: MqttConfig | None = None
     influx: InfluxConfig | None = None
 

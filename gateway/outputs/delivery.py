@@ -17,7 +17,7 @@ import logging
 import random
 import sqlite3
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.outputs.outbox import Batch, Lane, Outbox, OutboxError
 
@@ -44,7 +44,7 @@ class Sink(Protocol):
     async def send(self, batch: Batch) -> None:
         """Return once the server acknowledged every record; raise :class:`SinkError` if not."""
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, object]: ...
 
 
 def backoff(failures: int, low: float, high: float, rng: random.Random) -> float:
@@ -135,7 +135,7 @@ class Delivery:
             self.records += len(batch)
             self.last_delivery = time.time()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         return {"batches": self.batches, "records": self.records,
                 "store_errors": self.store_errors,
                 "consecutive_failures": self.failures, "last_delivery": self.last_delivery}

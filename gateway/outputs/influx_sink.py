@@ -33,6 +33,7 @@ from gateway.outputs.config import InfluxConfig
 from gateway.outputs.delivery import SinkError
 from gateway.outputs.lineproto import Identity, LineBuilder, flatten_health
 from gateway.outputs.outbox import Batch
+from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.influx")
 
@@ -58,7 +59,7 @@ class InfluxSink:
     name = "influx"
 
     def __init__(self, cfg: InfluxConfig, identity: Identity, *,
-                 health_source: Callable[[], dict[str, Any]] | None = None) -> None:
+                 health_source: Callable[[], OutputsHealth] | None = None) -> None:
         self.cfg = cfg
         self.builder = LineBuilder(identity, poll_health=cfg.poll_health)
         self._health_source = health_source
@@ -113,9 +114,8 @@ class InfluxSink:
     def _health_line(self) -> str:
         assert self._health_source is not None
         h = self._health_source()
-        return self.builder.gateway_health({**flatten_health(h.get("outbox", {}),
-                                                             h.get("sinks", {})),
-                                            **h.get("runtime", {})}, time.time())
+        return self.builder.gateway_health({**flatten_health(h.outbox, h.sinks), **h.runtime},
+                                           time.time())
 
     async def _write_health(self) -> None:
         """Best effort: a ``gateway_health`` point straight out (not via the outbox: it is about
@@ -168,7 +168,7 @@ class InfluxSink:
         self.state = "connected"
 
     async def send(self, batch: Batch) -> None:
-        lines = self.builder.lines(batch.lane, batch.records)
+        lines = self.builder.lines(batch)
         if not lines:
             return
         text = "\n".join(lines)
@@ -185,7 +185,7 @@ class InfluxSink:
             self._file.flush()
         self.lines_sent += len(lines)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         return {"state": self.state, "where": self.where, "last_error": self.last_error,
                 "last_error_at": self.last_error_at, "lines_sent": self.lines_sent,
                 "rejected": self.rejected}

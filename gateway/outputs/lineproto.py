@@ -11,8 +11,12 @@ on the same series and timestamp, which InfluxDB and VictoriaMetrics treat as on
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
+
+from drivers.model import Value
+from gateway.outputs.outbox import Batch
+from gateway.records import AlarmLaneRecord, TelemetryRecord
 
 # Escaping per the line protocol reference: measurement escapes comma and space; tag keys, tag
 # values and field keys also escape '='. A newline cannot be escaped anywhere but strings.
@@ -20,7 +24,6 @@ _MEAS = str.maketrans({",": "\\,", " ": "\\ ", "\n": " ", "\\": "\\\\"})
 _TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": " ", "\\": "\\\\"})
 _STR = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n"})
 
-PRECISION = "ms"
 CLOSED = ("cleared", "closed")
 
 
@@ -41,7 +44,7 @@ def tag(text: str) -> str:
     return text.translate(_TAG)
 
 
-def field_value(v: Any) -> str | None:
+def field_value(v: object) -> str | None:
     """Bool → true/false, numbers → float, str → quoted string; None, NaN, ±inf → left out."""
     if v is None:
         return None
@@ -55,7 +58,7 @@ def field_value(v: Any) -> str | None:
     return '"' + str(v).translate(_STR) + '"'
 
 
-def fields(values: Mapping[str, Any]) -> str:
+def fields(values: Mapping[str, object]) -> str:
     parts = []
     for k, v in values.items():
         fv = field_value(v)
@@ -87,7 +90,7 @@ class LineBuilder:
         key = (meas, device, channel, repr(sorted(tags.items())) if tags else "")
         head = self._heads.get(key)
         if head is None:
-            all_tags: dict[str, Any] = dict(self._base)
+            all_tags: dict[str, object] = dict(self._base)
             all_tags.update(tags)
             all_tags["device"] = device
             if channel is not None:
@@ -98,47 +101,48 @@ class LineBuilder:
             self._heads[key] = head
         return head
 
-    def telemetry(self, rec: Mapping[str, Any], out: list[str]) -> None:
+    def telemetry(self, rec: TelemetryRecord, out: list[str]) -> None:
         """One poll record: a line per channel of its family; with ``poll_health`` also a
         ``device_health`` line (ok, quality, points) for every poll. The runtime's own
         ``device_health`` records (online, response_ms, errors, requests) pass as they are."""
-        device = str(rec["device"])
-        tags = rec.get("tags") or {}
-        t = ts_ms(float(rec["ts"]))
-        by_channel: dict[str | None, dict[str, Any]] = {}
-        for key, value in (rec.get("fields") or {}).items():
+        device = rec.device
+        tags = rec.tags
+        t = ts_ms(rec.ts)
+        by_channel: dict[str | None, dict[str, Value]] = {}
+        for key, value in rec.fields.items():
             name, sep, channel = key.rpartition("@")
             if sep:
                 by_channel.setdefault(channel, {})[name] = value
             else:
                 by_channel.setdefault(None, {})[key] = value
-        meas = str(rec.get("measurement") or "telemetry")
-        for channel, values in by_channel.items():
+        meas = rec.measurement
+        for chan, values in by_channel.items():
             fs = fields(values)
             if fs:
-                out.append(f"{self._head(meas, device, channel, tags)} {fs} {t}")
+                out.append(f"{self._head(meas, device, chan, tags)} {fs} {t}")
         if not self.poll_health or meas == "device_health":
             return
-        quality = str(rec.get("quality", "good"))
-        points = len(rec.get("fields") or {})
+        quality = rec.quality
+        points = len(rec.fields)
         ok = "true" if quality == "good" else "false"
         out.append(f"{self._head('device_health', device, None, tags)} ok={ok},"
                    f"quality={field_value(quality)},points={float(points)!r} {t}")
 
-    def alarm(self, rec: Mapping[str, Any], out: list[str]) -> None:
+    def alarm(self, record: AlarmLaneRecord, out: list[str]) -> None:
         """One alarm transition in ``alarm``, tagged with its ``alarm_id``; ``seq`` is a field.
 
         ``value`` stays a float field whatever the rule measured (InfluxDB refuses a field whose
         type changes): a text value (a trip reason) goes to ``value_text``, a bool becomes 1/0.
         ``open`` is true until the alarm is closed, ``active`` until it is cleared.
         """
+        rec = record.to_json()  # the fields a transition and an action record share, by name
         tags = {k: rec.get(k) for k in ("campus", "building", "floor", "room", "rule",
                                         "severity", "channel")}
         tags["alarm_id"] = rec.get("id")
         tags = {k: v for k, v in tags.items() if v is not None and v != ""}
         head = self._head("alarm", str(rec.get("device", "")), None, tags)
         state = rec.get("state")
-        vals: dict[str, Any] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
+        vals: dict[str, object] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
                                                         "message_en", "message_zh")}
         for name in ("value", "threshold"):
             v = rec.get(name)
@@ -151,36 +155,35 @@ class LineBuilder:
         vals["open"] = state != "closed"
         vals["active"] = state not in CLOSED
         vals["acked"] = bool(rec.get("acked_by")) or state == "acknowledged"
-        out.append(f"{head} {fields(vals)} {ts_ms(float(rec['ts']))}")
+        out.append(f"{head} {fields(vals)} {ts_ms(record.ts)}")
 
     def gateway_health(self, values: Mapping[str, Any], ts: float) -> str:
         return f"{self._head('gateway_health', self._base['gateway'], None, {})} " \
                f"{fields(values)} {ts_ms(ts)}"
 
-    def lines(self, lane: str, records: Iterable[Mapping[str, Any]]) -> list[str]:
+    def lines(self, batch: Batch) -> list[str]:
         out: list[str] = []
-        if lane == "alarm":
-            for rec in records:
-                self.alarm(rec, out)
-        else:
-            for rec in records:
-                self.telemetry(rec, out)
+        for rec in batch.alarms:
+            self.alarm(rec, out)
+        for tel in batch.telemetry:
+            self.telemetry(tel, out)
         return out
 
 
-def flatten_health(stats: Mapping[str, Any], sinks: Mapping[str, Mapping[str, Any]]) -> dict[
-        str, Any]:
+def flatten_health(stats: Mapping[str, object],
+                   sinks: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
     """Outbox stats and sink health as flat fields for ``gateway_health`` (the names the
     dashboards query: ``outbox_pending``, ``outbox_oldest_age_s``, ``delivered``, ``shed``)."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for src, dst in (("pending", "outbox_pending"), ("pending_alarms", "outbox_pending_alarms"),
                      ("pending_telemetry", "outbox_pending_telemetry"),
                      ("oldest_pending_age_s", "outbox_oldest_age_s"), ("bytes", "outbox_bytes"),
                      ("delivered", "delivered"), ("shed", "shed")):
         if src in stats:
             out[dst] = stats[src]
-    for name, s in (stats.get("sinks") or {}).items():
-        for k, v in s.items():
+    per_sink = stats.get("sinks")
+    for name, s in (per_sink.items() if isinstance(per_sink, Mapping) else ()):
+        for k, v in (s.items() if isinstance(s, Mapping) else ()):
             out[f"{name}_{k}"] = v
     for name, h in sinks.items():
         out[f"{name}_connected"] = h.get("state") in ("connected", "file")

@@ -42,6 +42,7 @@ from gateway.outputs.config import MqttConfig
 from gateway.outputs.delivery import SinkError, backoff
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.outbox import Batch, Outbox
+from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
 PUBLISH_SLICE = 32
@@ -90,7 +91,7 @@ class MqttSink:
 
     def __init__(self, cfg: MqttConfig, identity: Identity, outbox: Outbox, *,
                  on_command: OnCommand | None = None,
-                 health_source: Callable[[], dict[str, Any]] | None = None,
+                 health_source: Callable[[], OutputsHealth] | None = None,
                  rng: random.Random | None = None, audit: Audit | None = None,
                  seen_commands: list[tuple[str, float]] | None = None) -> None:
         self.cfg = cfg
@@ -221,8 +222,8 @@ class MqttSink:
             await client.subscribe(f"{self.prefix}/cmd/{kind}", qos=max(1, qos))
             await client.subscribe(f"{self.prefix}/cmd/+/{kind}", qos=max(1, qos))
         for alarm in self.outbox.open_alarms():
-            await client.publish(f"{self.prefix}/alarms/{alarm['id']}",
-                                 _dumps({**self._base, **alarm}), qos=qos, retain=True)
+            await client.publish(f"{self.prefix}/alarms/{alarm.id}",
+                                 _dumps({**self._base, **alarm.to_json()}), qos=qos, retain=True)
         await self._publish_health(client)
         self.state = "connected"
         log.info("MQTT connected to %s as %s", self.where, self.client_id)
@@ -235,7 +236,7 @@ class MqttSink:
     async def _publish_health(self, client: aiomqtt.Client) -> None:
         if self.health_source is None:
             return
-        body = {**self._base, "ts": time.time(), **self.health_source()}
+        body = {**self._base, "ts": time.time(), **self.health_source().to_json()}
         await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
                              retain=True)
 
@@ -302,15 +303,16 @@ class MqttSink:
         qos = self.cfg.qos
         try:
             if batch.lane == "alarm":
-                for rec in batch.records:
-                    await client.publish(f"{self.prefix}/events", _dumps({**self._base, **rec}),
-                                         qos=qos)
-                    current = self.outbox.alarm_state(str(rec["id"]))
-                    payload = b"" if current is None else _dumps({**self._base, **current})
-                    await client.publish(f"{self.prefix}/alarms/{rec['id']}", payload, qos=qos,
+                for rec in batch.alarms:
+                    await client.publish(f"{self.prefix}/events",
+                                         _dumps({**self._base, **rec.to_json()}), qos=qos)
+                    current = self.outbox.alarm_state(rec.id)
+                    payload = (b"" if current is None
+                               else _dumps({**self._base, **current.to_json()}))
+                    await client.publish(f"{self.prefix}/alarms/{rec.id}", payload, qos=qos,
                                          retain=True)
             elif self.cfg.telemetry and self.cfg.telemetry_bundle:
-                recs = batch.records
+                recs = [r.to_json() for r in batch.telemetry]
                 await asyncio.gather(*(
                     client.publish(f"{self.prefix}/telemetry",
                                    _dumps({**self._base, "records": recs[i:i + BUNDLE_RECORDS]}),
@@ -319,12 +321,12 @@ class MqttSink:
             elif self.cfg.telemetry:
                 # In flight together, but in slices: aiomqtt scans its pending calls on every
                 # publish, so a thousand at once costs a thousand squared.
-                recs = batch.records
-                for i in range(0, len(recs), PUBLISH_SLICE):
+                tel = batch.telemetry
+                for i in range(0, len(tel), PUBLISH_SLICE):
                     await asyncio.gather(*(
-                        client.publish(f"{self.prefix}/telemetry/{rec['device']}",
-                                       _dumps({**self._base, **rec}), qos=qos)
-                        for rec in recs[i:i + PUBLISH_SLICE]))
+                        client.publish(f"{self.prefix}/telemetry/{rec.device}",
+                                       _dumps({**self._base, **rec.to_json()}), qos=qos)
+                        for rec in tel[i:i + PUBLISH_SLICE]))
         except aiomqtt.MqttError as exc:
             # The run loop notices a dead connection and reconnects; here only report.
             msg = explain(exc, self.where)
@@ -332,7 +334,7 @@ class MqttSink:
             raise SinkError(msg) from exc
         self.published += len(batch)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         return {"state": self.state, "where": self.where, "client_id": self.client_id,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "connects": self.connects, "published": self.published,

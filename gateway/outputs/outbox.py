@@ -33,7 +33,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
+
+from gateway.records import (
+    AlarmLaneRecord,
+    AlarmTransition,
+    TelemetryRecord,
+    alarm_lane_from_json,
+)
 
 Lane = Literal["alarm", "telemetry"]
 _TABLE: dict[Lane, str] = {"alarm": "alarms", "telemetry": "telemetry"}
@@ -61,15 +68,24 @@ class OutboxError(Exception):
     """The outbox file cannot be used; the message names the file and what to do."""
 
 
+Record: TypeAlias = AlarmLaneRecord | TelemetryRecord
+
+
 @dataclass(slots=True)
 class Batch:
-    """Records fetched for one sink, all from one lane, in id order."""
+    """Records fetched for one sink, all from one lane, in id order: ``alarms`` for the alarm
+    lane, ``telemetry`` for the other (the empty one stays empty)."""
 
     lane: Lane
     first_id: int = 0
     last_id: int = 0
-    records: list[dict[str, Any]] = field(default_factory=list)
+    alarms: list[AlarmLaneRecord] = field(default_factory=list)
+    telemetry: list[TelemetryRecord] = field(default_factory=list)
     oldest_at: float = 0.0  # when the oldest record was put (time.time())
+
+    @property
+    def records(self) -> Sequence[Record]:
+        return self.alarms if self.lane == "alarm" else self.telemetry
 
     def __len__(self) -> int:
         return len(self.records)
@@ -78,8 +94,9 @@ class Batch:
         return bool(self.records)
 
 
-def _dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _dumps(record: Record) -> str:
+    return json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
 
 
 class Outbox:
@@ -163,7 +180,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ writing
 
-    def put_telemetry(self, records: Sequence[dict[str, Any]]) -> None:
+    def put_telemetry(self, records: Sequence[TelemetryRecord]) -> None:
         """Store one poll cycle's records in one transaction; sheds if over the disk budget."""
         if not records:
             return
@@ -175,18 +192,18 @@ class Outbox:
                 self._shed(db)
         self._notify("telemetry")
 
-    def put_alarm(self, record: dict[str, Any]) -> None:
-        """Store one alarm transition; on return it is on stable storage (fsync)."""
+    def put_alarm(self, record: AlarmLaneRecord) -> None:
+        """Store one alarm transition (or action record); on return it is on stable storage
+        (fsync)."""
         body = _dumps(record)
-        alarm_id = str(record.get("id", ""))
-        seq = int(record.get("seq", 0) or 0)
+        alarm_id, seq = record.id, record.seq
         with self._lock:
             self._db.execute("PRAGMA synchronous=FULL")
             try:
                 with self._tx() as db:
                     db.execute("INSERT INTO alarms(at, body) VALUES (?, ?)", (time.time(), body))
                     if alarm_id:
-                        if record.get("state") in CLOSED_STATES:
+                        if record.state in CLOSED_STATES:
                             db.execute("DELETE FROM alarm_state WHERE id = ? AND seq <= ?",
                                        (alarm_id, seq))
                         else:
@@ -260,9 +277,15 @@ class Outbox:
                 pos = self._cursor(db, sink, lane)
                 rows = db.execute(f"SELECT id, at, body FROM {_TABLE[lane]} WHERE id > ? "
                                   "ORDER BY id LIMIT ?", (pos, limit)).fetchall()
-                if rows:
-                    return Batch(lane=lane, first_id=rows[0][0], last_id=rows[-1][0],
-                                 records=[json.loads(r[2]) for r in rows], oldest_at=rows[0][1])
+                if not rows:
+                    continue
+                batch = Batch(lane=lane, first_id=rows[0][0], last_id=rows[-1][0],
+                              oldest_at=rows[0][1])
+                if lane == "alarm":
+                    batch.alarms = [alarm_lane_from_json(json.loads(r[2])) for r in rows]
+                else:
+                    batch.telemetry = [TelemetryRecord.from_json(json.loads(r[2])) for r in rows]
+                return batch
         return Batch(lane="telemetry")
 
     def ack(self, sink: str, batch: Batch) -> None:
@@ -283,18 +306,18 @@ class Outbox:
             if low:
                 db.execute(f"DELETE FROM {table} WHERE id <= ?", (low,))
 
-    def open_alarms(self) -> list[dict[str, Any]]:
+    def open_alarms(self) -> list[AlarmTransition]:
         """The latest transition of every alarm not yet closed (for retained MQTT state)."""
         with self._lock:
             rows = self._db.execute("SELECT body FROM alarm_state ORDER BY id").fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [AlarmTransition.from_json(json.loads(r[0])) for r in rows]
 
-    def alarm_state(self, alarm_id: str) -> dict[str, Any] | None:
+    def alarm_state(self, alarm_id: str) -> AlarmTransition | None:
         """The latest transition of one alarm, or None once it is closed."""
         with self._lock:
             row = self._db.execute("SELECT body FROM alarm_state WHERE id = ?",
                                    (alarm_id,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else AlarmTransition.from_json(json.loads(row[0]))
 
     # ------------------------------------------------------------------ health
 

@@ -7,8 +7,7 @@ health messages show.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from gateway.inbound.guard import Audit
 from gateway.outputs.config import OutputsConfig
@@ -16,23 +15,28 @@ from gateway.outputs.delivery import Delivery, Sink
 from gateway.outputs.lineproto import Identity
 from gateway.outputs.mqtt_sink import MqttSink, OnCommand
 from gateway.outputs.outbox import Outbox
+from gateway.records import OutputsHealth
 from gateway.runtime.aio import run_all
 
 
 class Outputs:
     """``Outputs(cfg.outputs, outbox, cfg.gateway, on_command)``; then ``await run()``.
 
-    The outbox must have been opened with ``sinks=cfg.outputs.sinks()``.
+    The outbox must have been opened with ``sinks=cfg.outputs.sinks()``. ``runtime_health``
+    gives the runtime's own health fields (devices online, poll lag, SMS counters, modem
+    signal) for the sinks' health messages.
     """
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                 on_command: OnCommand | None = None, audit: Audit | None = None,
+                 on_command: OnCommand | None = None, *,
+                 runtime_health: Callable[[], Mapping[str, object]] | None = None,
+                 audit: Audit | None = None,
                  seen_commands: list[tuple[str, float]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
-        self.extra_health: Callable[[], dict[str, Any]] | None = None
+        self.runtime_health = runtime_health
         if cfg.mqtt is not None:
             self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
                                           health_source=self.health, audit=audit,
@@ -60,16 +64,14 @@ class Outputs:
         await run_all(*(c for name, sink in self.sinks.items()
                         for c in (sink.run(), self.deliveries[name].run())))
 
-    def health(self) -> dict[str, Any]:
-        """``{"outbox": Outbox.stats(), "sinks": {name: {...sink health, ...delivery}},
-        "runtime": {...}}``; ``runtime`` is what ``extra_health`` (set by the runtime) adds:
-        devices online, poll lag, SMS counters, modem signal."""
-        return {
-            "runtime": self.extra_health() if self.extra_health else {},
-            "outbox": self.outbox.stats(),
-            "sinks": {name: {**sink.health(), **self.deliveries[name].health()}
-                      for name, sink in self.sinks.items()},
-        }
+    def health(self) -> OutputsHealth:
+        """The outbox's stats, each sink's health with its delivery counters, and what
+        ``runtime_health`` gives."""
+        return OutputsHealth(
+            runtime=dict(self.runtime_health()) if self.runtime_health else {},
+            outbox=self.outbox.stats(),
+            sinks={name: {**sink.health(), **self.deliveries[name].health()}
+                   for name, sink in self.sinks.items()})
 
 
 async def run_outputs(cfg: OutputsConfig, outbox: Outbox, identity: Identity,

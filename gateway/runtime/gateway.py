@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,12 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
-from gateway.alarms.ledger import Ledger
+from gateway.alarms.ledger import Alarm, Ledger
 from gateway.alarms.recovery import republish_unsent
-from gateway.config.models import Config, Device, RtuBus, load_profiles_for
+from gateway.config.models import Config, Device, GatewayIdentity, RtuBus, load_profiles_for
 from gateway.inbound.guard import shown
 from gateway.outputs.outbox import Outbox
-from gateway.records import telemetry_record
+from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
 from gateway.runtime.aio import cancel_all
 from gateway.runtime.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.security import (
@@ -35,11 +35,12 @@ from gateway.security import (
     tighten_data_dir,
 )
 from rules.engine import Engine
+from rules.events import Event
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
 
-TransitionListener = Callable[[dict[str, Any]], None]
+TransitionListener = Callable[[AlarmTransition], None]
 
 MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be written
 # The longest the event loop ever waits for a store's lock held by another process (a shell
@@ -62,7 +63,7 @@ def wait_writable(path: Path, timeout_s: float) -> bool:
         db.close()
 
 
-def link_spec(bus: Any) -> LinkSpec:
+def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
     if isinstance(bus, RtuBus):
         return LinkSpec(kind="rtu", port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                         parity=bus.parity, stopbits=bus.stopbits, timeout_s=bus.timeout_s,
@@ -115,10 +116,10 @@ class Gateway:
         self.points = 0
         self.polls = 0
         self.alarm_ids: dict[str, None] = {}  # alarms this run touched, in order
-        self._telemetry: list[dict[str, Any]] = []
+        self._telemetry: list[TelemetryRecord] = []
         self._published: set[tuple[str, int]] = set()
-        self._unrecorded: list[Any] = []  # rule events the ledger could not take yet
-        self._unqueued: list[dict[str, Any]] = []  # transitions the outbox could not take yet
+        self._unrecorded: list[Event] = []  # rule events the ledger could not take yet
+        self._unqueued: list[AlarmTransition] = []  # transitions the outbox could not take yet
         self._ledger_failing = False
         self._ledger_failing_since: float | None = None
         self._outbox_failing = False
@@ -128,9 +129,6 @@ class Gateway:
         self.outbox: Outbox
         self.pollers: list[BusPoller] = []
         self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
-        self.actions: Any = None  # actions.service.ActionService, set by runtime.wiring
-        self.outputs: Any = None  # gateway.outputs.service.Outputs when sinks are configured
-        self.notifier: Any = None  # gateway.notify.notifier.Notifier when paging is enabled
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -165,6 +163,27 @@ class Gateway:
 
     def sink_names(self) -> list[str]:
         return self.cfg.outputs.sinks() if self.with_outputs else []
+
+    # ------------------------------------------------------------------ the read-only view
+    @property
+    def identity(self) -> GatewayIdentity:
+        return self.cfg.gateway
+
+    def open_alarms(self) -> list[Alarm]:
+        return self.ledger.open_alarms()
+
+    def outbox_stats(self) -> Mapping[str, object]:
+        return self.outbox.stats()
+
+    def subscribe(self, listener: TransitionListener) -> None:
+        """``listener(transition)`` after every alarm transition is recorded and queued; it
+        runs in the data path, so it must be quick and must not raise (it is logged if it
+        does)."""
+        self.listeners.append(listener)
+
+    def remember(self, device_id: str, key: str, value: Value) -> None:
+        """A value read outside the pollers (an action's read-back) as the latest known."""
+        self.latest.setdefault(device_id, {})[key] = value
 
     def build_pollers(self) -> list[BusPoller]:
         cfg = self.cfg
@@ -201,7 +220,8 @@ class Gateway:
             self.points += len(r.values)
             self.latest[r.device_id].update(r.values)
             info = self.info[r.device_id]
-            self._telemetry.append(telemetry_record(r, info.family, self.tags[r.device_id]))
+            self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
+                                                           self.tags[r.device_id]))
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
                                            r.failed, r.poll_class))
         if events:
@@ -235,11 +255,11 @@ class Gateway:
                 self._ledger_failing = False
                 self._ledger_failing_since = None
             for tr in transitions:
-                self.publish_transition(tr.as_dict())
+                self.publish_transition(tr)
 
-    def publish_transition(self, tr: dict[str, Any]) -> None:
-        self._published.add((str(tr["id"]), int(tr["seq"])))
-        self.alarm_ids.setdefault(str(tr["id"]))
+    def publish_transition(self, tr: AlarmTransition) -> None:
+        self._published.add((tr.id, tr.seq))
+        self.alarm_ids.setdefault(tr.id)
         try:
             if self._unqueued:
                 raise sqlite3.OperationalError("earlier transitions still wait")
@@ -251,7 +271,7 @@ class Gateway:
             try:
                 listener(tr)
             except Exception:  # a listener must never stop the data path
-                log.exception("alarm listener failed for %s", tr.get("id"))
+                log.exception("alarm listener failed for %s", tr.id)
 
     def acknowledge(self, alarm_id: str, who: str, via: str, seq: int | None = None) -> bool:
         """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed,
@@ -263,7 +283,7 @@ class Gateway:
                         shown(who), via, shown(str(exc), 300))
             return False
         for tr in transitions or []:
-            self.publish_transition(tr.as_dict())
+            self.publish_transition(tr)
         return True
 
     async def acknowledge_soon(self, alarm_id: str, who: str, via: str, seq: int | None = None,
@@ -288,7 +308,7 @@ class Gateway:
                             shown(who), via, shown(str(exc), 300))
                 return False
             for tr in transitions or []:
-                self.publish_transition(tr.as_dict())
+                self.publish_transition(tr)
             return True
 
     def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
@@ -300,7 +320,7 @@ class Gateway:
                         shown(str(exc), 300))
             return False
         for tr in transitions:
-            self.publish_transition(tr.as_dict())
+            self.publish_transition(tr)
         return True
 
     def flush(self) -> None:
@@ -317,16 +337,12 @@ class Gateway:
                 self._telemetry = (batch + self._telemetry)[-MAX_HELD_RECORDS:]
                 raise
 
-    def health_records(self) -> list[dict[str, Any]]:
+    def health_records(self) -> list[HealthRecord]:
         now = time.time()
-        out = []
-        for i, h in self.health.items():
-            out.append({"device": i, "ts": now, "measurement": "device_health",
-                        "tags": self.tags[i], "quality": "good", "poll_class": "health",
-                        "fields": {"online": h.online, "response_ms": round(h.response_ms, 2),
-                                   "errors": sum(h.errors.values()), "requests": h.requests,
-                                   "unreadable_points": len(h.unreadable)}})
-        return out
+        return [HealthRecord(device=i, ts=now, tags=self.tags[i], online=h.online,
+                             response_ms=h.response_ms, errors=sum(h.errors.values()),
+                             requests=h.requests, unreadable_points=len(h.unreadable))
+                for i, h in self.health.items()]
 
     def publish_external(self) -> int:
         """Publish ledger transitions another process wrote (a shell ``alarms ack`` or
@@ -334,7 +350,7 @@ class Gateway:
         n = 0
         for rowid, tr in self.ledger.history_since(self._history_tail):
             self._history_tail = rowid
-            key = (str(tr["id"]), int(tr["seq"]))
+            key = (tr.id, tr.seq)
             if key in self._published:
                 self._published.discard(key)
                 continue
@@ -343,36 +359,28 @@ class Gateway:
             n += 1
         return n
 
-    def gateway_health(self) -> dict[str, Any]:
-        """The gateway's own health as flat fields (``gateway_health`` in InfluxDB, ``health`` on
-        MQTT): polling, and paging when it is on."""
-        out: dict[str, Any] = {
-            "devices": len(self.devices),
-            "devices_online": sum(1 for h in self.health.values() if h.online),
-            "poll_cycle_ms": round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
-            "polls_late": sum(p.cycles_late for p in self.pollers),
-            "requests": self.requests,
-            # Alarm transitions waiting in memory for a store (locked by another process, or
-            # a full disk), and for how long: a control room sees a store problem here.
-            "ledger_held": len(self._unrecorded),
-            "ledger_blocked_s": round(time.time() - self._ledger_failing_since, 1)
+    def gateway_health(self) -> GatewayHealth:
+        """The gateway's own polling health (``gateway_health`` in InfluxDB, ``health`` on
+        MQTT); runtime.wiring adds paging when it is on. Alarm transitions waiting in memory for
+        a store (locked by another process, a full disk), and for how long, show a store
+        problem to the control room."""
+        return GatewayHealth(
+            devices=len(self.devices),
+            devices_online=sum(1 for h in self.health.values() if h.online),
+            poll_cycle_ms=round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
+            polls_late=sum(p.cycles_late for p in self.pollers),
+            requests=self.requests,
+            ledger_held=len(self._unrecorded),
+            ledger_blocked_s=round(time.time() - self._ledger_failing_since, 1)
             if self._ledger_failing_since is not None else 0.0,
-            "outbox_held": len(self._unqueued) + len(self._telemetry),
-        }
-        if self.notifier is not None:
-            c = self.notifier.counters()
-            out["sms_sent"], out["sms_failed"] = c["sent"], c["failed"]
-            for ch in self.notifier.health().get("channels", {}).values():
-                if isinstance(ch, dict) and ch.get("rssi") is not None:
-                    out["modem_signal_csq"] = ch["rssi"]
-        return out
+            outbox_held=len(self._unqueued) + len(self._telemetry))
 
     async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
         next_health = time.monotonic() + 2.0
         while True:
             await asyncio.sleep(interval_s)
             if time.monotonic() >= next_health:
-                self._telemetry.extend(self.health_records())
+                self._telemetry.extend(h.as_telemetry() for h in self.health_records())
                 next_health = time.monotonic() + health_every_s
             if self._ledger_failing and self._unrecorded:
                 await asyncio.to_thread(wait_writable, self.ledger.path, 1.0)
@@ -391,30 +399,60 @@ class Gateway:
                               exc)
                 self._outbox_failing = True
 
-    async def run(self, stop: asyncio.Event, extra: list[Any] | None = None) -> None:
+    async def run(self, stop: asyncio.Event,
+                  extra: Sequence[Coroutine[Any, Any, object]] = ()) -> None:
         """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""
         pollers = self.pollers or self.build_pollers()
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(p.run()) for p in pollers]
-            tasks.append(tg.create_task(self._flusher()))
-            for coro in extra or []:
-                tasks.append(tg.create_task(coro))
+            producers = [tg.create_task(p.run()) for p in pollers]
+            producers.append(tg.create_task(self._flusher()))
+            others = [tg.create_task(coro) for coro in extra]
             await stop.wait()
-            await cancel_all(tasks)
+            # Stop reading first, put what is held into the outbox, then give the outputs their
+            # grace to deliver it (the live view keeps showing the count going down).
+            await cancel_all(producers)
+            self.flush()
+            await self._drain(others)
+            await cancel_all(others)
         self.flush()
 
+    async def _drain(self, services: Sequence[asyncio.Task[Any]]) -> None:
+        """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.
+
+        The delivery loops already send alarms before telemetry, so a short grace spends itself
+        on alarms first. Nothing is lost either way: what is left stays in the outbox.
+        """
+        if not self.sink_names():
+            return
+        grace = self.cfg.outputs.stop_grace_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        pending = self.outbox.stats().get("pending", 0)
+        if pending:
+            log.info("stopping: delivering %d pending record(s), up to %.0f s", pending, grace)
+        # Waiting is pointless once the services (the outputs among them) have ended.
+        while pending and loop.time() < deadline and not all(s.done() for s in services):
+            await asyncio.sleep(0.1)
+            pending = self.outbox.stats().get("pending", 0)
+        if pending:
+            st = self.outbox.stats()
+            log.warning("stopping with %d record(s) undelivered (%d alarm, %d telemetry) after "
+                        "%.0f s; they stay in %s and are sent at the next start", pending,
+                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0), grace,
+                        Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
+
     # ------------------------------------------------------------------ reporting
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         alarms = []
         for aid in self.alarm_ids:
             a = self.ledger.get(aid)
             if a is None:
                 continue
-            d = a.as_dict()
-            alarms.append({k: d.get(k) for k in ("id", "device", "rule", "severity", "state",
-                                                 "raised_at", "cleared_at")})
+            alarms.append({"id": a.id, "device": a.device, "rule": a.rule,
+                           "severity": a.severity, "state": a.state, "raised_at": a.raised_at,
+                           "cleared_at": a.cleared_at})
         st = self.outbox.stats()
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "duration_s": round(time.time() - self.started, 1),
             "devices": len(self.devices),
             "devices_online": sum(1 for h in self.health.values() if h.online),
@@ -423,7 +461,5 @@ class Gateway:
             "alarms": alarms,
             "outbox": {k: st.get(k, 0) for k in ("pending", "delivered", "shed")},
         }
-        if self.notifier is not None:
-            out["sms"] = self.notifier.counters()
         return out
 

@@ -9,14 +9,48 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from gateway.runtime.gateway import Gateway
+from drivers.model import Value
+from gateway.alarms.ledger import Alarm
+from gateway.config.models import Device, GatewayIdentity
+from gateway.runtime.poller import DeviceHealth
+from rules.model import DeviceInfo
+
+
+class RuntimeView(Protocol):
+    """What the live view reads of the running gateway (``Gateway`` is one), and nothing more:
+    it cannot acknowledge, write or reconfigure."""
+
+    @property
+    def identity(self) -> GatewayIdentity: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def points(self) -> int: ...
+    @property
+    def devices(self) -> Mapping[str, Device]: ...
+    @property
+    def info(self) -> Mapping[str, DeviceInfo]: ...
+    @property
+    def health(self) -> Mapping[str, DeviceHealth]: ...
+    @property
+    def latest(self) -> Mapping[str, Mapping[str, Value]]: ...
+
+    def open_alarms(self) -> list[Alarm]: ...
+
+    def outbox_stats(self) -> Mapping[str, object]: ...
+
+    def sink_names(self) -> list[str]: ...
+
 
 # The values worth a glance per device kind, in order.
 HEADLINE = {
@@ -33,7 +67,7 @@ SEVERITY_STYLE = {"critical": "bold white on red", "major": "bold red", "minor":
                   "warning": "cyan"}
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: object) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
@@ -41,7 +75,8 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -> Group:
+def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
+           height: int = 50) -> Group:
     """The screen: header, devices (the troubled ones first), active alarms, outbox.
 
     A building has more devices than a terminal has lines, so devices that are offline or have
@@ -50,14 +85,14 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
     now = time.time()
     online = sum(1 for h in gw.health.values() if h.online)
     head = Text.assemble(
-        (f"firegate {gw.cfg.gateway.id}", "bold"),
-        f"  {gw.cfg.gateway.campus}/{gw.cfg.gateway.building}",
+        (f"firegate {gw.identity.id}", "bold"),
+        f"  {gw.identity.campus}/{gw.identity.building}",
         f"  up {now - gw.started:.0f} s  devices {online}/{len(gw.devices)} online"
         f"  requests {gw.requests}  points {gw.points}",
     )
-    open_alarms = gw.ledger.open_alarms()
-    alarm_rows = [a.as_dict() for a in open_alarms][:12]
-    alarmed = {str(a["device"]) for a in alarm_rows}
+    open_alarms = gw.open_alarms()
+    alarm_rows = open_alarms[:12]
+    alarmed = {a.device for a in alarm_rows}
     order = sorted(gw.devices, key=lambda i: (gw.health[i].online, i not in alarmed))
     room_for = max(5, height - len(alarm_rows) - 10)
     shown = order[:room_for]
@@ -83,11 +118,10 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
     for col in ("alarm", "severity", "rule", "device", "state", "message"):
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
-        sev = str(row["severity"])
-        alarms.add_row(str(row["id"]), Text(sev, SEVERITY_STYLE.get(sev, "")), str(row["rule"]),
-                       str(row["device"]), str(row["state"]),
-                       str(row.get("message_zh") or "")[:60])
-    st = gw.outbox.stats()
+        sev = row.severity
+        alarms.add_row(row.id, Text(sev, SEVERITY_STYLE.get(sev, "")), row.rule, row.device,
+                       row.state, (row.message_zh or "")[:60])
+    st = gw.outbox_stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
                  f"shed {st.get('shed', 0)}")
@@ -98,10 +132,10 @@ def render(gw: Gateway, extra: dict[str, Any] | None = None, height: int = 50) -
                  alarms, foot)
 
 
-def status_line(gw: Gateway) -> str:
+def status_line(gw: RuntimeView) -> str:
     online = sum(1 for h in gw.health.values() if h.online)
-    open_alarms = len(gw.ledger.open_alarms())
-    st = gw.outbox.stats()
+    open_alarms = len(gw.open_alarms())
+    st = gw.outbox_stats()
     # Without outputs nothing is ever delivered: a growing "pending" would read as a fault.
     store = (f"outbox pending {st.get('pending', 0)}" if gw.sink_names()
              else f"local store {st.get('pending', 0)} records")
@@ -109,8 +143,8 @@ def status_line(gw: Gateway) -> str:
             f"requests {gw.requests}, points {gw.points}, open alarms {open_alarms}, {store}")
 
 
-async def live_view(gw: Gateway, stop: asyncio.Event, *, interactive: bool | None = None,
-                    extra: Any = None) -> None:
+async def live_view(gw: RuntimeView, stop: asyncio.Event, *, interactive: bool | None = None,
+                    extra: Callable[[], Mapping[str, object]] | None = None) -> None:
     """Show the view until ``stop`` is set. ``extra`` is a callable returning more counters."""
     interactive = sys.stdout.isatty() if interactive is None else interactive
     if not interactive:

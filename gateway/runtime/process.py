@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,11 @@ from gateway.config.models import Config
 from gateway.runtime import systemd
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.liveview import live_view
+from gateway.runtime.wiring import Services, start_services
 
-Extra = Callable[[Gateway], list[Awaitable[Any]]]
-EXIT_CRASHED = 70  # EX_SOFTWARE: an internal error; systemd's Restart=on-failure restarts it
+Extra = Callable[[Gateway], list[Coroutine[Any, Any, object]]]
+OnSummary = Callable[[Services, dict[str, object]], None]
+EXIT_CRASHED = 70  # EX_SOFTWARE: an internal error; systemd's Restart=always restarts it
 log = logging.getLogger("firegate")
 
 
@@ -43,7 +45,7 @@ async def _systemd_watchdog(gw: Gateway) -> None:
                        f"devices online, {gw.requests} requests")
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
+def write_summary(path: Path, summary: Mapping[str, object]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
@@ -56,7 +58,7 @@ async def run_gateway(
     summary: Path | None = None,
     view: bool = True,
     extras: Extra | None = None,
-    on_summary: Callable[[Gateway, dict[str, Any]], None] | None = None,
+    on_summary: OnSummary | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM or ``for_s`` seconds; write the summary; return an exit code."""
     stop = asyncio.Event()
@@ -65,9 +67,8 @@ async def run_gateway(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     with Gateway(cfg) as gw:
-        from gateway.runtime.wiring import outputs_and_notifier
-
-        coros: list[Awaitable[Any]] = list(outputs_and_notifier(gw))
+        services = start_services(gw)
+        coros = list(services.coroutines)
         if extras:
             coros.extend(extras(gw))
         coros.append(live_view(gw, stop, interactive=None if view else False))
@@ -87,8 +88,9 @@ async def run_gateway(
         else:
             crashed = False
         result = gw.summary()
+        result.update(services.summary())
         if on_summary:
-            on_summary(gw, result)
+            on_summary(services, result)
         if summary:
             write_summary(summary, result)
     for sig in (signal.SIGINT, signal.SIGTERM):

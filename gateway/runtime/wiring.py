@@ -1,31 +1,77 @@
-"""Optional parts of a running gateway: the northbound outputs and the SMS notifier.
+"""The parts beside a running gateway: remote actions, the northbound outputs and the SMS
+notifier, each built here with what it needs passed to its constructor.
 
 Kept apart from the runtime so that a gateway without outputs (the embedded default) imports
-nothing of MQTT, InfluxDB or the modem.
+nothing of MQTT, InfluxDB or the modem. The runtime never holds these parts: they subscribe to
+its alarm transitions (``Gateway.subscribe``) and see it only through the narrow views they
+declare (``gateway.actions.service.ActionHost``), so nothing is filled in after construction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from gateway.actions.service import ActionRequest, ActionService
+from gateway.records import AlarmTransition, GatewayHealth
 from gateway.runtime.gateway import Gateway, wait_writable
 
 log = logging.getLogger("firegate")
 
+if TYPE_CHECKING:
+    from gateway.notify.notifier import Notifier
+    from gateway.outputs.mqtt_sink import Command
+    from gateway.outputs.service import Outputs
 
-def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
-    """Coroutines to run beside the pollers; also hooks them into the gateway's data path."""
+Task = Coroutine[Any, Any, object]
+
+
+@dataclass(slots=True)
+class Services:
+    """What :func:`start_services` built for one gateway; ``coroutines`` run beside its
+    pollers (``gw.run(stop, extra=services.coroutines)``)."""
+
+    actions: ActionService
+    outputs: Outputs | None = None
+    notifier: Notifier | None = None
+    coroutines: list[Task] = field(default_factory=list)
+
+    def health(self, gw: Gateway) -> GatewayHealth:
+        """The gateway's health with paging counters and the modem's signal when paging is
+        on: ``gateway_health`` in InfluxDB, ``health`` on MQTT."""
+        base = gw.gateway_health()
+        if self.notifier is None:
+            return base
+        c = self.notifier.counters()
+        csq = None
+        channels = self.notifier.health().get("channels")
+        for ch in channels.values() if isinstance(channels, dict) else ():
+            if isinstance(ch, dict) and isinstance(ch.get("rssi"), int):
+                csq = int(ch["rssi"])
+        return dataclasses.replace(base, sms_sent=c["sent"], sms_failed=c["failed"],
+                                   modem_signal_csq=csq)
+
+    def summary(self) -> dict[str, object]:
+        """What the services add to the run's summary JSON (``sms`` when paging is on)."""
+        return {"sms": self.notifier.counters()} if self.notifier is not None else {}
+
+
+def start_services(gw: Gateway) -> Services:
+    """Build the actions, the outputs and the notifier for ``gw`` (an entered Gateway) and hook
+    them to its alarm transitions."""
     cfg = gw.cfg
-    coros: list[Awaitable[Any]] = []
-    gw.actions = ActionService(gw)
-    gw.listeners.append(gw.actions.on_transition)
-    coros.append(gw.actions.run())
+    actions = ActionService(gw)
+    gw.subscribe(actions.on_transition)
+    services = Services(actions)
+    services.coroutines.append(actions.run())
+    notifier = _notifier(gw) if cfg.notify.enabled else None
+    services.notifier = notifier
     if gw.sink_names():
         from gateway.outputs.service import Outputs
 
@@ -34,12 +80,12 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
         def audit(row: dict[str, Any]) -> None:
             gw.ledger.record_command(**row)
 
-        def accepted(cmd: dict[str, Any]) -> dict[str, Any]:
+        def accepted(cmd: Command) -> dict[str, Any]:
             return {"ts": time.time(), "channel": "mqtt", "kind": str(cmd["command"]),
                     "cmd_id": cmd.get("id"), "operator": cmd.get("operator"),
                     "outcome": "accepted", "detail": ""}
 
-        async def ack(cmd: dict[str, Any], wait_s: float = 10.0) -> None:
+        async def ack(cmd: Command, wait_s: float = 10.0) -> None:
             # A shell holding the ledger for a moment must not lose an operator's ack: wait for
             # the lock in a thread (never on the loop), audit, then acknowledge.
             deadline = time.monotonic() + wait_s
@@ -58,7 +104,7 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
                 seq=int(cmd["seq"]) if cmd.get("seq") is not None else None,
                 wait_s=max(0.0, deadline - time.monotonic()))
 
-        def on_command(cmd: dict[str, Any]) -> None:
+        def on_command(cmd: Command) -> None:
             # The sink's guard checked form, freshness, replay and that the operator is listed;
             # the ledger checks the alarm and its occurrence, the action service every rule of
             # an action (and the operator again). The command is audited before it is applied,
@@ -74,34 +120,38 @@ def outputs_and_notifier(gw: Gateway) -> list[Awaitable[Any]]:
                 log.error("action command %s not applied: its audit cannot be written (%s)",
                           cmd.get("id"), exc)
                 return
-            gw.actions.submit(ActionRequest(
+            actions.submit(ActionRequest(
                 str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                 via="mqtt", reason=str(cmd.get("reason") or "")))
 
         mq = cfg.outputs.mqtt
         horizon = time.time() - (mq.command_max_age_s + mq.command_max_future_s if mq else 0)
-        gw.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command,
-                             audit=audit, seen_commands=gw.ledger.seen_command_ids(horizon))
-        gw.outputs.extra_health = gw.gateway_health
-        coros.append(gw.outputs.run())
-    if cfg.notify.enabled:
-        from gateway.notify.notifier import Notifier
+        services.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command,
+                                   runtime_health=lambda: services.health(gw).as_fields(),
+                                   audit=audit,
+                                   seen_commands=gw.ledger.seen_command_ids(horizon))
+        services.coroutines.append(services.outputs.run())
+    if notifier is not None:
+        services.coroutines.append(notifier.run())
+    return services
 
-        gw.notifier = Notifier(cfg.notify, gw.acknowledge, cfg.gateway,
-                               data_dir=cfg.gateway.data_dir)
-        notifier = gw.notifier
 
-        def page(tr: dict[str, Any]) -> None:
-            # Maintenance mode and shelving suppress an alarm: it is on the ledger, nobody paged.
-            if not tr.get("suppressed"):
-                notifier.on_transition(tr)
+def _notifier(gw: Gateway) -> Notifier:
+    from gateway.notify.notifier import Notifier
 
-        gw.listeners.append(page)
-        # Escalation timers live in memory: after a restart, alarms still open and not yet
-        # acknowledged are paged again, so a restart never silently ends an escalation.
-        for a in gw.ledger.open_alarms():
-            d = a.as_dict()
-            if not d.get("acked_by") and d.get("state") == "raised":
-                page({**d, "event": "raise", "ts": d["raised_at"]})
-        coros.append(gw.notifier.run())
-    return coros
+    cfg = gw.cfg
+    notifier = Notifier(cfg.notify, gw.acknowledge, cfg.gateway, data_dir=cfg.gateway.data_dir)
+
+    def page(tr: AlarmTransition) -> None:
+        # Maintenance mode and shelving suppress an alarm: it is on the ledger, nobody paged.
+        if not tr.suppressed:
+            notifier.on_transition(tr)
+
+    gw.subscribe(page)
+    # Escalation timers live in memory: after a restart, alarms still open and not yet
+    # acknowledged are paged again, so a restart never silently ends an escalation.
+    for a in gw.ledger.open_alarms():
+        if not a.acked_by and a.state == "raised":
+            page(AlarmTransition(event="raise", ts=a.raised_at,
+                                 **dataclasses.asdict(a)))
+    return notifier

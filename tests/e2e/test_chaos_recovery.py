@@ -51,7 +51,7 @@ def record(tmp: Path, *steps: tuple[str, float, bool]) -> str:
             for tr in ledger.apply(event(kind, ts)):
                 alarm_id = tr.id
                 if published:
-                    outbox.put_alarm(tr.as_dict())
+                    outbox.put_alarm(tr)
     return alarm_id
 
 
@@ -67,10 +67,11 @@ def test_raise_committed_to_the_ledger_only_is_queued_at_the_next_start(tmp_path
     got = queued(tmp_path)
     assert [(r["id"], r["seq"], r["event"]) for r in got] == [(aid, 1, "raise")]
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        assert got == ledger.history(aid), "the queued record is the ledger's, unchanged"
+        assert got == [tr.to_json() for tr in ledger.history(aid)], \
+            "the queued record is the ledger's, unchanged"
     with Outbox(tmp_path / "outbox.sqlite", budget_bytes=10 << 20, sinks=[]) as ob:
         state = ob.alarm_state(aid)
-    assert state is not None and state["state"] == "raised", "MQTT would republish it as open"
+    assert state is not None and state.state == "raised", "MQTT would republish it as open"
 
 
 def test_clear_lost_after_a_published_raise_is_queued(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_clear_lost_after_a_published_raise_is_queued(tmp_path: Path) -> None:
     assert [(r["seq"], r["event"]) for r in queued(tmp_path)] == [(1, "raise"), (2, "clear")]
     with Outbox(tmp_path / "outbox.sqlite", budget_bytes=10 << 20, sinks=[]) as ob:
         state = ob.alarm_state(aid)
-    assert state is not None and state["state"] == "cleared"
+    assert state is not None and state.state == "cleared"
 
 
 def test_close_made_while_the_gateway_was_stopped_is_published_at_start(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from smspdudecoder.easy import read_outgoing_sms
 
-from gateway.runtime.wiring import outputs_and_notifier
+from gateway.notify.notifier import Notifier
+from gateway.runtime.wiring import start_services
 from simulators.modem import ModemSimulator
 from tests.support.gateway_kit import Rig, config, running
 from tests.support.polling_kit import wait_for
@@ -34,8 +35,10 @@ def notify(port: str) -> dict[str, Any]:
             "retry_s": 1}
 
 
-async def start_with_paging(rig: Rig) -> asyncio.Future[Any]:
-    return asyncio.gather(*outputs_and_notifier(rig.gw))
+async def start_with_paging(rig: Rig) -> tuple[asyncio.Future[Any], Notifier]:
+    services = start_services(rig.gw)
+    assert services.notifier is not None
+    return asyncio.gather(*services.coroutines), services.notifier
 
 
 async def test_fire_page_names_the_place_and_a_reply_acknowledges_it(tmp_path: Path) -> None:
@@ -45,7 +48,7 @@ async def test_fire_page_names_the_place_and_a_reply_acknowledges_it(tmp_path: P
                      rules={"defaults": {"residual_current": {"on_delay_s": 1}}},
                      notify=notify(port))
         async with running(cfg) as rig:
-            task = await start_with_paging(rig)
+            task, notifier = await start_with_paging(rig)
             try:
                 await asyncio.sleep(1.5)
                 rig.sim.device("panel").set({"fire_alarm": True})
@@ -74,13 +77,13 @@ async def test_fire_page_names_the_place_and_a_reply_acknowledges_it(tmp_path: P
                 modem.deliver(ELECTRICIAN, f"确认 {code.group(1) or code.group(2)}")
                 await wait_for(lambda: rig.gw.ledger.get(fire["id"]).acked_by is not None,
                                timeout=10)
-                assert rig.gw.notifier.counters()["acknowledged"] == 1
+                assert notifier.counters()["acknowledged"] == 1
                 # an unanswered major alarm goes to the next level after its wait (3 s)
                 rig.sim.device("rcm").set({"residual_current_ma@4": 600})
                 await wait_for(lambda: bool(rig.raised("residual_current", "rcm")), timeout=10)
                 before = len(modem.messages_to(DUTY))
                 await wait_for(lambda: len(modem.messages_to(DUTY)) > before, timeout=10)
-                assert rig.gw.notifier.counters()["escalations"] >= 1
+                assert notifier.counters()["escalations"] >= 1
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -21,12 +21,15 @@ BATCH = 40
 WRITER = textwrap.dedent(f"""
     import sys
     from gateway.outputs.outbox import Outbox
+    from gateway.records import AlarmTransition, TelemetryRecord
     ob = Outbox(sys.argv[1], budget_bytes=200_000_000, sinks=["fast", "offline"])
     n = int(sys.argv[2])
     while True:
         if n % 5 == 0:
-            ob.put_alarm({{"id": f"A{{n}}", "seq": 1, "state": "raised", "ts": float(n)}})
-        ob.put_telemetry([{{"device": "d", "ts": float(n), "i": i, "fields": {{"v": 1.5}}}}
+            ob.put_alarm(AlarmTransition(id=f"A{{n}}", seq=1, state="raised", ts=float(n),
+                                         event="raise", device="d", rule="r", severity="major"))
+        ob.put_telemetry([TelemetryRecord(device="d", ts=float(n), measurement="m",
+                                          fields={{"v": 1.5, "i": i}})
                           for i in range({BATCH})])
         b = ob.fetch("fast", 70)
         ob.ack("fast", b)
@@ -77,7 +80,7 @@ def test_outbox_survives_sigkill_of_writer(tmp_path: Path, seed: int) -> None:
             # the delivered counter moved with the cursor, in the same transaction
             fast = s["sinks"]["fast"]
             assert fast["delivered"] + fast["pending"] == s["sinks"]["offline"]["pending"]
-            alarms = {r["id"] for r in ob.fetch("offline", 1_000_000).records}
+            alarms = {r.id for r in ob.fetch("offline", 1_000_000).alarms}
             # every alarm put before a confirmed cycle is there (put again at most once)
             assert {f"A{n}" for n in range(0, confirmed + 1, 5)} <= alarms
             assert alarms <= {f"A{n}" for n in range(0, confirmed + 2, 5)}

@@ -31,7 +31,8 @@ async def test_mqtt_action_applies_only_listed_operators(
                                  "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}}
 
     async with rig(tmp_path, edit, wired=True) as r:
-        sink = r.gw.outputs.sinks["mqtt"]
+        assert r.services is not None and r.services.outputs is not None
+        sink = r.services.outputs.sinks["mqtt"]
         await until(lambda: sink.health()["state"] == "connected", what="MQTT connected")
         events: list[dict[str, Any]] = []
         async with client_for(mosquitto) as watch:

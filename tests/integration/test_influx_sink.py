@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from gateway.outputs.config import InfluxConfig, OutputsConfig
 from gateway.outputs.lineproto import LineBuilder
 from gateway.outputs.outbox import Outbox
 from gateway.outputs.service import Outputs
+from gateway.records import TelemetryRecord
 from tests.support.outputs_helpers import Ident, drained, tele, transition, until
 from tests.support.servers import Influx1, Victoria
 
@@ -25,11 +27,11 @@ def influx_cfg(url: str | None, **kw: object) -> OutputsConfig:
 def test_line_protocol_escapes_and_types_parse_in_real_influxdb(influx1: Influx1) -> None:
     b = LineBuilder(Ident(building="dorm 3,east"), poll_health=True)
     out: list[str] = []
-    b.telemetry({"device": "rcm=1", "ts": 1_700_000_000.5, "measurement": "residual current",
-                 "tags": {"floor": 2, "room": "2 01"},
-                 "fields": {"residual_current_ma@3": 42, "breaker_closed": True,
-                            "trip_reason": 'say "hi"\\', "temperature_c": float("nan"),
-                            "residual_current_ma@4": 7.5}}, out)
+    b.telemetry(TelemetryRecord(device="rcm=1", ts=1_700_000_000.5,
+                                measurement="residual current", tags={"floor": "2", "room": "2 01"},
+                                fields={"residual_current_ma@3": 42, "breaker_closed": True,
+                                        "trip_reason": 'say "hi"\\', "temperature_c": float("nan"),
+                                        "residual_current_ma@4": 7.5}), out)
     plain = next(line for line in out if "channel=" not in line and "device_health" not in line)
     assert plain == ("residual\\ current,building=dorm\\ 3\\,east,campus=north,device=rcm\\=1,"
                       "floor=2,gateway=gw-a1,room=2\\ 01,site=vc breaker_closed=true,"
@@ -66,8 +68,8 @@ async def test_telemetry_and_alarms_land_in_victoria_once_per_series_and_time(
                     what="gateway_health in VictoriaMetrics")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert h["sinks"]["influx"]["state"] == "connected"
-    assert h["outbox"]["sinks"]["influx"]["delivered"] == 301
+    assert h.sinks["influx"]["state"] == "connected"
+    assert h.outbox["sinks"]["influx"]["delivered"] == 301
     volts = victoria.points('{__name__="electrical_voltage_v",device=~"land-.*"}')
     assert len(volts) == 300  # 30 devices × 10 cycles
     series = victoria.export('{__name__="electrical_voltage_v",device="land-7"}')
@@ -111,7 +113,7 @@ async def test_influx_outage_loses_nothing_and_repeats_are_harmless(
         vm.kill()
         await produce(60)  # about two seconds of polls with the database gone
         assert ob.pending("influx") > 0
-        assert "cannot reach InfluxDB" in (outputs.health()["sinks"]["influx"]["last_error"]
+        assert "cannot reach InfluxDB" in (outputs.health().sinks["influx"]["last_error"]
                                            or "")
         vm.start()
         await produce(20)
@@ -145,11 +147,11 @@ async def test_line_protocol_file_without_server(tmp_path: Path) -> None:
 def test_alarm_value_keeps_one_field_type_in_real_influxdb(influx1: Influx1) -> None:
     b = LineBuilder(Ident())
     out: list[str] = []
-    trip = transition("T1", 1, "raised", 1_700_000_010.0) | {"rule": "breaker_trip",
-                                                            "value": "leakage", "threshold": None}
-    over = transition("T2", 1, "raised", 1_700_000_011.0) | {"value": 1820}
-    door = transition("T3", 1, "raised", 1_700_000_012.0) | {"rule": "door", "value": True}
-    closed = transition("T2", 4, "closed", 1_700_000_013.0) | {"acked_by": "li.wei"}
+    trip = replace(transition("T1", 1, "raised", 1_700_000_010.0), rule="breaker_trip",
+                   value="leakage", threshold=None)
+    over = replace(transition("T2", 1, "raised", 1_700_000_011.0), value=1820)
+    door = replace(transition("T3", 1, "raised", 1_700_000_012.0), rule="door", value=True)
+    closed = replace(transition("T2", 4, "closed", 1_700_000_013.0), acked_by="li.wei")
     for rec in (trip, over, door, closed):
         b.alarm(rec, out)
     influx1.query("CREATE DATABASE alarms")

@@ -71,13 +71,13 @@ async def test_influx_stand_in_auth_errors_keep_data_and_resume(
         outputs = Outputs(cfg, ob, Ident())
         task = asyncio.create_task(outputs.run())
         await until(lambda: len(stand_in.seen) >= 2, what="a retry after the auth error")
-        h = outputs.health()["sinks"]["influx"]
+        h = outputs.health().sinks["influx"]
         assert h["state"] == "error"
         assert words in h["last_error"] and "the data waits" in h["last_error"]
         assert ob.pending("influx") == 10, "nothing is dropped while the server refuses"
         stand_in.default = 204  # the admin fixed the token / bucket
         await drained(ob, "influx")
-        assert outputs.health()["sinks"]["influx"]["state"] == "connected"
+        assert outputs.health().sinks["influx"]["state"] == "connected"
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert stand_in.seen[-1][2] == stand_in.seen[0][2], "the same lines, sent again"

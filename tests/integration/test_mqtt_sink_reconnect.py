@@ -41,7 +41,7 @@ async def test_broker_sigkill_and_restart_loses_nothing(
                     ob.put_alarm(transition("AL-R1", 2, "acknowledged"))
                 await asyncio.sleep(0.03)
             assert ob.pending("mqtt") > 0
-            health = outputs.health()["sinks"]["mqtt"]
+            health = outputs.health().sinks["mqtt"]
             assert health["state"] == "disconnected"
             assert "connection refused" in (health["last_error"] or "")
             broker.start()
@@ -74,7 +74,7 @@ async def test_broker_sigkill_and_restart_loses_nothing(
         task_health = outputs.health()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert task_health["outbox"]["pending"] == 0
+    assert task_health.outbox["pending"] == 0
     seqs = sorted({(check("telemetry", p)["device"], check("telemetry", p)["fields"]["seq"])
                    for _, p in w.under("telemetry/")})
     assert seqs == sorted((f"dev-{d}", float(c)) for d in range(5) for c in range(31))

@@ -28,7 +28,8 @@ async def test_an_ack_from_the_shell_reaches_the_running_gateways_listeners(
         acks = [t for t in rig.transitions if t["event"] == "ack"]
         assert len(acks) == 1 and acks[0]["acked_by"] == "值班员 李"
         # and it went to the outbox's alarm lane for MQTT and InfluxDB
-        assert rig.gw.outbox.alarm_state(alarm_id)["acked_by"] == "值班员 李"
+        state = rig.gw.outbox.alarm_state(alarm_id)
+        assert state is not None and state.acked_by == "值班员 李"
 
 
 async def test_an_alarm_open_before_a_restart_is_open_after_it(tmp_path: Path) -> None:
@@ -44,6 +45,6 @@ async def test_an_alarm_open_before_a_restart_is_open_after_it(tmp_path: Path) -
                                    for t in rig2.transitions), timeout=20)
         assert not rig2.raised("panel_fault"), "raised a second time after the restart"
         hist = rig2.gw.ledger.history(alarm_id)
-        assert [h["event"] for h in hist][:1] == ["raise"] and hist[-1]["event"] == "clear"
+        assert [h.event for h in hist][:1] == ["raise"] and hist[-1].event == "clear"
         assert rig2.gw.ledger.get(alarm_id).state != "closed"  # a person closes, not a restart
 

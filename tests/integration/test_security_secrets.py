@@ -98,10 +98,10 @@ async def test_no_secret_in_the_live_view(tmp_path: Path, mosquitto_auth: Mosqui
                                           secrets_set: None) -> None:
     cfg = load_config(building(tmp_path, mosquitto_auth))
     with Gateway(cfg) as gw:
-        from gateway.runtime.wiring import outputs_and_notifier
+        from gateway.runtime.wiring import start_services
 
         stop = asyncio.Event()
-        task = asyncio.create_task(gw.run(stop, extra=list(outputs_and_notifier(gw))))
+        task = asyncio.create_task(gw.run(stop, extra=start_services(gw).coroutines))
         await asyncio.sleep(2.0)
         console = Console(record=True, width=160)
         console.print(render(gw))

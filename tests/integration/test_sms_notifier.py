@@ -16,6 +16,7 @@ from smspdudecoder.easy import read_outgoing_sms
 
 from gateway.notify.config import NotifyConfig
 from gateway.notify.notifier import Notifier
+from gateway.records import AlarmTransition
 from simulators.modem import ModemSimulator
 from tests.support.sms_stand_in import StandIn
 
@@ -66,12 +67,12 @@ def aliyun(base: str) -> dict[str, Any]:
 
 
 def alarm(alarm_id: str, *, rule: str = "over_temperature", severity: str = "major",
-          room: str = "305", event: str = "raise") -> dict[str, Any]:
-    return {"id": alarm_id, "seq": 1, "device": f"rcm-{room}", "rule": rule, "channel": None,
-            "severity": severity, "state": "raised", "event": event, "ts": time.time(),
-            "value": 68.2, "threshold": 55.0, "message_zh": "线缆温度过高",
-            "message_en": "cable over temperature", "campus": "东校区", "building": "1号楼",
-            "floor": 3, "room": room, "repeat_count": 0}
+          room: str = "305", event: str = "raise") -> AlarmTransition:
+    return AlarmTransition(
+        id=alarm_id, seq=1, device=f"rcm-{room}", rule=rule, severity=severity, state="raised",
+        event=event, ts=time.time(), value=68.2, threshold=55.0, message_zh="线缆温度过高",
+        message_en="cable over temperature", campus="东校区", building="1号楼", floor=3,
+        room=room, repeat_count=0)
 
 
 @contextlib.asynccontextmanager
@@ -302,7 +303,7 @@ async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
 
         def ledger_ack(alarm_id: str, who: str, via: str) -> bool:
             for tr in led.ack(alarm_id, who=who, via=via):  # as the runtime wires it
-                holder["n"].on_transition(tr.as_dict())
+                holder["n"].on_transition(tr)
             return True
 
         async with sim as port:
@@ -314,7 +315,7 @@ async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
                     severity="major", ts=time.time(), value=420.0, threshold=300.0,
                     message_zh="剩余电流超限", message_en="residual current high", site="s1",
                     campus="东校区", building="2号楼", floor=5, room="512"))
-                n.on_transition(tr.as_dict())
+                n.on_transition(tr)
                 [msg] = await sim.wait_for_messages(1, number=WANG)
                 assert "2号楼 5层 512室 剩余电流超限" in msg.text and "值420" in msg.text
                 sim.deliver(WANG, f"确认{code_of(msg.text)}")

@@ -16,6 +16,7 @@ from drivers.profiles import load_profiles
 from gateway.actions.service import ActionRequest, ActionResult, ActionService
 from gateway.config.models import Config, load_config
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.wiring import Services, start_services
 from simulators import Simulation
 from simulators.spec import SimBus, SimDevice, SimSpec
 
@@ -57,6 +58,7 @@ class Rig:
     svc: ActionService
     cfg: Config
     config_path: Path
+    services: Services | None = None
 
     async def ask(self, device: str, action: str, who: str = "alice", via: str = "cli",
                   reason: str = "test", **kw: Any) -> ActionResult:
@@ -91,21 +93,20 @@ async def rig(tmp_path: Path, edit: Callable[[dict[str, Any]], None] | None = No
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         cfg = load_config(path)
         with Gateway(cfg, with_outputs=wired) as gw:
+            services = None
             if wired:
-                from gateway.runtime.wiring import outputs_and_notifier
-
-                coros = list(outputs_and_notifier(gw))
-                svc = gw.actions
+                services = start_services(gw)
+                coros = list(services.coroutines)
+                svc = services.actions
                 run = True
             else:
                 svc = ActionService(gw)
-                gw.actions = svc
-                gw.listeners.append(svc.on_transition)
+                gw.subscribe(svc.on_transition)
                 coros = [svc.run()] if run else []
             stop = asyncio.Event()
             task = (asyncio.create_task(gw.run(stop, extra=coros)) if run else None)
             try:
-                yield Rig(sim, gw, svc, cfg, path)
+                yield Rig(sim, gw, svc, cfg, path, services)
             finally:
                 stop.set()
                 if task is not None:

@@ -67,7 +67,7 @@ async def running(cfg: Config) -> AsyncIterator[Rig]:
     async with Simulation(spec) as sim:
         with Gateway(cfg) as gw:
             rig = Rig(sim, gw)
-            gw.listeners.append(rig.transitions.append)
+            gw.subscribe(lambda tr: rig.transitions.append(tr.to_json()))
             feed = gw.on_result
 
             def record(r: PollResult) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.outputs.outbox import Outbox
+from gateway.records import AlarmTransition, TelemetryRecord
 
 
 @dataclass
@@ -19,19 +20,19 @@ class Ident:
     building: str = "dorm-3"
 
 
-def tele(device: str, ts: float, **fields: Any) -> dict[str, Any]:
-    return {"device": device, "ts": ts, "measurement": "electrical",
-            "tags": {"floor": "3", "room": "301"}, "fields": fields or {"voltage_v": 230.1},
-            "quality": "good", "poll_class": "fast"}
+def tele(device: str, ts: float, **fields: Any) -> TelemetryRecord:
+    return TelemetryRecord(device=device, ts=ts, measurement="electrical",
+                           tags={"floor": "3", "room": "301"},
+                           fields=fields or {"voltage_v": 230.1}, quality="good",
+                           poll_class="fast")
 
 
-def transition(aid: str, seq: int, state: str, ts: float | None = None) -> dict[str, Any]:
-    return {"id": aid, "seq": seq, "device": "room-301", "rule": "overload", "channel": None,
-            "severity": "major", "state": state, "event": state, "ts": ts or time.time(),
-            "raised_at": ts or time.time(), "cleared_at": None, "acked_by": None,
-            "campus": "north", "building": "dorm-3", "floor": 3, "room": "301",
-            "value": 1820.0, "threshold": 1500.0, "message_zh": "宿舍 301 超功率",
-            "message_en": "room 301 over its power limit"}
+def transition(aid: str, seq: int, state: str, ts: float | None = None) -> AlarmTransition:
+    return AlarmTransition(
+        id=aid, seq=seq, device="room-301", rule="overload", severity="major", state=state,
+        event=state, ts=ts or time.time(), raised_at=ts or time.time(), campus="north",
+        building="dorm-3", floor=3, room="301", value=1820.0, threshold=1500.0,
+        message_zh="宿舍 301 超功率", message_en="room 301 over its power limit")
 
 
 async def until(cond: Callable[[], bool], limit_s: float = 20, what: str = "condition") -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import fuzz_targets as ft
+from gateway.records import AlarmTransition
 
 # A few thousand inputs in all; derandomized so the suite is the same on every run.
 BOUNDED = settings(deadline=None, derandomize=True, database=None,
@@ -100,8 +101,9 @@ def test_reply_codes_never_run_out() -> None:
     n, _acks = ft._notifier()
     n.codes.update({f"{i:04d}": "x" for i in range(10_000)})
     try:
-        n.on_transition({"id": "A-LAST", "seq": 1, "device": "d", "rule": "overload",
-                         "severity": "major", "state": "raised", "event": "raise", "ts": 0.0})
+        n.on_transition(AlarmTransition(id="A-LAST", seq=1, device="d", rule="overload",
+                                        severity="major", state="raised", event="raise",
+                                        ts=0.0))
         code = next(c for c, a in n.codes.items() if a == "A-LAST")
         assert len(code) == 5
     finally:

@@ -41,7 +41,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 def test_raise_ack_clear_close(ledger: Ledger) -> None:
     [tr] = ledger.apply(ev("raise", DAY))
-    d = tr.as_dict()
+    d = tr.to_json()
     for key in ("id", "seq", "device", "rule", "channel", "severity", "state", "event", "ts",
                 "raised_at", "cleared_at", "acked_by", "acked_at", "closed_by", "closed_at",
                 "note", "value", "threshold", "message_zh", "message_en", "campus", "building",
@@ -51,15 +51,15 @@ def test_raise_ack_clear_close(ledger: Ledger) -> None:
     assert aid.startswith("A260302") and len(aid) == 10
     assert (d["state"], d["event"], d["seq"]) == ("raised", "raise", 1)
     [tr] = ledger.ack(aid, who="Wang Wei", via="sms", ts=DAY + 60)
-    assert (tr.as_dict()["state"], tr.as_dict()["acked_by"]) == ("acknowledged", "Wang Wei")
+    assert (tr.state, tr.acked_by) == ("acknowledged", "Wang Wei")
     [tr] = ledger.apply(ev("clear", DAY + 120))
-    assert tr.as_dict()["state"] == "cleared" and tr.as_dict()["cleared_at"] == DAY + 120
+    assert tr.state == "cleared" and tr.cleared_at == DAY + 120
     [tr] = ledger.close(aid, who="Li Na", note="kettle confiscated, student warned",
                         ts=DAY + 600)
-    d = tr.as_dict()
+    d = tr.to_json()
     assert (d["state"], d["closed_by"], d["note"], d["seq"]) == \
         ("closed", "Li Na", "kettle confiscated, student warned", 4)
-    assert [h["event"] for h in ledger.history(aid)] == ["raise", "ack", "clear", "close"]
+    assert [h.event for h in ledger.history(aid)] == ["raise", "ack", "clear", "close"]
     assert ledger.open_alarms() == []
 
 
@@ -67,7 +67,7 @@ def test_clear_before_ack_then_ack_keeps_cleared(ledger: Ledger) -> None:
     aid = ledger.apply(ev("raise", DAY))[0].id
     ledger.apply(ev("clear", DAY + 5))
     [tr] = ledger.ack(aid, who="duty", via="cli", ts=DAY + 10)
-    assert tr.as_dict()["state"] == "cleared" and tr.as_dict()["acked_at"] == DAY + 10
+    assert tr.state == "cleared" and tr.acked_at == DAY + 10
 
 
 def test_closing_needs_a_note_and_a_cleared_alarm(ledger: Ledger) -> None:
@@ -111,7 +111,7 @@ def test_hazard_back_before_close_is_a_repeat_of_the_same_alarm(ledger: Ledger) 
     ledger.ack(aid, who="duty", ts=DAY + 2)
     ledger.apply(ev("clear", DAY + 10))
     [tr] = ledger.apply(ev("raise", DAY + 100))
-    d = tr.as_dict()
+    d = tr.to_json()
     assert (d["id"], d["event"], d["state"], d["repeat_count"], d["severity"]) == \
         (aid, "raise", "raised", 1, "critical")
     assert d["acked_by"] is None  # the new occurrence needs its own acknowledgement
@@ -125,16 +125,16 @@ def test_same_room_and_rule_within_the_window_is_a_repeat(tmp_path: Path) -> Non
         # another meter of the same room, next day
         [tr] = led.apply(ev("raise", DAY + 86400, device="room-301b", severity="minor"))
         assert tr.id != first
-        assert (tr.alarm.repeat_count, tr.alarm.severity) == (1, "major")
+        assert (tr.repeat_count, tr.severity) == (1, "major")
         led.apply(ev("clear", DAY + 86460, device="room-301b"))
         led.close(tr.id, who="Li", note="x", ts=DAY + 86500)
         # a week later: outside the window, not a repeat
         [tr] = led.apply(ev("raise", DAY + 8 * 86400, severity="minor"))
-        assert (tr.alarm.repeat_count, tr.alarm.severity) == (0, "minor")
+        assert (tr.repeat_count, tr.severity) == (0, "minor")
         # another rule in the room is another hazard
         [tr] = led.apply(ev("raise", DAY + 8 * 86400, rule="ebike_charging",
                             severity="minor"))
-        assert tr.alarm.repeat_count == 0
+        assert tr.repeat_count == 0
 
 
 def test_open_alarm_survives_a_restart_with_its_history(tmp_path: Path) -> None:
@@ -159,12 +159,12 @@ def test_open_alarm_survives_a_restart_with_its_history(tmp_path: Path) -> None:
         assert sorted(a.id for a in led.open_alarms()) == ids
         a = led.get(fire[0].id)
         assert a is not None and a.state == "acknowledged" and a.acked_by == "control room"
-        assert [h["event"] for h in led.history(a.id)] == ["raise", "ack"]
+        assert [h.event for h in led.history(a.id)] == ["raise", "ack"]
         engine = Engine(settings, DEVICES)  # rules restart with no memory
         for snap in stream[cut:]:
             for e in engine.feed(snap):
                 led.apply(e)
-        hist = [h["event"] for h in led.history(fire[0].id)]
+        hist = [h.event for h in led.history(fire[0].id)]
         assert hist[:2] == ["raise", "ack"] and hist[-1] == "clear"
         assert "raise" not in hist[1:]  # the re-raise after restart updated it
         assert len([x for x in led.list() if x.rule == "fire_alarm"]) == 2
@@ -279,7 +279,7 @@ def test_alarm_that_ended_while_the_gateway_was_down_clears_after_restart(
         b = led.get(a.id)
         assert b is not None and b.state == "cleared"
         led.close(a.id, who="electrician Sun", note="damp socket replaced", ts=DAY + 900)
-        assert [h["event"] for h in led.history(a.id)] == ["raise", "clear", "close"]
+        assert [h.event for h in led.history(a.id)] == ["raise", "clear", "close"]
 
 
 def test_alarm_still_present_after_restart_is_not_raised_twice(tmp_path: Path) -> None:
@@ -294,7 +294,7 @@ def test_alarm_still_present_after_restart_is_not_raised_twice(tmp_path: Path) -
         out = engine.feed(Snapshot("panel", DAY + 30, True, {"fire_alarm@4": True}))
         assert out == []
         [a] = led.open_alarms()
-        assert a.rule == "fire_alarm" and [h["event"] for h in led.history(a.id)] == ["raise"]
+        assert a.rule == "fire_alarm" and [h.event for h in led.history(a.id)] == ["raise"]
 
 
 def test_two_channels_of_one_incident_are_not_repeats(ledger: Ledger) -> None:
@@ -303,4 +303,4 @@ def test_two_channels_of_one_incident_are_not_repeats(ledger: Ledger) -> None:
     b = ledger.apply(ev("raise", DAY + 10, rule="over_temperature", device="efd-1",
                         channel="detector", room=None))[0]
     assert a.id != b.id
-    assert (b.alarm.repeat_count, b.alarm.severity) == (0, "major")
+    assert (b.repeat_count, b.severity) == (0, "major")

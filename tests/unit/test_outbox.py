@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway.outputs.outbox import Outbox
+from gateway.records import AlarmTransition, TelemetryRecord
 
 
-def tele(i: int, pad: int = 0) -> dict[str, Any]:
-    return {"device": f"dev-{i % 7}", "ts": 1_700_000_000.0 + i, "measurement": "electrical",
-            "tags": {"floor": "3", "room": "301"},
-            "fields": {"voltage_v": 230.0 + i % 3, "note": "x" * pad},
-            "quality": "good", "poll_class": "fast"}
+def tele(i: int, pad: int = 0) -> TelemetryRecord:
+    return TelemetryRecord(device=f"dev-{i % 7}", ts=1_700_000_000.0 + i,
+                           measurement="electrical", tags={"floor": "3", "room": "301"},
+                           fields={"voltage_v": 230.0 + i % 3, "note": "x" * pad},
+                           quality="good", poll_class="fast")
 
 
-def alarm(aid: str, seq: int, state: str = "raised") -> dict[str, Any]:
-    return {"id": aid, "seq": seq, "device": "room-301", "rule": "overload", "channel": None,
-            "severity": "major", "state": state, "event": state, "ts": 1_700_000_100.0 + seq,
-            "raised_at": 1_700_000_100.0, "cleared_at": None, "acked_by": None}
+def alarm(aid: str, seq: int, state: str = "raised") -> AlarmTransition:
+    return AlarmTransition(id=aid, seq=seq, device="room-301", rule="overload",
+                           severity="major", state=state, event=state, ts=1_700_000_100.0 + seq,
+                           raised_at=1_700_000_100.0)
 
 
 def test_alarms_are_fetched_before_telemetry_backlog(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_alarms_are_fetched_before_telemetry_backlog(tmp_path: Path) -> None:
         ob.put_alarm(alarm("A2", 1))
         first = ob.fetch("mqtt", 100)
         assert first.lane == "alarm"
-        assert [r["id"] for r in first.records] == ["A1", "A2"]
+        assert [r.id for r in first.alarms] == ["A1", "A2"]
         ob.ack("mqtt", first)
         second = ob.fetch("mqtt", 100)
         assert second.lane == "telemetry" and len(second) == 100
@@ -40,7 +40,7 @@ def test_alarms_are_fetched_before_telemetry_backlog(tmp_path: Path) -> None:
         ob.ack("mqtt", second)
         ob.put_alarm(alarm("A1", 2, "acknowledged"))
         third = ob.fetch("mqtt", 100)
-        assert third.lane == "alarm" and third.records[0]["seq"] == 2
+        assert third.lane == "alarm" and third.alarms[0].seq == 2
 
 
 def test_record_stays_until_every_sink_acknowledged(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_record_stays_until_every_sink_acknowledged(tmp_path: Path) -> None:
     with Outbox(path, budget_bytes=50_000_000, sinks=["mqtt", "influx"]) as ob:
         assert ob.fetch("mqtt", 100).records == []
         again = ob.fetch("influx", 4)
-        assert [r["ts"] for r in again.records] == [tele(i)["ts"] for i in range(4)]
+        assert [r.ts for r in again.records] == [tele(i).ts for i in range(4)]
         ob.ack("influx", again)
         ob.ack("influx", again)  # a repeated ack changes nothing
         rest = ob.fetch("influx", 100)
@@ -115,10 +115,10 @@ def test_alarm_state_tracks_open_alarms_until_closed(tmp_path: Path) -> None:
         ob.put_alarm(alarm("A2", 1))
         ob.put_alarm(alarm("A1", 3, "cleared"))
         ob.put_alarm(alarm("A1", 2, "acknowledged"))  # late, older: does not win
-        assert ob.alarm_state("A1") is not None
-        assert ob.alarm_state("A1")["state"] == "cleared"  # type: ignore[index]
+        state = ob.alarm_state("A1")
+        assert state is not None and state.state == "cleared"
         ob.put_alarm(alarm("A2", 2, "closed"))
-        assert [a["id"] for a in ob.open_alarms()] == ["A1"]
+        assert [a.id for a in ob.open_alarms()] == ["A1"]
         assert ob.alarm_state("A2") is None
 
 

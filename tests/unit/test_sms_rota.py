@@ -12,6 +12,7 @@ from gateway.notify.escalation import Escalation
 from gateway.notify.rota import Rota, normalize_phone
 from gateway.notify.storm import PageItem, StormControl
 from gateway.notify.text import compose, local_tz
+from gateway.records import AlarmTransition
 
 CST = timezone(timedelta(hours=8))
 
@@ -98,10 +99,16 @@ def test_critical_pages_first_two_levels_at_once() -> None:
     assert e.stopped == "done"
 
 
+def _tr(**kw: object) -> AlarmTransition:
+    base: dict[str, object] = {"event": "raise", "device": "d", "severity": "major",
+                               "state": "raised"}
+    return AlarmTransition.from_json({**base, **kw})
+
+
 def _item(n: int, critical: bool = False) -> PageItem:
-    return PageItem(f"a{n}", f"{n:04d}", {"id": f"a{n}", "rule": "fire_alarm" if critical
-                                          else "over_temperature", "building": "1号楼",
-                                          "floor": 3, "room": str(300 + n), "ts": 1000.0},
+    return PageItem(f"a{n}", f"{n:04d}", _tr(id=f"a{n}", rule="fire_alarm" if critical
+                                             else "over_temperature", building="1号楼",
+                                             floor=3, room=str(300 + n), ts=1000.0),
                     critical)
 
 
@@ -132,9 +139,9 @@ def test_storm_never_holds_a_critical_page() -> None:
 
 
 def test_text_is_chinese_first_with_place_value_time_and_code() -> None:
-    t = {"id": "a1", "rule": "over_temperature", "severity": "major", "campus": "东校区",
-         "building": "1号楼", "floor": 3, "room": "305", "value": 68.24, "threshold": 55,
-         "ts": ts(2026, 11, 29, 20, 3), "message_zh": "线缆温度过高", "message_en": "hot"}
+    t = _tr(id="a1", rule="over_temperature", severity="major", campus="东校区",
+            building="1号楼", floor=3, room="305", value=68.24, threshold=55,
+            ts=ts(2026, 11, 29, 20, 3), message_zh="线缆温度过高", message_en="hot")
     from gateway.notify.storm import OutMessage
     text, params = compose(OutMessage("p", [PageItem("a1", "4821", t, False)], "single"), 600,
                            local_tz(8))
