@@ -519,6 +519,99 @@ def pdu(data: bytes) -> None:
         raise ContractBroken("decoded text is not text")
 
 
+# --------------------------------------------------------------------------- GB/T 26875.3
+
+
+@cache
+def _gbt_seeds() -> list[bytes]:
+    """Valid frames of every data unit type the gateway decodes: mutations of these get past the
+    checksum and the length bounds, into the data units."""
+    from drivers.gbt26875 import frame as fr
+    from drivers.gbt26875 import units as u
+
+    t = fr.TimeLabel(5, 4, 3, 2, 1, 26)
+    objs: list[u.DataUnit | u.RawUnit] = [
+        u.DataUnit(1, (u.SystemStatus(1, 1, 0x0003, t),)),
+        u.DataUnit(2, (u.ComponentStatus(1, 1, 42, 2 << 16 | 17, 0x0003,
+                                         "三层东侧走廊感烟".encode("gb18030"), t),
+                       u.ComponentStatus(1, 1, 23, 1 << 16 | 3, 0x0005, b"", t))),
+        u.DataUnit(3, (u.AnalogValue(1, 1, 18, 3 << 16 | 5, 3, -125, t),)),
+        u.DataUnit(4, (u.OperationRecord(1, 1, 0x01, 7, t),)),
+        u.DataUnit(21, (u.DeviceRunState(0x01, t),)),
+        u.DataUnit(24, (u.DeviceOperation(0x10, 2, t),)),
+        u.RawUnit(61, 1, b"\x01\x01"),
+    ]
+    src, dst = bytes.fromhex("010000000000"), bytes(6)
+    return [fr.Frame(i + 1, 2, src, dst, u.encode(o), t).encode() for i, o in enumerate(objs)]
+
+
+def _gbt_check(items: list[Any], reader: Any) -> None:
+    from drivers.gbt26875 import frame as fr
+    from drivers.gbt26875 import units as u
+    from drivers.gbt26875.points import DeviceState
+
+    if len(reader._buf) > fr.MAX_FRAME:
+        raise ContractBroken(f"stream reader holds {len(reader._buf)} bytes, over one frame")
+    state = DeviceState()
+    for item in items:
+        if isinstance(item, fr.FrameError):
+            continue
+        if not isinstance(item, fr.Frame):
+            raise ContractBroken(f"reader yielded {type(item).__name__}")
+        if item.encode() != fr.decode(item.encode()).encode():
+            raise ContractBroken("a decoded frame does not encode back to itself")
+        try:
+            unit = u.decode(item.data)
+        except u.UnitError:
+            continue
+        reading = state.read(unit)
+        for ch, label in reading.labels.items():
+            if not isinstance(label, str) or any(ord(c) < 0x20 for c in label):
+                raise ContractBroken(f"label of {ch} has control characters: {label!r}")
+        if isinstance(unit, u.DataUnit) and u.encode(unit) != item.data and \
+                unit.type_flag != u.COMPONENT_STATUS:
+            raise ContractBroken(f"type {unit.type_flag} unit does not encode back as sent")
+
+
+def gbt26875_stream(data: bytes) -> None:
+    """Bytes from a transmission device's TCP connection, cut at random points, into the frame
+    reader, then every frame into the data units and the point mapping: only FrameError and
+    UnitError, the reader never holds more than one maximal frame, every good frame round-trips.
+    Half the inputs are mutations of valid frames (right checksum recomputed half the time)."""
+    from drivers.gbt26875 import frame as fr
+
+    rng = _rng(data)
+    if data[:1] and data[0] & 1:
+        seeds = _gbt_seeds()
+        buf = bytearray(b"".join(rng.choice(seeds) for _ in range(1 + rng.randrange(3))))
+        for _ in range(1 + rng.randrange(4)):
+            i = rng.randrange(len(buf))
+            op = rng.randrange(3)
+            if op == 0:
+                buf[i] = data[rng.randrange(len(data))]
+            elif op == 1:
+                del buf[i:i + rng.randrange(1, 8)]
+            else:
+                buf[i:i] = data[1:1 + rng.randrange(1, 16)]
+        if rng.random() < 0.5 and len(buf) >= fr.OVERHEAD and buf[:2] == fr.START:
+            n = min(len(buf) - fr.OVERHEAD, fr.MAX_DATA)
+            buf[24], buf[25] = n & 0xFF, n >> 8
+            end = fr.HEADER + n
+            buf[end] = fr.checksum(bytes(buf[2:end]))
+            buf[end + 1:end + 3] = fr.END
+        stream = bytes(buf)
+    else:
+        stream = data[1:]
+    reader = fr.FrameReader()
+    items: list[Any] = []
+    pos = 0
+    while pos < len(stream):
+        step = 1 + rng.randrange(64)
+        items.extend(reader.feed(stream[pos:pos + step]))
+        pos += step
+    _gbt_check(items, reader)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "modbus_frame": modbus_frame,
     "modbus_rtu_reply": modbus_rtu_reply,
@@ -529,4 +622,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "sms_reply": sms_reply,
     "at_lines": at_lines,
     "pdu": pdu,
+    "gbt26875_stream": gbt26875_stream,
 }

@@ -99,6 +99,9 @@ class PollResult:
     error: str | None = None
     requests: int = 0
     response_s: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+    """Channel → the place a device itself names for it (a fire panel component's description),
+    for devices that report their channels as they go rather than from a profile."""
 
     @property
     def quality(self) -> Quality:

@@ -173,6 +173,9 @@ class Profile(BaseModel):
     unreadable: tuple[UnreadableRange, ...] = ()
     points: tuple[PointDef, ...] = Field(min_length=1)
     actions: dict[str, ActionDef] = Field(default_factory=dict)
+    open_channels: bool = Field(default=False, description=(
+        "the device reports its channels as it goes (a panel over GB/T 26875.3 names each "
+        "component in its status frames): the profile lists only its fixed points"))
 
     @field_validator("points")
     @classmethod

@@ -36,8 +36,8 @@ class Clock:
 class DeviceContext:
     """What every rule of one device needs besides its own settings."""
 
-    __slots__ = ("clock", "conds", "info", "maintenance", "rules", "settings", "shelved",
-                 "where_en", "where_zh")
+    __slots__ = ("clock", "conds", "info", "labels", "maintenance", "rules", "settings",
+                 "shelved", "where_en", "where_zh")
 
     def __init__(self, info: DeviceInfo, settings: RulesSettings, clock: Clock) -> None:
         self.info = info
@@ -47,6 +47,7 @@ class DeviceContext:
         self.maintenance = info.maintenance
         self.shelved: dict[str, float] = {}
         self.conds: list[tuple[str, Condition]] = []
+        self.labels: dict[str, str] = {}  # channel → the place the device names for it
         parts = [p for p in (info.building, f"{info.floor}F" if info.floor is not None else "",
                              info.room or "", info.location) if p]
         where = " ".join(parts)
@@ -70,6 +71,12 @@ class DeviceContext:
             return "shelved"
         return None
 
+    def label(self, channel: str) -> str:
+        """The place the device itself names for a channel (``fault@2-17`` or ``2-17``), or ""."""
+        if not self.labels:
+            return ""
+        return self.labels.get(channel.rpartition("@")[2], "")
+
     def event(self, kind: EventKind, rule: str, channel: str, severity: str, ts: float,
               value: float | str | None, threshold: float | str | None, zh: str, en: str,
               cond: Condition | None = None) -> Event:
@@ -77,7 +84,8 @@ class DeviceContext:
         ev = Event(kind=kind, rule=rule, device=i.id, channel=channel, severity=severity, ts=ts,
                    value=value, threshold=threshold, message_zh=f"{self.where_zh}：{zh}",
                    message_en=f"{self.where_en}: {en}", site=i.site, campus=i.campus,
-                   building=i.building, floor=i.floor, room=i.room, location=i.location,
+                   building=i.building, floor=i.floor, room=i.room,
+                   location=self.label(channel) or i.location,
                    latched=cond.latched if cond else False,
                    suppressed=self.suppression(rule, ts),
                    flapping=cond.flapping if cond else False)
@@ -130,3 +138,7 @@ class Checker:
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         raise NotImplementedError
+
+    def learn(self, key: str) -> None:
+        """A key first seen on a device with open channels (``DeviceInfo.open_channels``):
+        checkers that watch per-channel points start watching it; the others ignore it."""

@@ -70,13 +70,25 @@ _SEP_EN = " | "
 
 
 class _Device:
-    __slots__ = ("checkers", "comm", "ctx", "last_ts")
+    __slots__ = ("checkers", "comm", "ctx", "known", "last_ts")
 
-    def __init__(self, ctx: DeviceContext, checkers: list[Checker], comm: CommLoss | None):
+    def __init__(self, ctx: DeviceContext, checkers: list[Checker], comm: CommLoss | None,
+                 known: set[str] | None = None):
         self.ctx = ctx
         self.checkers = checkers
         self.comm = comm
         self.last_ts = 0.0
+        self.known = known  # keys seen so far, for a device with open channels
+
+    def learn(self, keys: Iterable[str]) -> None:
+        known = self.known
+        if known is None:
+            return
+        for k in keys:
+            if k not in known:
+                known.add(k)
+                for c in self.checkers:
+                    c.learn(k)
 
 
 class Engine:
@@ -93,10 +105,11 @@ class Engine:
             for ids, factory in KIND_RULES.get(info.kind, ()):
                 if _enabled(ctx.rules, ids):
                     c = factory(ctx, keys)
-                    if getattr(c, "active", True):
+                    if getattr(c, "active", True) or info.open_channels:
                         checkers.append(c)
             comm = CommLoss(ctx, keys) if ctx.rules.comm_loss.enabled else None
-            self._devs[dev_id] = _Device(ctx, checkers, comm)
+            self._devs[dev_id] = _Device(ctx, checkers, comm,
+                                         set(keys) if info.open_channels else None)
 
     def feed(self, snap: Snapshot) -> list[Event]:
         """Events this snapshot causes, in a stable order. Unknown devices give none."""
@@ -105,6 +118,10 @@ class Engine:
         if dev is None:
             return out
         dev.last_ts = snap.ts
+        if snap.labels:
+            dev.ctx.labels.update(snap.labels)
+        if dev.known is not None:
+            dev.learn(snap.values)
         if dev.comm is not None:
             dev.comm.feed(snap, out)
         if snap.ok:
@@ -164,6 +181,14 @@ class Engine:
             dev = self._devs.get(ev.device)
             if dev is None:
                 continue
+            if dev.known is not None and ev.channel:
+                # A channel the device named before the restart: watch it again now, so the
+                # alarm clears when the device next reports it clear.
+                dev.learn((ev.channel, f"{ev.rule}@{ev.channel}"))
+                ch = ev.channel.rpartition("@")[2] if "@" in ev.channel else ev.channel
+                if ev.location and ev.location != dev.ctx.info.location and (
+                        "@" in ev.channel or ev.rule != "panel_fault"):
+                    dev.ctx.labels.setdefault(ch, ev.location)
             for rule, cond in dev.ctx.conds:
                 if rule == ev.rule and cond.channel == ev.channel:
                     cond.restore(ev)

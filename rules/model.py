@@ -36,6 +36,10 @@ class DeviceInfo:
     ratings: Mapping[str, float] = field(default_factory=dict)
     maintenance: bool = False
     points: tuple[str, ...] = ()  # the profile's point keys; empty: the kind's usual keys
+    open_channels: bool = False
+    """The device reports its channels as they come (a fire panel over GB/T 26875.3 names each
+    component in its first status frame): keys of a known point name with a new channel start
+    their own alarm channel when first seen, instead of only the keys listed in ``points``."""
 
 
 @dataclass(slots=True)
@@ -53,3 +57,6 @@ class Snapshot:
     values: Mapping[str, Value]
     failed: Sequence[str] = ()
     poll_class: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Channel → place the device names for it (a component's description); it becomes the
+    location of that channel's alarms and is remembered until the device names it again."""

@@ -42,6 +42,13 @@ class FireAlarm(Checker):
     def active(self) -> bool:
         return bool(self.chans)
 
+    def learn(self, key: str) -> None:
+        name, ch = _split(key)
+        if name == "fire_alarm" and all(k != key for k, _, _ in self.chans):
+            s = self.s
+            self.chans.append((key, ch, self.ctx.condition("fire_alarm", ch, s.on_delay_s,
+                                                           s.off_delay_s, latched=True)))
+
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
         for key, ch, cond in self.chans:
@@ -51,8 +58,12 @@ class FireAlarm(Checker):
             on = 1 if v else 0
             code = cond.update(snap.ts, on, on, reset=not on)
             if code != NONE:
-                where_zh = f"{ch}号防区" if ch else "控制器"
-                where_en = f"zone {ch}" if ch else "panel"
+                label = self.ctx.label(ch)
+                if label:  # a component that names its place (GB/T 26875.3 description)
+                    where_zh, where_en = f"{label}，部件 {ch}", f"{label}, component {ch}"
+                else:
+                    where_zh = f"{ch}号防区" if ch else "控制器"
+                    where_en = f"zone {ch}" if ch else "panel"
                 report(self.ctx, cond, code, "fire_alarm", ch, (self.s.severity,), snap.ts, on,
                        1, f"火灾报警（{where_zh}），请立即核实",
                        f"FIRE ALARM ({where_en}): verify now", out)
@@ -79,6 +90,13 @@ class PanelFault(Checker):
     def active(self) -> bool:
         return bool(self.chans)
 
+    def learn(self, key: str) -> None:
+        name, ch = _split(key)
+        sev = self.s.severities.get(name)
+        if sev is not None and all(c[0] != key for c in self.chans):
+            self.chans.append((key, name, ch, (sev,), self.ctx.condition(
+                "panel_fault", key, self.s.on_delay_s, self.s.off_delay_s)))
+
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
         for key, name, ch, sev, cond in self.chans:
@@ -88,8 +106,9 @@ class PanelFault(Checker):
             on = 1 if v else 0
             code = cond.update(snap.ts, on, on)
             if code != NONE:
-                zz = f"{ch}号防区" if ch else ""
-                ze = f" zone {ch}" if ch else ""
+                label = self.ctx.label(ch)
+                zz = f"（{label}，部件 {ch}）" if label else (f"{ch}号防区" if ch else "")
+                ze = f" ({label}, component {ch})" if label else (f" zone {ch}" if ch else "")
                 report(self.ctx, cond, code, "panel_fault", key, sev, snap.ts, on, 1,
                        f"火灾报警控制器{zz}{_ZH.get(name, name)}", f"fire panel{ze}: "
                        f"{_EN.get(name, name)}", out)

@@ -125,10 +125,14 @@ def spec_from_dict(
         dirs = [Path(p) if base is None else base / p for p in data.get("profile_dirs", [])]
         profiles = load_profiles(*dirs)
     buses = []
+    framed: set[str] = set()  # GB/T 26875.3 buses: their devices dial in (simulators.gbt26875)
     for i, b in enumerate(data.get("buses") or [], 1):
         if not isinstance(b, Mapping) or "id" not in b:
             raise SpecError(f"buses entry {i}: needs at least id:")
         kind = b.get("kind", b.get("type", "tcp"))
+        if kind == "gbt26875":
+            framed.add(str(b["id"]))
+            continue
         port: int | str = b.get("port", 0)
         if kind != "rtu":
             port = int(port)
@@ -145,6 +149,8 @@ def spec_from_dict(
         )
     devices = []
     for i, d in enumerate(data.get("devices") or [], 1):
+        if isinstance(d, Mapping) and str(d.get("bus")) in framed:
+            continue
         if not isinstance(d, Mapping) or not {"id", "profile", "bus", "unit"} <= set(d):
             raise SpecError(f"devices entry {i}: needs id, profile, bus and unit")
         prof = profiles.get(str(d["profile"]))

@@ -11,10 +11,11 @@ from typing import Any
 
 def _export(args: argparse.Namespace) -> int:
     from gateway.dashboards.export import export
+    from gateway.dashboards.layout import LayoutError
 
     try:
-        written = export(args.dir)
-    except OSError as exc:
+        written = export(args.dir, args.campus_layout)
+    except (OSError, LayoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for path in written:
@@ -25,6 +26,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from gateway.dashboards.layout import LayoutError, load
     from gateway.dashboards.push import DatasourceSettings, PushError, push
 
     token = args.token or os.environ.get("GRAFANA_TOKEN", "")
@@ -32,9 +34,10 @@ def _push(args: argparse.Namespace) -> int:
         url=args.datasource_url, database=args.database,
         token=args.influx_token or os.environ.get("FIREGATE_INFLUX_TOKEN", ""))
     try:
+        layout = load(args.campus_layout) if args.campus_layout is not None else None
         report = push(args.url, token, folder=args.folder, folder_uid=args.folder_uid,
-                      datasource=settings, timeout=args.timeout)
-    except PushError as exc:
+                      datasource=settings, timeout=args.timeout, campus_layout=layout)
+    except (PushError, LayoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for line in report.lines():
@@ -49,6 +52,9 @@ def add_parser(subparsers: Any) -> None:
     e = sub.add_parser("export", help="write the dashboards as JSON for Grafana's file "
                        "provisioning")
     e.add_argument("dir", type=Path, metavar="DIR")
+    e.add_argument("--campus-layout", type=Path, default=None, metavar="FILE",
+                   help="campus layout for the campus map (building outlines, positions and "
+                   "names; default: the two-campus example shipped with firegate)")
     e.set_defaults(func=_export)
 
     u = sub.add_parser("push", help="create or update the dashboards in a running Grafana "
@@ -65,4 +71,6 @@ def add_parser(subparsers: Any) -> None:
     u.add_argument("--influx-token", default="",
                    help="InfluxDB 2 read token for the datasource (or FIREGATE_INFLUX_TOKEN)")
     u.add_argument("--timeout", type=float, default=10.0)
+    u.add_argument("--campus-layout", type=Path, default=None, metavar="FILE",
+                   help="campus layout for the campus map (default: the shipped example)")
     u.set_defaults(func=_push)

@@ -33,7 +33,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         plan = {
             d.id: [r.as_dict() for r in DeviceReader(d.id, profiles[d.profile], d.unit,
                                                      d.gap_fill).full_plan()]
-            for d in cfg.devices
+            for d in cfg.devices if cfg.bus(d.bus).type != "gbt26875"  # frames, no reads
         }
         # One line per device: a plan of 150 rooms stays readable and diffable.
         rows = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in plan.items()]

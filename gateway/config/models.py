@@ -7,6 +7,7 @@ file can be shared and committed without them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -17,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drivers.profiles import Profile, ProfileError, load_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
@@ -98,14 +106,61 @@ class RtuBus(BusBase):
     stopbits: Literal[1, 2] = 1
 
 
-Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus, Field(discriminator="type")]
+class Gbt26875Bus(Strict):
+    """Fire panels behind user information transmission devices that speak GB/T 26875.3: the
+    gateway listens as the monitoring centre, and the devices dial in. With ``relay_to`` it
+    forwards every byte unchanged to the real monitoring centre (and its answers back), reading
+    along, so the building keeps its link to the 119 centre."""
+
+    type: Literal["gbt26875"]
+    id: Ident
+    host: str = "0.0.0.0"
+    port: int = Field(default=9001, ge=1, le=65535)
+    address: str = Field(default="000000000000", pattern=r"^[0-9A-Fa-f]{12}$",
+                         description="this centre's address, 12 hex digits, MSB first")
+    silent_s: float = Field(default=120.0, gt=0, le=3600,
+                            description="no frame or heartbeat for this long: the device counts "
+                            "as silent, one failed poll a second, so comm_loss raises after "
+                            "silent_s + comm_loss.polls seconds")
+    relay_to: str | None = Field(default=None, pattern=r"^[^:\s]+:[0-9]{1,5}$",
+                                 description="host:port of the real monitoring centre")
+    max_connections: int = Field(default=64, ge=1, le=1024)
+    timeout_s: float = Field(default=10.0, gt=0, le=300, description="relay connect timeout")
+    allow_from: list[str] = Field(default_factory=list, description=(
+        "addresses or networks (CIDR) a transmission device may connect from; empty: any. "
+        "A source address in a frame is no authentication: list the devices' IPs"))
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allow_from {net!r} is not an address or a network "
+                                 "(10.20.3.7, 10.20.3.0/24)") from exc
+        return v
+
+    @field_validator("relay_to")
+    @classmethod
+    def _relay_port(cls, v: str | None) -> str | None:
+        if v is not None and not 1 <= int(v.rpartition(":")[2]) <= 65535:
+            raise ValueError(f"relay_to {v!r}: the port must be 1-65535")
+        return v
+
+
+Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus, Field(discriminator="type")]
 
 
 class Device(Strict):
     id: Ident
     profile: str
     bus: str
-    unit: int = Field(ge=0, le=247, description="Modbus unit (slave) id")
+    # Required on Modbus buses (checked in Config, which knows the bus); unused on gbt26875.
+    unit: int = Field(default=0, ge=0, le=247, description="Modbus unit (slave) id")
+    address: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{12}$",
+                                description="GB/T 26875.3 source address, 12 hex digits, MSB "
+                                "first (devices on a gbt26875 bus)")
     name: str = ""
     floor: int | None = Field(default=None, ge=-5, le=200)
     room: str | None = None
@@ -137,13 +192,28 @@ class Config(Strict):
         _no_duplicates(bus_ids, "buses", "bus id")
         _no_duplicates([d.id for d in self.devices], "devices", "device id")
         known = set(bus_ids)
+        gbt = {b.id for b in self.buses if isinstance(b, Gbt26875Bus)}
         seen_units: dict[tuple[str, int], str] = {}
+        seen_addr: dict[str, str] = {}
         for i, d in enumerate(self.devices):
             if d.bus not in known:
                 raise _located(
                     ("devices", i, "bus"),
                     f"bus {d.bus!r} does not exist; the buses are: {', '.join(bus_ids)}",
                 )
+            if d.bus in gbt:
+                if d.address is None:
+                    raise _located(("devices", i, "address"), "is required on a gbt26875 bus: "
+                                   "the transmission device's source address, 12 hex digits, "
+                                   "most significant first")
+                key = d.address.upper()
+                if key in seen_addr:
+                    raise _located(("devices", i, "address"), f"address {d.address} is already "
+                                   f"used by device {seen_addr[key]!r}")
+                seen_addr[key] = d.id
+                continue
+            if "unit" not in d.model_fields_set:
+                raise _located(("devices", i, "unit"), "is required")
             other = seen_units.get((d.bus, d.unit))
             if other is not None:
                 raise _located(
@@ -157,7 +227,7 @@ class Config(Strict):
         _mqtt_is_private(self.outputs)
         return self
 
-    def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus:
+    def bus(self, bus_id: str) -> TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus:
         return next(b for b in self.buses if b.id == bus_id)
 
     def period(self, device: Device, poll_class: str) -> float:
@@ -428,7 +498,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop pydantic's union tags (``tcp``, ``rtu``) and function names from a location."""
     out: list[str | int] = []
     for part in loc:
-        if isinstance(part, str) and ((part in ("tcp", "rtu", "rtu_over_tcp") and out and
+        tags = ("tcp", "rtu", "rtu_over_tcp", "gbt26875")
+        if isinstance(part, str) and ((part in tags and out and
                                       isinstance(out[-1], int)) or part.startswith("function-")):
             continue
         out.append(part)

@@ -15,9 +15,14 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from gateway.dashboards import common as c
 from gateway.dashboards.influxql import InfluxQL
+from gateway.dashboards.overview import open_alarms_table
+from rules import severity as sv
 
-LOCATION = ("building", "floor", "room", "device", "rule", "severity")
+LOCATION = ("campus", "building", "floor", "room", "channel", "device", "rule", "severity")
 GROUP = ", ".join(f'"{k}"' for k in ("alarm_id", *LOCATION))
+COLUMNS_ZH = {"alarm_id": "告警号", "campus": "校区", "building": "楼", "floor": "楼层",
+              "room": "房间", "channel": "防区/回路", "device": "设备", "rule": "规则",
+              "state": "状态", "message": "告警内容", "value": "数值"}
 
 
 def _join(mode: str) -> dm.DataTransformerConfig:
@@ -26,51 +31,35 @@ def _join(mode: str) -> dm.DataTransformerConfig:
 
 
 def _severity_cells(panel: table.Panel) -> table.Panel:
-    red = {s: dm.ValueMappingResult(color=c.RED_COLOUR, index=i)
-           for i, s in enumerate(c.RED_SEVERITIES)}
-    name, props = c.override("severity", cell=c.colour_cells(),
-                             mappings=[dm.ValueMap(options=red)])
+    name, props = c.override("severity", cell=c.colour_cells(), display="级别",
+                             mappings=c.severity_mappings())
     return panel.override_by_name(name, props)
 
 
 def _active() -> table.Panel:
-    cols = ", ".join(f'"{k}"' for k in ("alarm_id", *LOCATION, "state", "acked", "value",
-                                         "threshold"))
-    current = (f'SELECT {cols} FROM (SELECT last("open") AS "open", last("acked") AS "acked", '
-               'last("state") AS "state", last("value") AS "value", last("threshold") AS '
-               f'"threshold" FROM "alarm" WHERE {c.LOC} AND {c.NOW} GROUP BY {GROUP}) '
-               'WHERE "open" = true')
-    raised = (f'SELECT first("seq") AS "seq" FROM "alarm" WHERE {c.LOC} AND {c.NOW} '
-              'AND "state" = \'raised\' GROUP BY "alarm_id"')
-    aname, aprops = c.override("acked", display="Acknowledged", cell=c.colour_cells(),
-                               mappings=c.bool_mappings("yes", "NO", c.GREEN, c.RED_COLOUR))
-    tname, tprops = c.override("Time 2", display="Raised (age)", unit="dateTimeFromNow")
-    panel = (c.rows_table("Active alarms", height=10, span=24)
-             .with_target(InfluxQL(current).ref_id("A").table())
-             .with_target(InfluxQL(raised).ref_id("B").table())
-             .transformations([_join("inner"),
-                               c.hide_time("Time 1", "seq", "alarm_id")])
-             .override_by_name(aname, aprops).override_by_name(tname, tprops)
-             .sort_by([cb.TableSortByFieldState().display_name("Raised (age)")]))
-    return _severity_cells(panel)
+    """The overview's open-alarm table: worst, then newest, first; silent gateways included."""
+    return open_alarms_table("未处理告警 Active alarms (worst, then newest, first)", height=12)
 
 
 def _ledger() -> table.Panel:
-    last = ('SELECT last("state") AS "state", last("value") AS "value" FROM "alarm" WHERE '
+    last = ('SELECT last("state") AS "state", last("message_zh") AS "message", '
+            'last("value") AS "value" FROM "alarm" WHERE '
             f'$timeFilter AND {c.LOC} GROUP BY {GROUP}')
     tta = ('SELECT elapsed("seq", 1s) AS "to_ack" FROM "alarm" WHERE $timeFilter AND '
            f'{c.LOC} AND ("state" = \'raised\' OR "state" = \'acknowledged\') GROUP BY "alarm_id"')
     ttc = ('SELECT elapsed("seq", 1s) AS "to_close" FROM "alarm" WHERE $timeFilter AND '
            f'{c.LOC} AND ("state" = \'raised\' OR "state" = \'closed\') GROUP BY "alarm_id"')
-    ack_name, ack_props = c.override("to_ack", display="Time to acknowledge", unit="s")
-    close_name, close_props = c.override("to_close", display="Time to close", unit="s")
-    panel = (c.rows_table("Ledger of recent alarms", height=12, span=24)
+    ack_name, ack_props = c.override("to_ack", display="确认用时 To acknowledge", unit="s")
+    close_name, close_props = c.override("to_close", display="销号用时 To close", unit="s")
+    panel = (c.rows_table("Ledger of recent alarms 告警台账", height=12, span=24)
              .with_target(InfluxQL(last).ref_id("A").table())
              .with_target(InfluxQL(tta).ref_id("B").table())
              .with_target(InfluxQL(ttc).ref_id("C").table())
              .transformations([_join("outer"),
                                c.hide_time("Time 1", "Time 2", "Time 3")])
              .override_by_name(ack_name, ack_props).override_by_name(close_name, close_props))
+    for field, label in COLUMNS_ZH.items():
+        panel = panel.override_by_name(*c.override(field, display=label))
     return _severity_cells(panel)
 
 
@@ -86,10 +75,16 @@ def _mean_time(title: str, states: str, name: str) -> stat.Panel:
 def _raised_over_time() -> timeseries.Panel:
     query = ('SELECT count("seq") FROM "alarm" WHERE $timeFilter AND ' + c.LOC
              + ' AND "state" = \'raised\' GROUP BY time($__interval), "severity" fill(0)')
-    return (c.trend("Alarms raised", "short", height=6, span=12)
-            .with_target(InfluxQL(query).ref_id("A").alias("$tag_severity"))
-            .draw_style(cm.GraphDrawStyle.BARS).fill_opacity(80)
-            .stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL)))
+    panel = (c.trend("Alarms raised", "short", height=6, span=12)
+             .with_target(InfluxQL(query).ref_id("A").alias("$tag_severity"))
+             .draw_style(cm.GraphDrawStyle.BARS).fill_opacity(80)
+             .stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL)))
+    for lv in sv.LEVELS:
+        panel = panel.override_by_name(lv.name, [
+            dm.DynamicConfigValue(id_val="displayName", value=lv.zh),
+            dm.DynamicConfigValue(id_val="color",
+                                  value={"mode": "fixed", "fixedColor": lv.colour})])
+    return panel
 
 
 def _repeats() -> table.Panel:
@@ -111,7 +106,9 @@ def build() -> db.Dashboard:
                              "close, and repeats by room.")
             .time("now-7d", "now")
             .with_variable(c.campus_var()).with_variable(c.building_var())
-            .with_variable(c.lookback_var())
+            .with_variable(c.lookback_var()).with_variable(c.stale_var())
+            .with_variable(c.known_var())
+            .refresh("10s")
             .with_panel(_active())
             .with_panel(_mean_time("Mean time to acknowledge",
                                    '"state" = \'raised\' OR "state" = \'acknowledged\'',

@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.dashboards import common
 from gateway.dashboards.export import dashboards
+from gateway.dashboards.layout import Layout
 
 INSTALL_HINT = ("`firegate dashboards push` needs the grafana-client package, which edge "
                 "gateways do not install. On the machine that pushes, run: "
@@ -92,8 +93,10 @@ def _explain(exc: Exception, url: str, doing: str) -> PushError:
 
 
 def push(url: str, token: str, *, folder: str = "Fire safety", folder_uid: str = "firegate",
-         datasource: DatasourceSettings | None = None, timeout: float = 10.0) -> PushReport:
-    """Create the folder and datasource if missing, then save every dashboard in place."""
+         datasource: DatasourceSettings | None = None, timeout: float = 10.0,
+         campus_layout: Layout | None = None) -> PushReport:
+    """Create the folder and datasource if missing, then save every dashboard in place (the
+    campus map drawn from ``campus_layout``, default the example shipped with firegate)."""
     api = _client(url, token, timeout)
     try:
         from grafana_client.client import GrafanaClientError, GrafanaException
@@ -126,7 +129,7 @@ def push(url: str, token: str, *, folder: str = "Fire safety", folder_uid: str =
             api.datasource.create_datasource((datasource or DatasourceSettings()).payload())
             report.datasource = f"{common.DATASOURCE_NAME} ({common.DATASOURCE_UID}): created"
 
-        for model in dashboards().values():
+        for model in dashboards(campus_layout).values():
             uid = str(model["uid"])
             doing = f"saving dashboard {uid!r}"
             answer = api.dashboard.update_dashboard({

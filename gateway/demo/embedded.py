@@ -9,13 +9,15 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from gateway.config.models import Config, ConfigError, RtuBus, load_config
 from gateway.demo.outputs import demo_extras, demo_overrides, demo_summary
-from gateway.demo.simulate import spec_from_config
+from gateway.demo.simulate import spec_from_config, transmission_devices
+from gateway.runtime.gateway import Gateway
 from gateway.runtime.process import run_gateway
 from gateway.runtime.wiring import Services
 from simulators import Simulation
@@ -90,6 +92,12 @@ async def run_demo(args: argparse.Namespace) -> int:
             return 2
         print(f"firegate demo: {len(cfg.devices)} simulated devices on {len(cfg.buses)} buses, "
               f"{args.for_s:g} s; data in {cfg.gateway.data_dir}", flush=True)
+        extras = demo_extras(args, modem_sim)
+
+        def with_panels(gw: Gateway) -> list[Coroutine[Any, Any, object]]:
+            # The fire panel over GB/T 26875.3 dials the gateway's listener and plays its script.
+            return [*extras(gw), *transmission_devices(cfg)]
+
         async with Simulation(spec, scenario=scenario):
             add_outputs = demo_summary(args)
 
@@ -100,7 +108,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                     pending.append(int(outbox.get("pending", 0)))
 
             rc = await run_gateway(cfg, for_s=args.for_s, summary=args.summary,
-                                   view=not args.no_view, extras=demo_extras(args, modem_sim),
+                                   view=not args.no_view, extras=with_panels,
                                    on_summary=on_summary)
         if modem_sim is not None and args.sms_log:
             modem_sim.write_jsonl(args.sms_log)

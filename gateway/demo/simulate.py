@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from drivers.profiles import Profile
-from gateway.config.models import Config, RtuBus, load_profiles_for
+from gateway.config.models import Config, Gbt26875Bus, RtuBus, load_profiles_for
+from gateway.runtime.aio import cancel_all
 from simulators import Simulation
 from simulators.scenario import load_scenario
 from simulators.spec import SimBus, SimDevice, SimSpec
@@ -22,7 +25,12 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
                      emulate_timing: bool = False, seed: int = 0) -> SimSpec:
     profiles = profiles or load_profiles_for(cfg)
     buses = []
+    # Transmission devices (gbt26875) dial the gateway: they are not Modbus servers, see
+    # simulators.gbt26875 and gateway.demo.embedded.
+    modbus = {b.id for b in cfg.buses if not isinstance(b, Gbt26875Bus)}
     for b in cfg.buses:
+        if isinstance(b, Gbt26875Bus):
+            continue
         if isinstance(b, RtuBus):
             buses.append(SimBus(id=b.id, kind="rtu", port=b.port, baudrate=b.baudrate,
                                 emulate_timing=emulate_timing))
@@ -34,9 +42,30 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
         SimDevice(id=d.id, profile=profiles[d.profile], bus=d.bus, unit=d.unit,
                   ratings=dict(d.ratings), floor=d.floor, room=d.room,
                   strict_addresses=d.profile in STRICT_PROFILES)
-        for d in cfg.devices if d.enabled
+        for d in cfg.devices if d.enabled and d.bus in modbus
     ]
     return SimSpec(buses=buses, devices=devices, seed=seed)
+
+
+def transmission_devices(cfg: Config, *,
+                         time_scale: float = 1.0) -> list[Coroutine[Any, Any, None]]:
+    """A simulated GB/T 26875.3 transmission device for every device on a ``gbt26875`` bus: it
+    dials the bus's port (the gateway, retrying until it listens), plays the scripted scenario
+    and keeps its heartbeats going."""
+    from simulators.gbt26875 import TransmissionDevice
+
+    out: list[Coroutine[Any, Any, None]] = []
+    for bus in cfg.buses:
+        if not isinstance(bus, Gbt26875Bus):
+            continue
+        host = "127.0.0.1" if bus.host in ("0.0.0.0", "::", "") else bus.host
+        heartbeat = max(1.0, min(30.0, bus.silent_s / 3))
+        for d in cfg.devices:
+            if d.bus == bus.id and d.enabled and d.address:
+                dev = TransmissionDevice(d.address, centre=bus.address, heartbeat_s=heartbeat,
+                                         hello_on_connect=True)
+                out.append(dev.run(host, bus.port, time_scale=time_scale))
+    return out
 
 
 async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | None = None) -> int:
@@ -51,8 +80,16 @@ async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | Non
     async with Simulation(spec, scenario=scen) as sim:
         for bus_id, where in sim.ports().items():
             print(f"simulating bus {bus_id} at {where}", flush=True)
-        print(f"{len(spec.devices)} devices; Ctrl-C to stop", flush=True)
+        dialers = [asyncio.create_task(c) for c in transmission_devices(cfg)]
+        for b in cfg.buses:
+            if isinstance(b, Gbt26875Bus):
+                print(f"simulating transmission devices dialing {b.host}:{b.port} ({b.id})",
+                      flush=True)
+        print(f"{len(spec.devices) + len(dialers)} devices; Ctrl-C to stop", flush=True)
         if for_s is not None:
             loop.call_later(for_s, stop.set)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            await cancel_all(dialers)
     return 0

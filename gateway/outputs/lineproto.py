@@ -4,8 +4,11 @@ points/s; plain strings go many times faster, and the gateway has one small core
 Schema (design contract 6): one measurement per device family, tags site, campus, building,
 floor, room, device, gateway, plus ``channel`` for ``name@channel`` keys; fields are the canonical
 point names. Alarm transitions go to ``alarm``, poll health to ``device_health``, the gateway's
-own health to ``gateway_health``. Timestamps are milliseconds: a repeat of the same record lands
-on the same series and timestamp, which InfluxDB and VictoriaMetrics treat as one point.
+own health to ``gateway_health`` (with ``ts_ms``, its own time as a value). Alarm records carry
+``message_zh``, ``location`` and ``raised_ms`` (when the alarm was raised) as fields; the
+gateway's ``campus_name`` and ``building_name`` are tags when configured. Timestamps are
+milliseconds: a repeat of the same record lands on the same series and timestamp, which InfluxDB
+and VictoriaMetrics treat as one point.
 """
 
 from __future__ import annotations
@@ -84,6 +87,12 @@ class LineBuilder:
         self.poll_health = poll_health
         self._base = {"site": identity.site, "campus": identity.campus,
                       "building": identity.building, "gateway": identity.id}
+        # Display names, when the configuration gives them: the dashboards show them next to
+        # the ids (empty values are left out of the tag set).
+        for key in ("campus_name", "building_name"):
+            name = getattr(identity, key, "")
+            if isinstance(name, str) and name:
+                self._base[key] = name
         self._heads: dict[tuple[str, str, str | None, str], str] = {}
 
     def _head(self, meas: str, device: str, channel: str | None, tags: Mapping[str, Any]) -> str:
@@ -133,7 +142,8 @@ class LineBuilder:
 
         ``value`` stays a float field whatever the rule measured (InfluxDB refuses a field whose
         type changes): a text value (a trip reason) goes to ``value_text``, a bool becomes 1/0.
-        ``open`` is true until the alarm is closed, ``active`` until it is cleared.
+        ``open`` is true until the alarm is closed, ``active`` until it is cleared. ``location``
+        (a field: free text with a high count of values) is the label people use (3层东侧走廊).
         """
         rec = record.to_json()  # the fields a transition and an action record share, by name
         tags = {k: rec.get(k) for k in ("campus", "building", "floor", "room", "rule",
@@ -144,6 +154,8 @@ class LineBuilder:
         state = rec.get("state")
         vals: dict[str, object] = {k: rec.get(k) for k in ("seq", "state", "event", "acked_by",
                                                         "message_en", "message_zh")}
+        if rec.get("location"):  # the zone's or door's label, or the device's place in words
+            vals["location"] = str(rec["location"])
         for name in ("value", "threshold"):
             v = rec.get(name)
             if isinstance(v, bool):
@@ -152,14 +164,20 @@ class LineBuilder:
                 vals[name] = v
             elif v is not None:
                 vals[f"{name}_text"] = str(v)
+        raised = rec.get("raised_at")  # when raised: a screen shows its age from any record
+        if isinstance(raised, int | float):
+            vals["raised_ms"] = ts_ms(float(raised))
         vals["open"] = state != "closed"
         vals["active"] = state not in CLOSED
         vals["acked"] = bool(rec.get("acked_by")) or state == "acknowledged"
         out.append(f"{head} {fields(vals)} {ts_ms(record.ts)}")
 
     def gateway_health(self, values: Mapping[str, Any], ts: float) -> str:
+        """The gateway's heartbeat. ``ts_ms`` repeats the record's own time as a value, so a
+        dashboard can show when a silent gateway was last heard (InfluxQL cannot select a
+        time as a value)."""
         return f"{self._head('gateway_health', self._base['gateway'], None, {})} " \
-               f"{fields(values)} {ts_ms(ts)}"
+               f"{fields({**values, 'ts_ms': ts_ms(ts)})} {ts_ms(ts)}"
 
     def lines(self, batch: Batch) -> list[str]:
         out: list[str] = []

@@ -22,7 +22,14 @@ from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
 from gateway.alarms.ledger import Alarm, Ledger
 from gateway.alarms.recovery import republish_unsent
-from gateway.config.models import Config, Device, GatewayIdentity, RtuBus, load_profiles_for
+from gateway.config.models import (
+    Config,
+    Device,
+    GatewayIdentity,
+    Gbt26875Bus,
+    RtuBus,
+    load_profiles_for,
+)
 from gateway.inbound.guard import shown
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
@@ -75,10 +82,13 @@ def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
 
 def device_info(cfg: Config, d: Device, prof: Profile) -> DeviceInfo:
     g = cfg.gateway
+    # A panel over GB/T 26875.3 names its components as they report: open channels.
+    open_channels = prof.open_channels or isinstance(cfg.bus(d.bus), Gbt26875Bus)
     return DeviceInfo(id=d.id, kind=prof.kind, family=prof.family, profile=prof.profile,
                       site=g.site, campus=g.campus, building=g.building, floor=d.floor,
                       room=d.room, location=d.location, name=d.name, ratings=dict(d.ratings),
-                      maintenance=d.maintenance, points=tuple(prof.by_key))
+                      maintenance=d.maintenance, points=tuple(prof.by_key),
+                      open_channels=open_channels)
 
 
 def device_tags(cfg: Config, d: Device) -> dict[str, str]:
@@ -106,8 +116,9 @@ class Gateway:
         self.tags = {i: device_tags(cfg, d) for i, d in self.devices.items()}
         self.health = {i: DeviceHealth() for i in self.devices}
         self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
+        gbt = {b.id for b in cfg.buses if isinstance(b, Gbt26875Bus)}
         self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
-                        for i, d in self.devices.items()}
+                        for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
@@ -128,6 +139,7 @@ class Gateway:
         self.ledger: Ledger
         self.outbox: Outbox
         self.pollers: list[BusPoller] = []
+        self.frame_listeners: list[Any] = []  # runtime.gbtlisten.Gbt26875Listener per bus
         self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
 
     # ------------------------------------------------------------------ lifecycle
@@ -191,7 +203,7 @@ class Gateway:
         pollers = []
         for bus in cfg.buses:
             devs = [d for d in self.devices.values() if d.bus == bus.id]
-            if not devs:
+            if not devs or isinstance(bus, Gbt26875Bus):
                 continue
             jobs = [
                 Job(d.id, cls, cfg.period(d, cls), cfg.poll_classes[cls].priority)
@@ -203,6 +215,39 @@ class Gateway:
                                      self.on_result, policy, self.health))
         self.pollers = pollers
         return pollers
+
+    def build_frame_listeners(self) -> list[Any]:
+        """A listener per GB/T 26875.3 bus: devices that send frames instead of being polled.
+        Their frames come in through :meth:`on_result` like any poll."""
+        from gateway.runtime.gbtlisten import Gbt26875Listener
+
+        out = []
+        for bus in self.cfg.buses:
+            devs = [d for d in self.devices.values() if d.bus == bus.id]
+            if not devs or not isinstance(bus, Gbt26875Bus):
+                continue
+            silent = {d.id: list(self.profiles[d.profile].by_key) for d in devs}
+            out.append(Gbt26875Listener(bus, devs, self.on_result, self.health,
+                                        self.on_operation, silent))
+        self.frame_listeners = out
+        return out
+
+    def on_operation(self, device_id: str, op: Any, ts: float) -> None:
+        """An operation at a panel (reset, silence, self-test …, GB/T 26875.3 types 4 and 24)
+        goes on the ledger's record of actions, next to the gateway's own."""
+        from drivers.gbt26875.points import OPERATIONS_ZH
+
+        what = "+".join(op.what) or "operation"
+        try:
+            self.ledger.record_action(
+                who=f"operator {op.operator}", via="panel", device=device_id, action=what,
+                params={"system": op.system or "fire_alarm", "operator": op.operator,
+                        "zh": "、".join(OPERATIONS_ZH.get(w, w) for w in op.what)},
+                result="done at the panel", ts=ts)
+        except Exception as exc:
+            log.error("cannot record the operation %s at %s on the ledger: %s", what,
+                      device_id, exc)
+        log.info("%s: %s by operator %d at the panel", device_id, what, op.operator)
 
     def line_for(self, device_id: str) -> Line:
         """The bus line a device's poller uses: a write takes a link from it like a read does,
@@ -223,7 +268,7 @@ class Gateway:
             self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
                                                            self.tags[r.device_id]))
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
-                                           r.failed, r.poll_class))
+                                           r.failed, r.poll_class, r.labels))
         if events:
             self._unrecorded.extend(events)
         # While the ledger fails (locked by another process, disk full) only the flusher tries
@@ -403,8 +448,10 @@ class Gateway:
                   extra: Sequence[Coroutine[Any, Any, object]] = ()) -> None:
         """Run until ``stop`` is set. ``extra`` are coroutines to run alongside (outputs, SMS)."""
         pollers = self.pollers or self.build_pollers()
+        listeners = self.frame_listeners or self.build_frame_listeners()
         async with asyncio.TaskGroup() as tg:
             producers = [tg.create_task(p.run()) for p in pollers]
+            producers += [tg.create_task(li.run()) for li in listeners]
             producers.append(tg.create_task(self._flusher()))
             others = [tg.create_task(coro) for coro in extra]
             await stop.wait()

@@ -17,8 +17,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_dashboards_queries import ALL, DB, QUERIES, Influx1, _rows, substitute
+from tests.support import dashq
 from tests.support.demo_kit import DemoRun
+from tests.support.servers import Influx1
+
+DB = "firegate_demo"
+ALL = dashq.ALL
+QUERIES = list(dashq.queries())
 
 GAPS = {
     'last("energy_kwh")) FROM "electrical" WHERE $timeFilter AND "campus" =~ /^$campus$/ AND '
@@ -27,6 +32,8 @@ GAPS = {
                 "two minutes",
     'WHERE "online" = false': "the demo ends with every device back online, so no device is "
                               "offline now (integration/test_dashboards_queries.py has some)",
+    'WHERE "level" > 0': "the demo's gateway is heard until the end: no silent-gateway rows "
+                         "(integration/test_dashboards_screens.py has one)",
 }
 
 
@@ -40,6 +47,14 @@ def demo_lines(demo_120: DemoRun) -> list[str]:
              if ln.strip()]
     assert lines, "the demo wrote no line protocol"
     return lines
+
+
+def _ending_now(lines: list[str]) -> list[str]:
+    """The demo's lines moved in time so that the run ends now: the "now" panels ($current,
+    $stale) then see a live gateway however long ago the shared demo ran in this session."""
+    stamps = [int(ln.rsplit(" ", 1)[1]) for ln in lines]
+    shift = int(time.time() * 1000) - max(stamps)
+    return [f"{ln.rsplit(' ', 1)[0]} {ts + shift}" for ln, ts in zip(lines, stamps, strict=True)]
 
 
 def _write(server: Influx1, lines: list[str]) -> list[tuple[str, str]]:
@@ -67,20 +82,23 @@ def _write(server: Influx1, lines: list[str]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def demo_influx(demo_lines: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+def demo_influx(demo_lines: list[str], influx1: Influx1) -> Iterator[
         tuple[Influx1, list[tuple[str, str]]]]:
-    server = Influx1(tmp_path_factory.mktemp("influx1-demo"))
-    try:
-        server.query(f'CREATE DATABASE "{DB}"', db="")
-        yield server, _write(server, demo_lines)
-    finally:
-        server.stop()
+    influx1.query(f'DROP DATABASE "{DB}"')
+    influx1.query(f'CREATE DATABASE "{DB}"')
+    yield influx1, _write(influx1, _ending_now(demo_lines))
+    influx1.query(f'DROP DATABASE "{DB}"')
 
 
 def test_demo_writes_the_measurements_the_dashboards_read(demo_lines: list[str]) -> None:
     measurements = {ln.split(",", 1)[0] for ln in demo_lines}
     assert {"electrical", "breaker", "residual_current", "electrical_fire", "fire_panel", "door",
             "exit", "alarm", "device_health", "gateway_health"} <= measurements
+    # what the screens need to show silence and age: the heartbeat's time as a value, and when
+    # each alarm was raised on every one of its records
+    assert all("ts_ms=" in ln for ln in demo_lines if ln.startswith("gateway_health,"))
+    assert all("raised_ms=" in ln for ln in demo_lines
+               if ln.startswith("alarm,") and "alarm_id=" in ln)
 
 
 def test_influxdb_accepts_every_demo_line(
@@ -101,9 +119,10 @@ def test_query_on_demo_data_returns_rows(demo_influx: tuple[Influx1, list[tuple[
                                          dashboard: str, what: str, query: str) -> None:
     server, _ = demo_influx
     # Grafana picks $__interval from the time range: a few seconds for a two-minute demo.
-    sql = substitute(query.replace("$__interval", "10s").replace("${__interval}", "10s"), ALL,
-                     time.time())
-    assert _rows(server.query(sql)) > 0, f"{dashboard} {what}: no rows on demo data\n{sql}"
+    sql = dashq.substitute(query.replace("$__interval", "10s").replace("${__interval}", "10s"),
+                           ALL, time.time())
+    assert dashq.count_rows(server.query(sql, db=DB)) > 0, \
+        f"{dashboard} {what}: no rows on demo data\n{sql}"
 
 
 def test_gaps_name_real_queries() -> None:

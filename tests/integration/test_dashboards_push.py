@@ -139,7 +139,7 @@ def test_push_stand_in_creates_once_then_updates_in_place(
     second = push(url, TOKEN)
     assert list(state.folders) == ["firegate"]
     assert list(state.datasources) == [common.DATASOURCE_UID]
-    assert len(state.dashboards) == 5
+    assert len(state.dashboards) == 6
     assert all(d["version"] == 2 for d in state.dashboards.values())
     assert all(v == "updated (version 2)" for v in second.dashboards.values())
     assert second.folder.endswith("exists") and second.datasource.endswith("exists")

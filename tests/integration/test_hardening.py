@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.demo.simulate import spec_from_config
+from gateway.records import OutputsHealth
 from gateway.runtime.process import EXIT_CRASHED, run_gateway
 from simulators import Simulation
 from tests.support.hardening_kit import (
@@ -131,12 +132,12 @@ async def test_a_crash_inside_the_mqtt_task_fires_the_last_will(
     assert cfg.outputs.mqtt is not None
     calls = 0
 
-    def health() -> dict[str, Any]:  # a bug in a health source, injected by the test
+    def health() -> OutputsHealth:  # a bug in a health source, injected by the test
         nonlocal calls
         calls += 1
         if calls > 1:
             raise KeyError("injected bug")
-        return {}
+        return OutputsHealth(runtime={}, outbox={}, sinks={})
 
     from gateway.outputs.mqtt_sink import MqttSink
 
@@ -160,7 +161,7 @@ async def test_surrogate_reason_and_a_failing_audit_write_nothing_and_the_rate_l
         # The action service refuses the text before anything reaches the device.
         from gateway.actions.service import ActionRequest
 
-        res = await r.gw.actions.request(ActionRequest(
+        res = await r.services.actions.request(ActionRequest(
             "room-1", "cut_socket", who="alice", via="cli",
             reason=LONE_SURROGATE))
         assert res.outcome == "refused" and "lone surrogate" in res.detail
@@ -168,7 +169,7 @@ async def test_surrogate_reason_and_a_failing_audit_write_nothing_and_the_rate_l
         other = sqlite3.connect(r.gw.ledger.path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         try:
-            res = await r.gw.actions.request(ActionRequest(
+            res = await r.services.actions.request(ActionRequest(
                 "room-1", "cut_socket", who="alice", via="cli", reason="kettle"))
         finally:
             other.execute("ROLLBACK")
@@ -285,10 +286,10 @@ async def test_a_locked_ledger_delays_records_never_polls(
         start = time.time()
         try:
             r.sim.device("panel-1").set({"fire_alarm": True})
-            await until(lambda: r.gw.gateway_health()["ledger_held"] > 0,
+            await until(lambda: r.gw.gateway_health().ledger_held > 0,
                         what="the alarm waits in memory")
             await asyncio.sleep(4.0)
-            assert r.gw.gateway_health()["ledger_blocked_s"] > 3
+            assert r.gw.gateway_health().ledger_blocked_s > 3
             # The control room sees it in the gateway's health on MQTT.
             await until(lambda: any(check("health", p)["runtime"].get("ledger_held", 0) > 0
                                     for p in seen.on("health")), what="health shows it")
@@ -298,7 +299,7 @@ async def test_a_locked_ledger_delays_records_never_polls(
             other.close()
         await until(lambda: any(json.loads(p).get("rule") == "fire_alarm"
                                 for p in seen.on("events")), what="fire alarm published")
-        assert r.gw.gateway_health()["ledger_held"] == 0
+        assert r.gw.gateway_health().ledger_held == 0
         # An operator's ack while a shell holds the ledger for 2 s waits, and is not lost.
         [fire] = [a for a in r.gw.ledger.open_alarms() if a.rule == "fire_alarm"]
         other = sqlite3.connect(r.gw.ledger.path, isolation_level=None)

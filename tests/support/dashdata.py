@@ -20,7 +20,8 @@ BUILDINGS = {("north", "dorm-1"): "gw-n1", ("north", "dorm-2"): "gw-n2",
 FLOORS = (1, 2, 3)
 ROOMS_PER_FLOOR = 4
 SILENT_GATEWAY = "gw-n2"
-"""This gateway stops reporting ten minutes before the end of the history."""
+"""This gateway stops reporting ten minutes before the end of the history (its devices' health
+goes on in this data set: only the heartbeat stops)."""
 OFFLINE_DEVICES = ("dorm-1-rc-2", "dorm-7-m-304")
 """These devices' last health reports say offline."""
 
@@ -30,13 +31,15 @@ class Place:
     campus: str
     building: str
     gateway: str
-    floor: int
+    floor: int | None
     room: str | None
     device: str
 
     def tags(self, **extra: str) -> str:
         tags = {"site": SITE, "campus": self.campus, "building": self.building,
-                "floor": str(self.floor), "device": self.device, "gateway": self.gateway}
+                "device": self.device, "gateway": self.gateway}
+        if self.floor is not None:
+            tags["floor"] = str(self.floor)
         if self.room is not None:
             tags["room"] = self.room
         tags.update(extra)
@@ -71,6 +74,8 @@ def _places() -> Iterator[tuple[str, Place]]:
         yield "panel", Place(campus, building, gw, 1, None, f"{building}-fap")
         yield "doors", Place(campus, building, gw, 1, None, f"{building}-doors")
         yield "exits", Place(campus, building, gw, 1, None, f"{building}-exits")
+        # the roof's distribution board: a breaker with no floor and no room
+        yield "breaker", Place(campus, building, gw, None, None, f"{building}-br-roof")
 
 
 def _telemetry(kind: str, p: Place, t: float, i: int, rnd: random.Random,
@@ -126,11 +131,13 @@ def _telemetry(kind: str, p: Place, t: float, i: int, rnd: random.Random,
 
 
 def _alarm(p: Place, t: float, alarm_id: str, rule: str, severity: str, state: str,
-           seq: int, value: float, threshold: float) -> str:
+           seq: int, value: float, threshold: float, raised: float) -> str:
     tags = p.tags(rule=rule, severity=severity, alarm_id=alarm_id)
     return line("alarm", tags, {
         "state": state, "event": state, "value": value, "threshold": threshold, "seq": seq,
-        "acked": state in ("acknowledged", "closed"), "open": state != "closed"}, t)
+        "acked": state in ("acknowledged", "closed"), "open": state != "closed",
+        "message_zh": f"{p.building} {p.floor}F {p.room or ''} {p.device}：{rule}",
+        "location": p.room or f"{p.floor}F", "raised_ms": float(int(raised * 1000))}, t)
 
 
 def _alarms(places: dict[str, Place], start: float, end: float) -> Iterator[str]:
@@ -166,7 +173,7 @@ def _alarms(places: dict[str, Place], start: float, end: float) -> Iterator[str]
             steps.append((state, t))
         for state, ts in steps:
             seq += 1
-            yield _alarm(p, ts, aid, rule, sev, state, seq, 1800.0, 1500.0)
+            yield _alarm(p, ts, aid, rule, sev, state, seq, 1800.0, 1500.0, steps[0][1])
 
 
 def generate(end_s: float, hours: float = 6.0, step_s: float = 120.0, seed: int = 7) -> list[str]:
@@ -176,8 +183,11 @@ def generate(end_s: float, hours: float = 6.0, step_s: float = 120.0, seed: int 
     places = dict((p.device, (kind, p)) for kind, p in _places())
     out: list[str] = []
     n = int(hours * 3600 // step_s)
-    for i in range(n + 1):
-        t = start + i * step_s
+    # History every ``step_s``; the last ten minutes every 30 s, as often as a gateway's
+    # heartbeat, so the "now" panels ($current, $stale) see what a live screen sees.
+    times = [start + i * step_s for i in range(n + 1) if start + i * step_s < end_s - 600]
+    times += [end_s - 600 + 30 * k for k in range(21)]
+    for i, t in enumerate(times):
         for kind, p in places.values():
             out.extend(_telemetry(kind, p, t, i, rnd, end_s))
             online = not (p.device in OFFLINE_DEVICES and t > end_s - 1800)
@@ -191,6 +201,7 @@ def generate(end_s: float, hours: float = 6.0, step_s: float = 120.0, seed: int 
             out.append(line("gateway_health", tags, {
                 "outbox_pending": 20 + rnd.randint(0, 200), "outbox_oldest_age_s": 2.0 + i % 30,
                 "delivered": i * 500, "shed": 0, "poll_cycle_ms": 900.0 + rnd.uniform(0, 400),
-                "sms_sent": i // 20, "sms_failed": i // 90, "modem_signal_csq": 18 + i % 7}, t))
+                "sms_sent": i // 20, "sms_failed": i // 90, "modem_signal_csq": 18 + i % 7,
+                "ts_ms": float(int(t * 1000))}, t))
     out.extend(_alarms({d: p for d, (_, p) in places.items()}, start, end_s))
     return out

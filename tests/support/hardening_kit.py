@@ -28,6 +28,7 @@ from drivers.model import PollResult
 from gateway.config.models import Config, load_config
 from gateway.demo.simulate import spec_from_config
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.wiring import Services, start_services
 from simulators import Simulation
 from tests.support.servers import Mosquitto
 
@@ -108,11 +109,13 @@ class Rig:
     sim: Simulation
     gw: Gateway
     broker: AclMosquitto
+    services: Services
     polls: dict[str, list[PollResult]] = field(default_factory=dict)
 
     @property
     def sink(self) -> Any:
-        return self.gw.outputs.sinks["mqtt"]
+        assert self.services.outputs is not None
+        return self.services.outputs.sinks["mqtt"]
 
     def panel_gaps(self, since: float) -> list[float]:
         """Gaps between good polls of the fire panel (successful reads) since ``since``."""
@@ -144,11 +147,10 @@ class Rig:
 async def running(cfg: Config, broker: AclMosquitto) -> AsyncIterator[Rig]:
     """Simulators and the gateway as ``firegate run`` wires it (outputs, actions), in-process
     so a test can look at its health and ledger."""
-    from gateway.runtime.wiring import outputs_and_notifier
-
     async with Simulation(spec_from_config(cfg)) as sim:
         with Gateway(cfg) as gw:
-            rig = Rig(sim, gw, broker)
+            services = start_services(gw)
+            rig = Rig(sim, gw, broker, services)
             feed = gw.on_result
 
             def record(r: PollResult) -> None:
@@ -156,11 +158,10 @@ async def running(cfg: Config, broker: AclMosquitto) -> AsyncIterator[Rig]:
                 feed(r)
 
             gw.on_result = record  # type: ignore[method-assign]
-            coros = list(outputs_and_notifier(gw))
             stop = asyncio.Event()
-            task = asyncio.create_task(gw.run(stop, extra=coros))
+            task = asyncio.create_task(gw.run(stop, extra=list(services.coroutines)))
             try:
-                await until(lambda: gw.outputs.sinks["mqtt"].state == "connected",
+                await until(lambda: rig.sink.state == "connected",
                             what="gateway connected to the broker")
                 yield rig
             finally:

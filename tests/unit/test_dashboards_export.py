@@ -7,12 +7,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from grafana_foundation_sdk.cog import plugins, runtime
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from gateway.cli.main import main
 from gateway.dashboards import common, influxql
+from gateway.dashboards import layout as lay
 from gateway.dashboards.export import BUILDERS, dashboards, to_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +29,30 @@ def _export(tmp: Path) -> dict[str, bytes]:
 def test_export_writes_every_dashboard_and_is_byte_stable(tmp_path: Path) -> None:
     first = _export(tmp_path / "a")
     second = _export(tmp_path / "b")
-    assert set(first) == set(BUILDERS) and len(first) == 5
+    assert set(first) == set(BUILDERS) and len(first) == 6
     assert first == second
+
+
+def test_export_with_the_deploy_kits_campus_layout_is_byte_stable(tmp_path: Path) -> None:
+    layout = REPO / "deploy" / "central" / "campus-layout.yaml"
+    runs = []
+    for d in ("a", "b"):
+        assert main(["dashboards", "export", "--campus-layout", str(layout),
+                     str(tmp_path / d)]) == 0
+        runs.append({p.name: p.read_bytes() for p in sorted((tmp_path / d).iterdir())})
+    assert runs[0] == runs[1] and "firegate-campus-map.json" in runs[0]
+
+
+def test_a_bad_campus_layout_is_a_clear_error(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "layout.yaml"
+    bad.write_text("campuses:\n  - {id: north, name: N, x: 0, y: 0, w: 100, h: 100,\n"
+                   "     buildings: [{id: dorm-1, name: D, x: 10, y: 10, w: 5000, h: 10}]}\n",
+                   encoding="utf-8")
+    assert main(["dashboards", "export", "--campus-layout", str(bad),
+                 str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and "dorm-1" in err and "past the map" in err
 
 
 def test_exported_json_is_what_the_sdk_builds_and_reads_back(tmp_path: Path) -> None:
@@ -46,9 +70,12 @@ def test_exported_json_is_what_the_sdk_builds_and_reads_back(tmp_path: Path) -> 
 
 def test_provisioned_copies_are_current() -> None:
     """deploy/central provisions the committed files; they must equal a fresh export
-    (regenerate with: firegate dashboards export deploy/central/grafana/dashboards)."""
-    for name, build in BUILDERS.items():
-        assert (PROVISIONED / name).read_text(encoding="utf-8") == to_json(build()), name
+    (regenerate with: firegate dashboards export --campus-layout
+    deploy/central/campus-layout.yaml deploy/central/grafana/dashboards)."""
+    layout = lay.load(REPO / "deploy" / "central" / "campus-layout.yaml")
+    for name, dash in dashboards(layout).items():
+        text = (PROVISIONED / name).read_text(encoding="utf-8")
+        assert json.loads(text) == dash, name
 
 
 def _panels(dash: dict[str, Any]) -> list[dict[str, Any]]:

@@ -144,3 +144,9 @@ def test_impossible_date_in_a_scenario_is_a_scenario_error() -> None:
     with pytest.raises(ScenarioError, match="date"):
         load_scenario("s.yaml", spec, text="- {at: 2024-13-45, device: room-101, "
                                             "set: {power_w: 1}}\n")
+
+
+@settings(BOUNDED, max_examples=1500)
+@given(st.binary(max_size=400))
+def test_gbt26875_streams_from_transmission_devices(data: bytes) -> None:
+    ft.gbt26875_stream(data)
