@@ -430,6 +430,8 @@ class Gateway:
             if self._ledger_failing and self._unrecorded:
                 await asyncio.to_thread(wait_writable, self.ledger.path, 1.0)
             self.record_events()
+            if self._outbox_failing:
+                await asyncio.to_thread(wait_writable, self.outbox.path, 1.0)
             try:
                 self.flush()
                 self.publish_external()
@@ -439,9 +441,11 @@ class Gateway:
             except Exception as exc:
                 # The batch stays in memory (flush puts it back) and is written next time.
                 if not self._outbox_failing:
-                    log.error("cannot write to the outbox in %s (%s): telemetry is held in "
-                              "memory and retried; free space there", self.cfg.gateway.data_dir,
-                              exc)
+                    hint = ("another process holds its lock" if "locked" in str(exc) else
+                            "free space there")
+                    log.error("cannot write to the outbox in %s (%s): telemetry and alarm "
+                              "records are held in memory and retried; %s",
+                              self.cfg.gateway.data_dir, exc, hint)
                 self._outbox_failing = True
 
     async def run(self, stop: asyncio.Event,

@@ -277,6 +277,25 @@ async def test_an_ack_names_its_occurrence_and_never_silences_a_later_one(
 
 # ------------------------------------------------------------------ 4. storage off the loop
 
+async def test_a_locked_outbox_delays_records_never_polls(
+        tmp_path: Path, broker: AclMosquitto) -> None:
+    cfg = _cfg(broker, tmp_path)
+    async with running(cfg, broker) as r, watching(broker) as seen:
+        other = sqlite3.connect(r.gw.outbox.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the outbox's write lock
+        start = time.time()
+        try:
+            r.sim.device("panel-1").set({"fire_alarm": True})
+            await until(lambda: r.gw.gateway_health().outbox_held > 0, what="records wait")
+            await r.assert_panel_on_period(start, min_s=4.0)
+            assert r.gw.ledger.open_alarms(), "the ledger has the alarm meanwhile"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await until(lambda: any(json.loads(p).get("rule") == "fire_alarm"
+                                for p in seen.on("events")), what="fire alarm published")
+
+
 async def test_a_locked_ledger_delays_records_never_polls(
         tmp_path: Path, broker: AclMosquitto) -> None:
     cfg = _cfg(broker, tmp_path)
