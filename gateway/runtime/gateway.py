@@ -33,7 +33,7 @@ from gateway.config.models import (
 from gateway.inbound.guard import shown
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
-from gateway.runtime.aio import cancel_all
+from gateway.runtime.aio import cancel_all, wait_writable
 from gateway.runtime.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.security import (
     install_redaction,
@@ -54,20 +54,6 @@ MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be
 # ``alarms ack``, a backup): past it the records wait in memory and polling goes on. Waiting
 # for the lock to come free is done in a thread (:func:`wait_writable`).
 STORE_WAIT_S = 0.05
-
-
-def wait_writable(path: Path, timeout_s: float) -> bool:
-    """True once the SQLite database at ``path`` takes a write lock (run in a thread: it is the
-    busy wait the event loop must not do)."""
-    db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("ROLLBACK")
-        return True
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()
 
 
 def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.actions.service import ActionRequest, ActionService
 from gateway.records import AlarmTransition, GatewayHealth
-from gateway.runtime.gateway import Gateway, wait_writable
+from gateway.runtime.aio import wait_writable
+from gateway.runtime.gateway import Gateway
 
 log = logging.getLogger("firegate")
 

@@ -174,3 +174,71 @@ def test_not_connected_is_not_reported_as_a_refused_login() -> None:
     assert "refused the login" not in lost and "connection" in lost, lost
     refused = explain(MqttConnectError(5), "broker:1883")
     assert "refused the login" in refused, refused
+
+
+async def test_a_locked_page_store_delays_pages_never_the_loop(tmp_path: Path) -> None:
+    """Another process holds notify.sqlite: the page waits in memory, the event loop goes on
+    (a ticker keeps ticking), and the page goes out once the lock is free."""
+    import asyncio
+    import contextlib
+    import sqlite3
+    import time
+    from dataclasses import dataclass
+
+    from gateway.notify.config import NotifyConfig
+    from gateway.notify.notifier import Notifier
+    from gateway.records import AlarmTransition
+    from simulators.modem import ModemSimulator
+
+    wang = "+8613800000001"
+
+    @dataclass
+    class Identity:
+        data_dir: Path
+        id: str = "gw-dorm1"
+        campus: str = "东校区"
+        building: str = "1号楼"
+
+    sim = ModemSimulator()
+    async with sim as port:
+        cfg = NotifyConfig.model_validate({
+            "enabled": True,
+            "modem": {"port": port, "command_wait_s": 0.3, "send_wait_s": 2,
+                      "health_every_s": 0.2, "reopen_after_s": 0.1},
+            "rota": {"people": {"wang": {"phone": wang}}, "levels": [["wang"]],
+                     "waits_s": [0]},
+            "storm": {"group_window_s": 0, "rate_window_s": 60, "max_per_window": 5},
+            "retry_s": 0.2})
+        n = Notifier(cfg, lambda *_: True, Identity(tmp_path))
+        task = asyncio.create_task(n.run())
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+        other = sqlite3.connect(tmp_path / "notify.sqlite", isolation_level=None)
+        try:
+            await asyncio.sleep(0.5)  # the modem is up
+            other.execute("BEGIN IMMEDIATE")
+            n.on_transition(AlarmTransition(
+                id="A1", seq=1, device="rcm-305", rule="over_temperature", severity="major",
+                state="raised", event="raise", ts=time.time(), value=68.2, threshold=55.0,
+                message_zh="线缆温度过高", message_en="cable over temperature",
+                campus="东校区", building="1号楼", floor=3, room="305", repeat_count=0))
+            before = ticks
+            await asyncio.sleep(2.0)
+            assert ticks - before >= 10, "the event loop stalled on the locked store"
+            other.execute("ROLLBACK")
+            [msg] = await sim.wait_for_messages(1, number=wang)
+            assert "305" in msg.text
+        finally:
+            other.close()
+            tick_task.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            n.close()
