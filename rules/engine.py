@@ -10,11 +10,11 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
 from rules.comm import CommLoss, SensorFault
-from rules.context import Checker, Clock, DeviceContext
+from rules.context import Checker, Clock, DeviceContext, Premises
 from rules.egress import BlockedExit, FireDoorOpen
 from rules.electrical import ArcFault, BreakerTrip, Overload, ResidualCurrent, Temperature
-from rules.events import Event
-from rules.loads import EbikeCharging, MaliciousLoad
+from rules.events import Event, EventKind
+from rules.loads import CUT_RULES, ControllerCut, EbikeCharging, MaliciousLoad
 from rules.model import DeviceInfo, Snapshot
 from rules.panel import FireAlarm, PanelFault
 from rules.settings import RuleSet, RulesSettings
@@ -28,12 +28,15 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "room_meter": ("voltage_v", "current_a", "power_w", "reactive_power_var", "power_factor"),
     "breaker": ("breaker_closed", "trip_reason", "residual_current_ma", "temperature_c@1",
                 "temperature_c@2", "current_a", "power_w", "voltage_v", "power_factor",
-                "reactive_power_var"),
-    "residual_monitor": tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)),
+                "reactive_power_var", "residual_setting_ma"),
+    "residual_monitor": tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)
+                              + _ch("residual_setting_ma", 12)),
     "fire_detector": ("residual_alarm", "temperature_alarm", "arc_alarm", "fault",
-                      "residual_current_ma", *_ch("temperature_c", 4), "arc_count"),
-    "fire_panel": ("fire_alarm", "fault", "shielded", "supervisory", "main_power_fault",
-                   "backup_power_fault", "bus_fault", *_ch("fire_alarm", 8), *_ch("fault", 8),
+                      "residual_current_ma", *_ch("temperature_c", 4), "arc_count",
+                      "residual_setting_ma"),
+    "fire_panel": ("running", "fire_alarm", "fault", "shielded", "supervisory", "started",
+                   "main_power_fault", "backup_power_fault", "bus_fault", "manual_mode",
+                   "reset", *_ch("fire_alarm", 8), *_ch("fault", 8),
                    *_ch("shielded", 8), *_ch("supervisory", 8), *_ch("power_fault", 8)),
     "door_monitor": tuple(_ch("door_open", 8) + _ch("door_closed", 8) + _ch("fault", 8)),
     "exit_sensor": tuple(_ch("obstructed", 4) + _ch("fault", 4)),
@@ -45,17 +48,18 @@ Factory = Callable[[DeviceContext, frozenset[str]], Checker]
 # (rule ids that enable it, checker) per kind, in evaluation order.
 KIND_RULES: dict[str, tuple[tuple[tuple[str, ...], Factory], ...]] = {
     "room_meter": ((("overload",), Overload), (("malicious_load",), MaliciousLoad),
-                   (("ebike_charging",), EbikeCharging)),
+                   (("ebike_charging",), EbikeCharging), (CUT_RULES, ControllerCut),
+                   (("sensor_fault",), SensorFault)),
     "breaker": ((("breaker_trip",), BreakerTrip), (("residual_current",), ResidualCurrent),
                 (("over_temperature", "temperature_rise"), Temperature),
-                (("overload",), Overload)),
+                (("overload",), Overload), (("sensor_fault",), SensorFault)),
     "residual_monitor": ((("residual_current",), ResidualCurrent),
                          (("sensor_fault",), SensorFault)),
     "fire_detector": ((("arc_fault",), ArcFault), (("residual_current",), ResidualCurrent),
                       (("over_temperature", "temperature_rise"), Temperature),
                       (("sensor_fault",), SensorFault)),
     "fire_panel": ((("fire_alarm",), FireAlarm), (("panel_fault",), PanelFault)),
-    "door_monitor": ((("fire_door_open",), FireDoorOpen),),
+    "door_monitor": ((("fire_door_open",), FireDoorOpen), (("sensor_fault",), SensorFault)),
     "exit_sensor": ((("blocked_exit",), BlockedExit), (("sensor_fault",), SensorFault)),
 }
 
@@ -97,9 +101,10 @@ class Engine:
     def __init__(self, settings: RulesSettings, devices: Mapping[str, DeviceInfo]) -> None:
         self.settings = settings
         self.clock = Clock(settings)
+        self.premises = Premises()
         self._devs: dict[str, _Device] = {}
         for dev_id, info in devices.items():
-            ctx = DeviceContext(info, settings, self.clock)
+            ctx = DeviceContext(info, settings, self.clock, self.premises)
             keys = frozenset(info.points or KIND_KEYS.get(info.kind, ()))
             checkers: list[Checker] = []
             for ids, factory in KIND_RULES.get(info.kind, ()):
@@ -122,40 +127,73 @@ class Engine:
             dev.ctx.labels.update(snap.labels)
         if dev.known is not None:
             dev.learn(snap.values)
+        ctx = dev.ctx
+        if ctx.shelved or ctx.maintenance_until is not None:
+            # before the rules, so this very poll is judged unsuppressed and what is still up
+            # re-raises
+            self._expire(dev, snap.ts, out)
         if dev.comm is not None:
             dev.comm.feed(snap, out)
         if snap.ok:
+            ctx = dev.ctx
+            if ctx.info.kind == "fire_panel":
+                running = snap.values.get("running")
+                if running is not None:  # GB/T 26875.3 bit 0: 1 running, 0 test
+                    ctx.testing = not running
             for c in dev.checkers:
                 c.feed(snap, out)
-        if dev.ctx.shelved:
-            self._expire(dev, snap.ts, out)
+            if ctx.info.kind == "fire_panel":
+                self._fires(dev, snap.ts)
         return out
 
     # ------------------------------------------------------------------ operator controls
     def shelve(self, device: str, rule: str, until_ts: float) -> list[Event]:
         """Keep (device, rule) alarms from paging until ``until_ts``; they are still recorded,
-        marked ``suppressed="shelved"``. Returns the restated open alarms."""
+        marked ``suppressed="shelved"``. Returns the restated open alarms. Whether a rule may
+        be shelved at all (never a live fire alarm) is the caller's decision."""
         dev = self._require(device)
         dev.ctx.shelved[rule] = until_ts
         return self._restate(dev, lambda r: r == rule, "已搁置", "shelved")
 
     def unshelve(self, device: str, rule: str) -> list[Event]:
+        """End a shelving early: what is still up is raised again, unsuppressed."""
         dev = self._require(device)
-        dev.ctx.shelved.pop(rule, None)
-        return self._restate(dev, lambda r: r == rule, "搁置已解除", "shelving ended")
-
-    def set_maintenance(self, device: str, on: bool) -> list[Event]:
-        """Maintenance mode: the device's alarms are recorded as ``suppressed="maintenance"``
-        and page nobody. Ending it restates whatever is still present, unsuppressed."""
-        dev = self._require(device)
-        if dev.ctx.maintenance == on:
+        if dev.ctx.shelved.pop(rule, None) is None:
             return []
-        dev.ctx.maintenance = on
+        return self._restate(dev, lambda r: r == rule, "搁置已解除，报警仍存在",
+                             "shelving ended, alarm still present", kind="raise")
+
+    def set_maintenance(self, device: str, on: bool,
+                        until_ts: float | None = None) -> list[Event]:
+        """Maintenance mode until ``until_ts`` (or, with None, until switched off): the
+        device's alarms are recorded as ``suppressed="maintenance"`` and page nobody. Ending it
+        raises again whatever is still present, unsuppressed."""
+        dev = self._require(device)
+        ctx = dev.ctx
+        was = ctx.suppression("", dev.last_ts) == "maintenance"
         if on:
+            if until_ts is None:
+                ctx.maintenance = True
+            else:
+                ctx.maintenance_until = until_ts
+            if was:
+                return []
             return self._restate(dev, lambda r: True, "设备维护中，报警已抑制",
                                  "device in maintenance, alarm suppressed")
+        ctx.maintenance = False
+        ctx.maintenance_until = None
+        if not was:
+            return []
         return self._restate(dev, lambda r: True, "维护结束，报警仍存在",
-                             "maintenance ended, alarm still present")
+                             "maintenance ended, alarm still present", kind="raise")
+
+    def rule_ids(self, device: str) -> set[str]:
+        """The rules that can raise an alarm on ``device`` (for validating a request)."""
+        dev = self._require(device)
+        ids = {r for r, _ in dev.ctx.conds}
+        if dev.comm is not None:
+            ids.add("comm_loss")
+        return ids
 
     def reset(self, device: str, rule: str, channel: str = "") -> list[Event]:
         """An operator's reset of a latched gateway alarm after the device was reset on site.
@@ -202,6 +240,19 @@ class Engine:
         return [c.last for _, c in dev.ctx.conds if c.level and c.last is not None]
 
     # ------------------------------------------------------------------ internals
+    def _fires(self, dev: _Device, ts: float) -> None:
+        """Keep the building's fire state (what fire doors must answer) from this panel's
+        fire alarms: up since the first of them was raised, down once all are reset. A panel
+        in test raises none."""
+        ctx = dev.ctx
+        up = [c.last.ts for r, c in ctx.conds
+              if r == "fire_alarm" and c.level and c.last is not None and not c.last.test]
+        fires = self.premises.fires.setdefault(ctx.info.building, {})
+        if up:
+            fires.setdefault(ctx.info.id, min(up))
+        else:
+            fires.pop(ctx.info.id, None)
+
     def _require(self, device: str) -> _Device:
         dev = self._devs.get(device)
         if dev is None:
@@ -210,14 +261,14 @@ class Engine:
         return dev
 
     def _restate(self, dev: _Device, which: Callable[[str], bool], zh: str,
-                 en: str) -> list[Event]:
+                 en: str, kind: EventKind = "update") -> list[Event]:
         out: list[Event] = []
         ctx = dev.ctx
         for rule, cond in ctx.conds:
             last = cond.last
             if cond.level and last is not None and which(rule):
                 ev = dataclasses.replace(
-                    last, kind="update", ts=max(dev.last_ts, last.ts),
+                    last, kind=kind, ts=max(dev.last_ts, last.ts),
                     suppressed=ctx.suppression(rule, dev.last_ts),
                     message_zh=f"{last.message_zh.split(_SEP_ZH)[0]}{_SEP_ZH}{zh}",
                     message_en=f"{last.message_en.split(_SEP_EN)[0]}{_SEP_EN}{en}")
@@ -226,11 +277,18 @@ class Engine:
         return out
 
     def _expire(self, dev: _Device, ts: float, out: list[Event]) -> None:
-        expired = [r for r, until in dev.ctx.shelved.items() if ts >= until]
+        """Maintenance and shelving that ran out: what is still up is raised again at once."""
+        ctx = dev.ctx
+        if ctx.maintenance_until is not None and ts >= ctx.maintenance_until:
+            ctx.maintenance_until = None
+            if not ctx.maintenance:
+                out.extend(self._restate(dev, lambda r: True, "维护到期，报警仍存在",
+                                         "maintenance expired, alarm still present",
+                                         kind="raise"))
+        expired = [r for r, until in ctx.shelved.items() if ts >= until]
         for r in expired:
-            del dev.ctx.shelved[r]
-        gone = set(expired)
-        out.extend(self._restate(dev, gone.__contains__, "搁置到期，报警仍存在",
-                                 "shelving expired, alarm still present"))
-
-
+            del ctx.shelved[r]
+        if expired:
+            gone = set(expired)
+            out.extend(self._restate(dev, gone.__contains__, "搁置到期，报警仍存在",
+                                     "shelving expired, alarm still present", kind="raise"))

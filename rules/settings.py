@@ -27,11 +27,26 @@ Severity = Literal["critical", "major", "minor", "warning"]
 SEVERITIES: tuple[Severity, ...] = ("warning", "minor", "major", "critical")
 """Lowest first: an index into this is a severity rank."""
 
+EventSeverity = Literal["critical", "major", "minor", "warning", "info"]
+"""Severities of transitions that may be mere events: ``info`` is recorded and never pages
+(rules/severity.py)."""
+
 RULE_IDS: tuple[str, ...] = (
     "overload", "residual_current", "over_temperature", "temperature_rise", "arc_fault",
     "malicious_load", "ebike_charging", "blocked_exit", "fire_door_open", "fire_alarm",
     "panel_fault", "breaker_trip", "comm_loss", "sensor_fault",
 )
+
+LIFE_SAFETY_RULES: tuple[str, ...] = (
+    "fire_alarm", "blocked_exit", "fire_door_open", "arc_fault", "residual_current",
+    "over_temperature",
+)
+"""Rules whose every new occurrence pages afresh (fire-level paging when critical): a fire, an
+exit or fire door that cannot do its job, and the three electrical precursors of a fire."""
+
+LOAD_RULES: tuple[str, ...] = ("overload", "malicious_load", "ebike_charging")
+"""Rules about what students plug in: a repeat is a matter for the dorm's administration, never a
+reason for fire-level paging, so their repeat escalation is capped below critical."""
 
 _DEVIATE = 'if this is deliberate, write deviation: "the reason" in the same block'
 
@@ -131,8 +146,8 @@ class TemperatureRise(RuleBase):
 class ArcFault(RuleBase):
     severity: Severity = "critical"
     off_delay_s: float = Field(default=0.0, ge=0, le=86400)
-    min_increase: int = Field(default=1, ge=1, le=10000,
-                              description="arc counter growth between polls that alarms")
+    half_cycles: int = Field(default=14, ge=1, le=10000,
+                             description="arcing half-cycles within 1 s that alarm")
     counter_bits: int = Field(default=32, ge=8, le=64)
     max_step: int = Field(default=100000, ge=1,
                           description="a larger apparent jump across the top is a reset")
@@ -145,6 +160,13 @@ class ArcFault(RuleBase):
     def _delay(cls, v: float, info: ValidationInfo) -> float:
         return _standard(v, v <= 30, info, "GB 14287.4",
                          "an arc fault alarm must be given within 30 s")
+
+    @field_validator("half_cycles")
+    @classmethod
+    def _window(cls, v: int, info: ValidationInfo) -> int:
+        return int(_standard(v, 10 <= v <= 14, info, "GB 14287.4 / GB 31252 4.3.4",
+                             "14 or more arcing half-cycles within 1 s must alarm and 9 or "
+                             "fewer must not, so the threshold is 10–14"))
 
 
 class MaliciousLoad(RuleBase):
@@ -230,12 +252,26 @@ class FireDoorOpen(RuleBase):
                              description="neither open nor closed longer than this is a fault")
     fault_severity: Severity = "major"
     normally_open: list[str] = Field(default_factory=list,
-                                     description="door channels that may stay open")
+                                     description="door channels held open by a magnet, which "
+                                     "the fire linkage closes")
+    close_on_fire_s: float = Field(default=30.0, ge=0, le=600,
+                                   description="a normally-open door still not closed this long "
+                                   "after a fire alarm in its building: on_fire_severity")
+    on_fire_severity: Severity = "critical"
 
 
 class FireAlarm(RuleBase):
     severity: Severity = "critical"
     off_delay_s: float = Field(default=0.0, ge=0, le=86400)
+    panel_wait_s: float = Field(default=3.0, ge=0, le=86400,
+                                description="the panel-level fire bit alarms on its own only "
+                                "after this long with no zone bit (one fire, one alarm)")
+
+    @field_validator("panel_wait_s")
+    @classmethod
+    def _wait(cls, v: float, info: ValidationInfo) -> float:
+        return _standard(v, v <= 10, info, "GB 50116 / GB/T 26875",
+                         "a fire alarm must reach the monitoring centre within 10 s")
 
     @field_validator("on_delay_s")
     @classmethod
@@ -244,14 +280,14 @@ class FireAlarm(RuleBase):
                          "a fire alarm must reach the monitoring centre within 10 s")
 
 
-def _panel_severities() -> dict[str, Severity]:
+def _panel_severities() -> dict[str, EventSeverity]:
     return {"fault": "major", "supervisory": "major", "shielded": "minor",
             "main_power_fault": "major", "backup_power_fault": "major", "bus_fault": "major",
-            "power_fault": "major"}
+            "power_fault": "major", "manual_mode": "info", "started": "info", "test": "info"}
 
 
 class PanelFault(RuleBase):
-    severities: dict[str, Severity] = Field(default_factory=_panel_severities)
+    severities: dict[str, EventSeverity] = Field(default_factory=_panel_severities)
 
     @field_validator("on_delay_s")
     @classmethod
@@ -260,13 +296,14 @@ class PanelFault(RuleBase):
                          "a panel status change must reach the monitoring centre within 100 s")
 
 
-def _trip_severities() -> dict[str, Severity]:
-    return {"remote": "warning", "under_voltage": "minor", "over_voltage": "minor"}
+def _trip_severities() -> dict[str, EventSeverity]:
+    return {"remote": "info", "none": "info", "unknown": "warning", "under_voltage": "minor",
+            "over_voltage": "minor"}
 
 
 class BreakerTrip(RuleBase):
     severity: Severity = "major"
-    severities: dict[str, Severity] = Field(default_factory=_trip_severities,
+    severities: dict[str, EventSeverity] = Field(default_factory=_trip_severities,
                                             description="by trip reason; others: severity")
     off_delay_s: float = Field(default=0.0, ge=0, le=86400)
 
@@ -327,6 +364,83 @@ class Flapping(BaseModel):
     window_s: float = Field(default=600.0, gt=0, le=86400)
 
 
+class Repeats(BaseModel):
+    """How the same hazard again within ``repeat_window_h`` raises the severity of its alarm.
+
+    A repeat is a pattern of behaviour (the same room's kettle again), not a bigger fire: it is
+    escalated one step at each count in ``steps`` but never above ``cap`` (``life_safety_cap``
+    for the rules in :data:`LIFE_SAFETY_RULES`), and the people who deal with behaviour (the
+    rota's ``admin_levels``) are told. A rule outside the life-safety list can never reach
+    critical by repeats: critical pages the fire path (levels 1 and 2 at once).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[int] = Field(default_factory=lambda: [1, 3], max_length=3, description=(
+        "repeat counts at which severity goes up one step; [] never escalates"))
+    cap: Severity = Field(default="major", description=(
+        "highest severity a repeat may reach for rules outside the life-safety list "
+        "(a base severity above it is kept, never lowered)"))
+    life_safety_cap: Severity = "critical"
+    caps: dict[str, Severity] = Field(default_factory=dict, description="per rule id")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: list[int]) -> list[int]:
+        if any(n < 1 for n in v) or v != sorted(set(v)):
+            raise ValueError(f"steps {v} must be increasing repeat counts of 1 or more, e.g. "
+                             f"[1, 3]")
+        return v
+
+    @field_validator("cap")
+    @classmethod
+    def _cap(cls, v: Severity) -> Severity:
+        if v == "critical":
+            raise ValueError("repeats of load and other non-life-safety alarms must stay below "
+                             "critical (critical pages the fire path): use major at most")
+        return v
+
+    @field_validator("caps")
+    @classmethod
+    def _caps(cls, v: dict[str, Severity]) -> dict[str, Severity]:
+        for rule, sev in v.items():
+            if rule not in RULE_IDS:
+                raise ValueError(f"caps names {rule!r}, which is not a rule id (known: "
+                                 f"{', '.join(RULE_IDS)})")
+            if sev == "critical" and rule not in LIFE_SAFETY_RULES:
+                raise ValueError(f"caps.{rule}: critical is not allowed for a rule outside the "
+                                 f"life-safety list ({', '.join(LIFE_SAFETY_RULES)}): its "
+                                 f"repeats go to the administration, not the fire path")
+        return v
+
+    def cap_for(self, rule: str) -> Severity:
+        if rule in self.caps:
+            return self.caps[rule]
+        return self.life_safety_cap if rule in LIFE_SAFETY_RULES else self.cap
+
+    def escalate(self, rule: str, severity: str, repeats: int) -> str:
+        """The severity of an alarm of ``rule`` raised at ``severity`` on its ``repeats``-th
+        repeat: one step up per count reached in ``steps``, at most the rule's cap, never
+        below ``severity`` itself."""
+        bump = sum(1 for n in self.steps if repeats >= n)
+        if bump == 0 or severity not in SEVERITIES:
+            return severity
+        base = SEVERITIES.index(severity)
+        top = max(base, SEVERITIES.index(self.cap_for(rule)))
+        return SEVERITIES[min(base + bump, top)]
+
+
+class Suppression(BaseModel):
+    """Limits of maintenance and shelving: both always end, by themselves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_h: float = Field(default=4.0, gt=0, le=168,
+                             description="how long when the request names no duration")
+    max_h: float = Field(default=24.0, gt=0, le=168,
+                         description="the longest maintenance or shelving anyone may ask for")
+
+
 class RulesSettings(BaseModel):
     """The ``rules:`` section: defaults, per-kind and per-device overrides, schedules."""
 
@@ -338,6 +452,8 @@ class RulesSettings(BaseModel):
     flapping: Flapping = Field(default_factory=Flapping)
     repeat_window_h: float = Field(default=168.0, gt=0, le=24 * 366,
                                    description="the same hazard again within this is a repeat")
+    repeats: Repeats = Field(default_factory=Repeats)
+    suppression: Suppression = Field(default_factory=Suppression)
     defaults: RuleSet = Field(default_factory=RuleSet)
     kinds: dict[str, RuleSet] = Field(default_factory=dict)
     devices: dict[str, RuleSet] = Field(default_factory=dict)

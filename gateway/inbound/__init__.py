@@ -8,11 +8,14 @@ from gateway.inbound.guard import (
     Command,
     Guard,
     InboundLimits,
+    MaintenanceCommand,
     Refusal,
+    ShelveCommand,
     clean_text,
     parse_json,
     shown,
 )
 
-__all__ = ["AckCommand", "ActionCommand", "Command", "Guard", "InboundLimits", "Refusal",
-           "clean_text", "parse_json", "shown"]
+__all__ = ["AckCommand", "ActionCommand", "Command", "Guard", "InboundLimits",
+           "MaintenanceCommand", "Refusal", "ShelveCommand", "clean_text", "parse_json",
+           "shown"]

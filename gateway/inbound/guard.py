@@ -88,7 +88,7 @@ class InboundLimits:
 # Longest accepted text per field, in characters. Ids are short by design (an alarm id is
 # A + date + counter); a reason or a note is a sentence or a short paragraph for the review.
 TEXT_LIMITS = {"id": 64, "operator": 64, "alarm_id": 32, "device": 64, "action": 64,
-               "reason": 500, "note": 1000}
+               "rule": 64, "reason": 500, "note": 1000}
 
 
 def clean_text(value: object, field: str, max_len: int | None = None) -> str:
@@ -181,9 +181,33 @@ class ActionCommand(_Base):
     reason: str
 
 
-Command = AckCommand | ActionCommand
-_MODELS: dict[str, type[AckCommand] | type[ActionCommand]] = {"ack": AckCommand,
-                                                               "action": ActionCommand}
+class _Suppress(_Base):
+    device: _Text
+    for_s: float | None = Field(default=None, gt=0, le=366 * 86400,
+                                description="how long; the gateway caps and expires it")
+    reason: str = ""  # required to start (the gateway says so), not to end
+    end: bool = False
+
+
+class ShelveCommand(_Suppress):
+    """``cmd/shelve``: shelve one rule of a device for a while (``schemas/cmd_shelve.json``)."""
+
+    kind: Literal["shelve"] = "shelve"
+    rule: _Text
+
+
+class MaintenanceCommand(_Suppress):
+    """``cmd/maintenance``: a device in maintenance for a while
+    (``schemas/cmd_maintenance.json``)."""
+
+    kind: Literal["maintenance"] = "maintenance"
+    rule: str | None = None
+
+
+Command = AckCommand | ActionCommand | ShelveCommand | MaintenanceCommand
+_MODELS: dict[str, type[Command]] = {"ack": AckCommand, "action": ActionCommand,
+                                     "shelve": ShelveCommand,
+                                     "maintenance": MaintenanceCommand}
 Audit = Callable[[dict[str, Any]], None]
 
 

@@ -8,8 +8,8 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
 - ``events``: every alarm transition (carries the alarm's ``id`` and ``seq``, so a repeat after a
   reconnect is recognisable);
 - ``health``: retained outbox and sink health;
-- ``cmd/ack``, ``cmd/action`` and ``cmd/{login}/ack``, ``cmd/{login}/action`` (subscribed):
-  operator commands, each through the guarded inbound path (:mod:`gateway.inbound.guard`):
+- ``cmd/{ack,action,shelve,maintenance}`` and ``cmd/{login}/{…}`` (subscribed): operator
+  commands, each through the guarded inbound path (:mod:`gateway.inbound.guard`):
   bounded, schema-checked, fresh, never replayed, never retained, and only from operators listed
   in ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second). On a
   per-login topic the operator is the login's (``outputs.mqtt.logins``), not the payload's.
@@ -37,7 +37,14 @@ from typing import Any
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
-from gateway.inbound.guard import AckCommand, Audit, Guard, InboundLimits, shown
+from gateway.inbound.guard import (
+    AckCommand,
+    ActionCommand,
+    Audit,
+    Guard,
+    InboundLimits,
+    shown,
+)
 from gateway.outputs.config import MqttConfig
 from gateway.outputs.delivery import SinkError, backoff
 from gateway.outputs.lineproto import Identity
@@ -51,7 +58,7 @@ BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 Command = dict[str, Any]
 PENDING_CALLS_WARN = 100_000  # outputs batch_size is at most 100,000
 OnCommand = Callable[[Command], Awaitable[None] | None]
-COMMAND_KINDS = ("ack", "action")
+COMMAND_KINDS = ("ack", "action", "shelve", "maintenance")
 
 
 def _dumps(obj: Any) -> bytes:
@@ -284,11 +291,17 @@ class MqttSink:
                      cmd.seq, shown(cmd.operator))
             out = {"command": "ack", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
                    "alarm_id": cmd.alarm_id, "seq": cmd.seq, "note": cmd.note}
-        else:
+        elif isinstance(cmd, ActionCommand):
             log.info("action %s on %s requested by operator %s", shown(cmd.action),
                      shown(cmd.device), shown(cmd.operator))
             out = {"command": "action", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
                    "device": cmd.device, "action": cmd.action, "reason": cmd.reason}
+        else:  # shelve or maintenance: the gateway decides (never a live fire alarm)
+            log.info("%s of %s requested by operator %s", cmd.kind, shown(cmd.device),
+                     shown(cmd.operator))
+            out = {"command": cmd.kind, "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
+                   "device": cmd.device, "rule": cmd.rule or "*", "for_s": cmd.for_s,
+                   "reason": cmd.reason, "end": cmd.end}
         if self.on_command is not None:
             result = self.on_command(out)
             if inspect.isawaitable(result):

@@ -20,14 +20,16 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
-from gateway.alarms.ledger import Alarm, Ledger
+from gateway.alarms.ledger import Alarm, Ledger, Suppression
 from gateway.alarms.recovery import republish_unsent
+from gateway.alarms.suppression import Suppressions
 from gateway.config.models import (
     Config,
     Device,
     GatewayIdentity,
     Gbt26875Bus,
     RtuBus,
+    device_profile,
     load_profiles_for,
 )
 from gateway.inbound.guard import shown
@@ -46,6 +48,9 @@ from rules.events import Event
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
+DRAIN_STALL_S = 3.0
+"""At a stop, how long the outputs may deliver nothing before the drain gives up (a sink that
+is down); a connected broker empties thousands of records in that time."""
 
 TransitionListener = Callable[[AlarmTransition], None]
 
@@ -103,7 +108,7 @@ class Gateway:
         self.health = {i: DeviceHealth() for i in self.devices}
         self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
         gbt = {b.id for b in cfg.buses if isinstance(b, Gbt26875Bus)}
-        self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
+        self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
         self.with_outputs = with_outputs
@@ -127,6 +132,7 @@ class Gateway:
         self.pollers: list[BusPoller] = []
         self.frame_listeners: list[Any] = []  # runtime.gbtlisten.Gbt26875Listener per bus
         self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
+        self.suppressions = Suppressions(self)  # maintenance and shelving, with expiry
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -136,7 +142,8 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h, busy_timeout_s=STORE_WAIT_S))
+            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats,
+            busy_timeout_s=STORE_WAIT_S))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
@@ -151,6 +158,7 @@ class Gateway:
         if n := republish_unsent(self.ledger, self.outbox):
             log.warning("%d alarm transition(s) recorded before the last stop had not been "
                         "queued for MQTT/InfluxDB; queued now", n)
+        self.suppressions.restore()  # after the outbox: it may restate open alarms
         for note in tighten_data_dir(data):
             log.warning("%s", note)
         return self
@@ -169,6 +177,14 @@ class Gateway:
 
     def open_alarms(self) -> list[Alarm]:
         return self.ledger.open_alarms()
+
+    def active_suppressions(self) -> list[Suppression]:
+        """Maintenance and shelving in force: alarms recorded, nobody paged."""
+        return self.ledger.suppressions("active")
+
+    def local_time(self, ts: float | None) -> str:
+        """``ts`` as the building's local time (``rules.utc_offset_h``)."""
+        return self.ledger.local(ts)
 
     def outbox_stats(self) -> Mapping[str, object]:
         return self.outbox.stats()
@@ -253,14 +269,23 @@ class Gateway:
             info = self.info[r.device_id]
             self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
                                                            self.tags[r.device_id]))
-        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
-                                           r.failed, r.poll_class, r.labels))
+        # A device that answered with nothing but bad readings (sentinels) is not silent: its
+        # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
+        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
+                                           r.values, r.failed, r.poll_class, r.bad, r.stuck,
+                                           r.labels))
         if events:
             self._unrecorded.extend(events)
         # While the ledger fails (locked by another process, disk full) only the flusher tries
         # again, after a thread saw the lock free: a poll never waits for the ledger.
         if self._unrecorded and not self._ledger_failing:
             self.record_events()
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Rule events from outside the pollers (maintenance or shelving began or ended) onto
+        the ledger, after any still waiting."""
+        self._unrecorded.extend(events)
+        self.record_events()
 
     def record_events(self) -> None:
         """Put rule events on the ledger, in order. One that cannot be written (a full disk, a
@@ -419,6 +444,10 @@ class Gateway:
             if self._outbox_failing:
                 await asyncio.to_thread(wait_writable, self.outbox.path, 1.0)
             try:
+                self.suppressions.poll()
+            except Exception:  # never stop the data path; the next flush tries again
+                log.exception("maintenance/shelving requests could not be processed")
+            try:
                 self.flush()
                 self.publish_external()
                 if self._outbox_failing:
@@ -457,26 +486,34 @@ class Gateway:
         """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.
 
         The delivery loops already send alarms before telemetry, so a short grace spends itself
-        on alarms first. Nothing is lost either way: what is left stays in the outbox.
+        on alarms first. A grace is only worth waiting while it delivers: once nothing has left
+        the outbox for ``DRAIN_STALL_S`` (a broker or database that is down), the stop goes on,
+        so a restart by systemd is not held up. Nothing is lost either way: what is left stays
+        in the outbox and is sent at the next start.
         """
         if not self.sink_names():
             return
         grace = self.cfg.outputs.stop_grace_s
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
+        started = progress_at = loop.time()
         pending = self.outbox.stats().get("pending", 0)
         if pending:
             log.info("stopping: delivering %d pending record(s), up to %.0f s", pending, grace)
         # Waiting is pointless once the services (the outputs among them) have ended.
-        while pending and loop.time() < deadline and not all(s.done() for s in services):
+        while (pending and loop.time() < started + grace
+               and loop.time() < progress_at + DRAIN_STALL_S
+               and not all(s.done() for s in services)):
             await asyncio.sleep(0.1)
-            pending = self.outbox.stats().get("pending", 0)
+            now_pending = self.outbox.stats().get("pending", 0)
+            if now_pending < pending:
+                progress_at = loop.time()
+            pending = now_pending
         if pending:
             st = self.outbox.stats()
             log.warning("stopping with %d record(s) undelivered (%d alarm, %d telemetry) after "
-                        "%.0f s; they stay in %s and are sent at the next start", pending,
-                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0), grace,
-                        Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
+                        "%.1f s; they stay in %s and are sent at the next start", pending,
+                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0),
+                        loop.time() - started, Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, object]:

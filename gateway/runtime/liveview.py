@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from drivers.model import Value
-from gateway.alarms.ledger import Alarm
+from gateway.alarms.ledger import Alarm, Suppression
 from gateway.config.models import Device, GatewayIdentity
 from gateway.runtime.poller import DeviceHealth
 from rules.model import DeviceInfo
@@ -47,6 +47,10 @@ class RuntimeView(Protocol):
 
     def open_alarms(self) -> list[Alarm]: ...
 
+    def active_suppressions(self) -> list[Suppression]: ...
+
+    def local_time(self, ts: float | None) -> str: ...
+
     def outbox_stats(self) -> Mapping[str, object]: ...
 
     def sink_names(self) -> list[str]: ...
@@ -58,13 +62,14 @@ HEADLINE = {
     "breaker": ("breaker_closed", "current_a", "residual_current_ma", "trip_reason"),
     "residual_monitor": ("residual_current_ma@1", "residual_current_ma@2", "residual_current_ma@3"),
     "fire_detector": ("residual_current_ma", "temperature_c@1", "arc_count"),
-    "fire_panel": ("fire_alarm", "fault", "supervisory"),
+    # running=no is test mode; manual mode and linkage started are also events in the ledger
+    "fire_panel": ("fire_alarm", "fault", "running", "manual_mode", "started"),
     "door_monitor": ("door_open@1", "door_open@2", "fault@1"),
     "exit_sensor": ("obstructed@1", "obstructed@2"),
 }
 
 SEVERITY_STYLE = {"critical": "bold white on red", "major": "bold red", "minor": "yellow",
-                  "warning": "cyan"}
+                  "warning": "cyan", "info": "dim"}
 
 
 def _fmt(v: object) -> str:
@@ -119,8 +124,9 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
         sev = row.severity
+        st_text = row.state + (f" ({row.suppressed})" if row.suppressed else "")
         alarms.add_row(row.id, Text(sev, SEVERITY_STYLE.get(sev, "")), row.rule, row.device,
-                       row.state, (row.message_zh or "")[:60])
+                       st_text, (row.message_zh or "")[:60])
     st = gw.outbox_stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
@@ -128,8 +134,14 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     else:
         store = f"local store {st.get('pending', 0)} records (no outputs configured)"
     foot = Text(store + "".join(f"  {k} {v}" for k, v in (extra or {}).items()))
-    return Group(head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"),
-                 alarms, foot)
+    quiet = [f"{r.device} {'maintenance' if r.kind == 'maintenance' else r.rule} "
+             f"until {gw.local_time(r.until_ts)[11:16]} ({r.who}: {r.why})"
+             for r in gw.active_suppressions()]
+    parts: list[RenderableType] = [
+        head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"), alarms]
+    if quiet:  # nobody is paged for these: say so where the duty officer looks
+        parts.append(Text("not paging: " + "; ".join(quiet[:4]), style="yellow"))
+    return Group(*parts, foot)
 
 
 def status_line(gw: RuntimeView) -> str:

@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway.actions.service import ActionRequest, ActionService
+from gateway.inbound.guard import shown
 from gateway.records import AlarmTransition, GatewayHealth
 from gateway.runtime.aio import wait_writable
 from gateway.runtime.gateway import Gateway
-
-log = logging.getLogger("firegate")
 
 if TYPE_CHECKING:
     from gateway.notify.notifier import Notifier
     from gateway.outputs.mqtt_sink import Command
     from gateway.outputs.service import Outputs
+
+log = logging.getLogger("firegate")
 
 Task = Coroutine[Any, Any, object]
 
@@ -110,7 +111,7 @@ def start_services(gw: Gateway) -> Services:
             # the ledger checks the alarm and its occurrence, the action service every rule of
             # an action (and the operator again). The command is audited before it is applied,
             # and not applied if that audit cannot be written.
-            if cmd.get("command") != "action":
+            if cmd.get("command") == "ack":
                 task = asyncio.get_running_loop().create_task(ack(cmd))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
@@ -118,12 +119,23 @@ def start_services(gw: Gateway) -> Services:
             try:
                 audit(accepted(cmd))
             except Exception as exc:  # no audit, no action: the operator is told in the log
-                log.error("action command %s not applied: its audit cannot be written (%s)",
-                          cmd.get("id"), exc)
+                log.error("%s command %s not applied: its audit cannot be written (%s)",
+                          cmd.get("command"), cmd.get("id"), exc)
                 return
-            actions.submit(ActionRequest(
-                str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
-                via="mqtt", reason=str(cmd.get("reason") or "")))
+            if cmd.get("command") == "action":
+                actions.submit(ActionRequest(
+                    str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
+                    via="mqtt", reason=str(cmd.get("reason") or "")))
+                return
+            if cmd.get("command") in ("shelve", "maintenance"):
+                try:  # the outcome (refused or active) is logged and kept in the ledger
+                    gw.suppressions.request(
+                        str(cmd["command"]), str(cmd["device"]), str(cmd.get("rule") or "*"),
+                        who=str(cmd["operator"]), via="mqtt", why=str(cmd.get("reason") or ""),
+                        for_s=cmd.get("for_s"), op="end" if cmd.get("end") else "start")
+                except ValueError as exc:  # no reason given: nothing to record
+                    log.warning("%s of %s from operator %s refused: %s", cmd["command"],
+                                shown(cmd["device"]), shown(cmd["operator"]), exc)
 
         mq = cfg.outputs.mqtt
         horizon = time.time() - (mq.command_max_age_s + mq.command_max_future_s if mq else 0)
@@ -150,9 +162,10 @@ def _notifier(gw: Gateway) -> Notifier:
 
     gw.subscribe(page)
     # Escalation timers live in memory: after a restart, alarms still open and not yet
-    # acknowledged are paged again, so a restart never silently ends an escalation.
+    # acknowledged are paged again, so a restart never silently ends an escalation. The
+    # administrative chain already heard of their repeats: ``replayed`` does not tell it twice.
     for a in gw.ledger.open_alarms():
-        if not a.acked_by and a.state == "raised":
-            page(AlarmTransition(event="raise", ts=a.raised_at,
-                                 **dataclasses.asdict(a)))
+        if not a.acked_by and a.state == "raised" and not a.suppressed:
+            notifier.on_transition(AlarmTransition(event="raise", ts=a.raised_at,
+                                                   **dataclasses.asdict(a)), replayed=True)
     return notifier

@@ -248,14 +248,19 @@ async def test_an_ack_names_its_occurrence_and_never_silences_a_later_one(
         panel.set({"fire_alarm": True})
         await until(lambda: fire() is not None and fire().active, what="fire raised")
         first = fire().seq
-        panel.set({"fire_alarm": False})
+        panel.set({"fire_alarm": False, "reset": True})  # a panel latches fire until reset
         await until(lambda: not fire().active, what="fire cleared")
+        panel.set({"reset": False})
+        await asyncio.sleep(1.0)
         panel.set({"fire_alarm": True})
         await until(lambda: fire().active, what="fire raised again")
         a = fire()
         async with broker.client("alice") as op:
             await op.publish(f"{PREFIX}/cmd/alice/ack",
                              command("ack", alarm_id=a.id, seq=first), qos=1)
+            # ... and naming the first occurrence by its occurrence id (``A…#1``)
+            await op.publish(f"{PREFIX}/cmd/alice/ack",
+                             command("ack", alarm_id=f"{a.id}#1", seq=fire().seq), qos=1)
             await asyncio.sleep(1.0)
             assert fire().acked_by is None, "an ack of the earlier occurrence was applied"
             await op.publish(f"{PREFIX}/cmd/alice/ack",
