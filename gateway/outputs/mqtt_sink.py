@@ -126,6 +126,10 @@ class MqttSink:
             cfg.operators, logins=cfg.logins, audit=audit, seen=seen_commands or ())
         self._base = {"gateway": identity.id, "site": identity.site, "campus": identity.campus,
                       "building": identity.building}
+        # The names people use (北校区, 3号宿舍楼) beside the ids, for screens and the desk.
+        for key in ("campus_name", "building_name"):
+            if getattr(identity, key, ""):
+                self._base[key] = str(getattr(identity, key))
 
     # ------------------------------------------------------------------ connection
 

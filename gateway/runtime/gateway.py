@@ -32,6 +32,7 @@ from gateway.config.models import (
     device_profile,
     load_profiles_for,
 )
+from gateway.config.places import Places
 from gateway.inbound.guard import shown
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
@@ -111,6 +112,7 @@ class Gateway:
         self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
+        self.places = Places.from_config(cfg)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
         self.started = time.time()
@@ -275,7 +277,9 @@ class Gateway:
                                            r.values, r.failed, r.poll_class, r.bad, r.stuck,
                                            r.labels))
         if events:
-            self._unrecorded.extend(events)
+            # Names people use (a zone's label, the room) replace ids before anything records
+            # or pages the event.
+            self._unrecorded.extend(self.places.enrich(ev) for ev in events)
         # While the ledger fails (locked by another process, disk full) only the flusher tries
         # again, after a thread saw the lock free: a poll never waits for the ledger.
         if self._unrecorded and not self._ledger_failing:
@@ -367,10 +371,13 @@ class Gateway:
                 self.publish_transition(tr)
             return True
 
-    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
-        """Close a cleared alarm with a note (销号) and publish the transition."""
+    def close_alarm(self, alarm_id: str, who: str, note: str,
+                    category: str | None = None) -> bool:
+        """Close a cleared alarm with a note (销号) and a review category, and publish the
+        transition."""
         try:
-            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time(),
+                                            category=category)
         except (KeyError, ValueError, sqlite3.Error) as exc:
             log.warning("closing %s by %s refused: %s", shown(alarm_id), shown(who),
                         shown(str(exc), 300))

@@ -146,7 +146,34 @@ def start_services(gw: Gateway) -> Services:
         services.coroutines.append(services.outputs.run())
     if notifier is not None:
         services.coroutines.append(notifier.run())
+        services.coroutines.append(overdue_rounds(gw, notifier,
+                                                  cfg.notify.overdue_every_h * 3600.0))
     return services
+
+
+async def overdue_rounds(gw: Gateway, notifier: Notifier, every_s: float,
+                         check_s: float = 60.0) -> None:
+    """Send alarms past their deadline up the administrative chain: level 1 at the deadline,
+    one level higher every ``every_s``; each step goes on the ledger (who was told, when)."""
+    while True:
+        escalate_overdue(gw, notifier, time.time(), every_s)
+        await asyncio.sleep(check_s)
+
+
+def escalate_overdue(gw: Gateway, notifier: Notifier, now: float, every_s: float) -> int:
+    """One round of :func:`overdue_rounds`; returns how many alarms went up a level."""
+    depth = len(notifier.admin_chain())
+    n = 0
+    for a in gw.ledger.overdue(now):
+        level = min(depth, 1 + int((now - (a.due_at or now)) // every_s))
+        if level <= a.overdue_level:
+            continue
+        names = notifier.page_overdue(AlarmTransition(event="overdue", ts=now,
+                                                      **dataclasses.asdict(a)), level, now)
+        for tr in gw.ledger.escalated(a.id, level, names, ts=now):
+            gw.publish_transition(tr)
+        n += 1
+    return n
 
 
 def _notifier(gw: Gateway) -> Notifier:
