@@ -1,4 +1,4 @@
-"""The ``firegate`` command line: demo, run, check, simulate, alarms, dashboards."""
+"""The ``firegate`` command line: demo, run, check, simulate, alarms, dashboards, desk."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from gateway.cli import actions as cli_actions
 from gateway.cli import alarms as cli_alarms
 from gateway.cli import dashboards as cli_dashboards
+from gateway.cli import desk as cli_desk
 from gateway.config.models import Config, ConfigError, load_config, load_profiles_for
 
 EXIT_INVALID = 2
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="for_s", type=float, help="stop after this many seconds")
     p.set_defaults(func=_cmd_simulate)
 
-    for module in (cli_alarms, cli_dashboards, cli_actions):
+    for module in (cli_alarms, cli_dashboards, cli_actions, cli_desk):
         module.add_parser(sub)
     return ap
 

@@ -88,7 +88,7 @@ class InboundLimits:
 # Longest accepted text per field, in characters. Ids are short by design (an alarm id is
 # A + date + counter); a reason or a note is a sentence or a short paragraph for the review.
 TEXT_LIMITS = {"id": 64, "operator": 64, "alarm_id": 32, "device": 64, "action": 64,
-               "rule": 64, "reason": 500, "note": 1000}
+               "rule": 64, "category": 32, "reason": 500, "note": 1000}
 
 
 def clean_text(value: object, field: str, max_len: int | None = None) -> str:
@@ -172,6 +172,17 @@ class AckCommand(_Base):
     note: str | None = None
 
 
+class CloseCommand(_Base):
+    """``cmd/{login}/close``: close a cleared alarm with a note and a review category, as the
+    desk sends it (``schemas/cmd_close.json`` when the desk documents one)."""
+
+    kind: Literal["close"] = "close"
+    alarm_id: _Text
+    seq: int | None = Field(default=None, ge=1, le=2**53)
+    note: _Text
+    category: _Text
+
+
 class ActionCommand(_Base):
     """``cmd/action``: ask for a named action of a device (``schemas/cmd_action.json``)."""
 
@@ -204,8 +215,9 @@ class MaintenanceCommand(_Suppress):
     rule: str | None = None
 
 
-Command = AckCommand | ActionCommand | ShelveCommand | MaintenanceCommand
-_MODELS: dict[str, type[Command]] = {"ack": AckCommand, "action": ActionCommand,
+Command = AckCommand | CloseCommand | ActionCommand | ShelveCommand | MaintenanceCommand
+_MODELS: dict[str, type[Command]] = {"ack": AckCommand, "close": CloseCommand,
+                                     "action": ActionCommand,
                                      "shelve": ShelveCommand,
                                      "maintenance": MaintenanceCommand}
 Audit = Callable[[dict[str, Any]], None]

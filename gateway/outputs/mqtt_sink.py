@@ -8,8 +8,9 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
 - ``events``: every alarm transition (carries the alarm's ``id`` and ``seq``, so a repeat after a
   reconnect is recognisable);
 - ``health``: retained outbox and sink health;
-- ``cmd/{ack,action,shelve,maintenance}`` and ``cmd/{login}/{…}`` (subscribed): operator
-  commands, each through the guarded inbound path (:mod:`gateway.inbound.guard`):
+- ``cmd/{ack,action,shelve,maintenance}`` and ``cmd/{login}/{…}`` (subscribed; ``close`` only
+  on ``cmd/{login}/close``, as the desk sends it): operator commands, each through the guarded
+  inbound path (:mod:`gateway.inbound.guard`):
   bounded, schema-checked, fresh, never replayed, never retained, and only from operators listed
   in ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second). On a
   per-login topic the operator is the login's (``outputs.mqtt.logins``), not the payload's.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import inspect
 import json
 import logging
@@ -41,6 +43,7 @@ from gateway.inbound.guard import (
     AckCommand,
     ActionCommand,
     Audit,
+    CloseCommand,
     Guard,
     InboundLimits,
     shown,
@@ -52,13 +55,17 @@ from gateway.outputs.outbox import Batch, Outbox
 from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
+try:
+    VERSION = importlib.metadata.version("firegate")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    VERSION = "unknown"
 PUBLISH_SLICE = 32
 BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
 Command = dict[str, Any]
-PENDING_CALLS_WARN = 100_000  # outputs batch_size is at most 100,000
+PENDING_CALLS_WARN = 100_000
 OnCommand = Callable[[Command], Awaitable[None] | None]
-COMMAND_KINDS = ("ack", "action", "shelve", "maintenance")
+COMMAND_KINDS = ("ack", "close", "action", "shelve", "maintenance")
 
 
 def _dumps(obj: Any) -> bytes:
@@ -247,7 +254,13 @@ class MqttSink:
     async def _publish_health(self, client: aiomqtt.Client) -> None:
         if self.health_source is None:
             return
-        body = {**self._base, "ts": time.time(), **self.health_source().to_json()}
+        # keepalive_s and health_interval_s let the desk call a gateway silent within
+        # 1.5 x keepalive even when the broker's last will comes later (Mosquitto 2.0 checks
+        # keepalives on a coarse timer: about 2 x keepalive was measured).
+        body = {**self._base, "ts": time.time(), "version": VERSION,
+                "keepalive_s": self.cfg.keepalive,
+                "health_interval_s": self.cfg.health_interval_s,
+                **self.health_source().to_json()}
         await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
                              retain=True)
 
@@ -276,7 +289,7 @@ class MqttSink:
             self.prefix + "/cmd/") else []
         kind = rest[-1] if rest else ""
         login = rest[0] if len(rest) == 2 else None
-        if kind not in COMMAND_KINDS or len(rest) > 2:
+        if kind not in COMMAND_KINDS or len(rest) > 2 or (kind == "close" and login is None):
             self.commands_ignored += 1
             log.warning("ignored a message on %s: not a command topic", shown(topic, 120))
             return
@@ -295,6 +308,12 @@ class MqttSink:
                      cmd.seq, shown(cmd.operator))
             out = {"command": "ack", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
                    "alarm_id": cmd.alarm_id, "seq": cmd.seq, "note": cmd.note}
+        elif isinstance(cmd, CloseCommand):
+            log.info("close of alarm %s from operator %s", shown(cmd.alarm_id),
+                     shown(cmd.operator))
+            out = {"command": "close", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
+                   "alarm_id": cmd.alarm_id, "seq": cmd.seq, "note": cmd.note,
+                   "category": cmd.category}
         elif isinstance(cmd, ActionCommand):
             log.info("action %s on %s requested by operator %s", shown(cmd.action),
                      shown(cmd.device), shown(cmd.operator))

@@ -166,7 +166,7 @@ class Gateway:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.flush()
+        self._flush_at_stop()
         self._stack.close()
 
     def sink_names(self) -> list[str]:
@@ -400,6 +400,17 @@ class Gateway:
                 self._telemetry = (batch + self._telemetry)[-MAX_HELD_RECORDS:]
                 raise
 
+    def _flush_at_stop(self) -> None:
+        """The last telemetry into the outbox; a full or failing disk at this point is said,
+        not raised, so the stop (and the ledger's clean close) always completes."""
+        try:
+            self.flush()
+        except Exception as exc:
+            log.error("stopping: %d telemetry record(s) could not be written to the outbox in "
+                      "%s (%s); they are lost, alarms are on the ledger", len(self._telemetry),
+                      self.cfg.gateway.data_dir, exc)
+            self._telemetry = []
+
     def health_records(self) -> list[HealthRecord]:
         now = time.time()
         return [HealthRecord(device=i, ts=now, tags=self.tags[i], online=h.online,
@@ -484,10 +495,10 @@ class Gateway:
             # Stop reading first, put what is held into the outbox, then give the outputs their
             # grace to deliver it (the live view keeps showing the count going down).
             await cancel_all(producers)
-            self.flush()
+            self._flush_at_stop()
             await self._drain(others)
             await cancel_all(others)
-        self.flush()
+        self._flush_at_stop()
 
     async def _drain(self, services: Sequence[asyncio.Task[Any]]) -> None:
         """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.

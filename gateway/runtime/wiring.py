@@ -127,6 +127,12 @@ def start_services(gw: Gateway) -> Services:
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                     via="mqtt", reason=str(cmd.get("reason") or "")))
                 return
+            if cmd.get("command") == "close":  # the desk's cmd/{login}/close
+                category = cmd.get("category")
+                gw.close_alarm(str(cmd["alarm_id"]), who=str(cmd["operator"]),
+                               note=str(cmd.get("note") or ""),
+                               category=category if isinstance(category, str) else None)
+                return
             if cmd.get("command") in ("shelve", "maintenance"):
                 try:  # the outcome (refused or active) is logged and kept in the ledger
                     gw.suppressions.request(
