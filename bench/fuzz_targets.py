@@ -298,7 +298,7 @@ def _json_from(data: bytes) -> bytes:
     text = data.decode("utf-8", "replace")
     now = time.time()
     keys = ["id", "ts", "seq", "operator", "device", "action", "reason", "alarm_id", "note",
-            "command", "rule", "for_s", "end", ""]
+            "command", "rule", "for_s", "end", "category", ""]
     vals: list[Any] = ["alice", "mallory", "控制室", "room-1", "cut_socket", "", None, 0, -1,
                        1, 2**63, 1e308, True, [], {}, ["alice"], {"operator": "alice"},
                        "A251129001", text, "\ud800", "A1\nINFO forged", "\x1b[2J",
@@ -310,7 +310,8 @@ def _json_from(data: bytes) -> bytes:
         obj = {"id": f"id-{rng.randrange(1 << 30)}", "ts": now - rng.random() * 5,
                "operator": rng.choice(["alice", "控制室", "mallory"]), "alarm_id": "A1",
                "seq": rng.randrange(1, 5), "device": "room-1", "action": "cut_socket",
-               "reason": "fuzz", "rule": "malicious_load", "for_s": 600}
+               "reason": "fuzz", "rule": "malicious_load", "for_s": 600,
+               "note": "fuzz", "category": "false_alarm"}
     for _ in range(rng.choice((0, 0, 1, 2, 5))):
         obj[rng.choice(keys)] = rng.choice(vals)
     try:
@@ -336,8 +337,8 @@ def mqtt_command(data: bytes) -> None:
     from gateway.inbound.guard import _UNSAFE, TEXT_LIMITS
 
     sink, applied = _sink()
-    kinds = ("ack", "action", "shelve", "maintenance")
-    kind = kinds[(data[0] & 1) | ((data[0] >> 5) & 2)] if data else "ack"
+    kinds = ("ack", "action", "shelve", "maintenance", "close")
+    kind = kinds[(data[0] ^ (data[-1] << 1)) % len(kinds)] if data else "ack"
     login = ("alice", "mallory", "控制室", "a/b")[data[1] % 4] if len(data) > 1 and \
         data[0] & 4 else None
     topic = f"{sink.prefix}/cmd/{login + '/' if login else ''}{kind}"
@@ -358,7 +359,10 @@ def mqtt_command(data: bytes) -> None:
         if cmd["operator"] not in sink.cfg.operators:
             raise ContractBroken(f"passed on a command from {cmd['operator']!r}")
         need = {"action": ("device", "action"), "ack": ("alarm_id", "seq"),
-                "shelve": ("device", "rule"), "maintenance": ("device",)}[cmd["command"]]
+                "shelve": ("device", "rule"), "maintenance": ("device",),
+                "close": ("alarm_id", "note", "category")}[cmd["command"]]
+        if cmd["command"] == "close" and login is None:
+            raise ContractBroken("a close was taken from a shared topic")
         if not all(cmd.get(k) for k in need):
             raise ContractBroken(f"passed on an incomplete command: {cmd}")
         for k, v in cmd.items():
