@@ -35,10 +35,11 @@ class RequestQueue:
     """Both ends: :meth:`submit` / :meth:`wait` for the command line, :meth:`take` /
     :meth:`answer` for the gateway."""
 
-    def __init__(self, data_dir: str | Path, *, ttl_s: float = TTL_S) -> None:
+    def __init__(self, data_dir: str | Path, *, ttl_s: float = TTL_S,
+                 busy_timeout_s: float = 10.0) -> None:
         self.path = Path(data_dir) / FILE
         self.ttl_s = ttl_s
-        self.store = SqliteStore(self.path, schema=_SCHEMA)
+        self.store = SqliteStore(self.path, schema=_SCHEMA, timeout_s=busy_timeout_s)
         self.db = self.store.db
 
     def __enter__(self) -> RequestQueue:

@@ -61,9 +61,9 @@ class StoredPage:
 
 
 class PageStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
-        self.store = SqliteStore(self.path, schema=SCHEMA)
+        self.store = SqliteStore(self.path, schema=SCHEMA, timeout_s=busy_timeout_s)
         self.db = self.store.db
 
     def close(self) -> None:

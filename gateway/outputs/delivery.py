@@ -15,14 +15,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.outputs.lineproto import Identity
-from gateway.outputs.outbox import Batch, Lane, Outbox
+from gateway.outputs.outbox import Batch, Lane, Outbox, OutboxError
 from gateway.records import OutputsHealth
+
+if TYPE_CHECKING:
+    from gateway.inbound.guard import Audit
 
 log = logging.getLogger("firegate.outputs")
 
@@ -68,6 +72,8 @@ class SinkContext:
     outbox: Outbox
     on_command: OnCommand | None = None
     health: Callable[[], OutputsHealth] | None = None
+    audit: Audit | None = None  # where accepted and refused operator commands are recorded
+    seen_commands: list[tuple[str, float]] | None = None  # command ids already applied
 
 
 def backoff(failures: int, low: float, high: float, rng: random.Random) -> float:
@@ -93,6 +99,7 @@ class Delivery:
         self._alarm = asyncio.Event()
         self.failures = 0
         self.batches = 0
+        self.store_errors = 0
         self.records = 0
         self.last_delivery: float | None = None
 
@@ -116,7 +123,14 @@ class Delivery:
             await self.sink.wait_ready()
             self._any.clear()
             self._alarm.clear()
-            batch = self.outbox.fetch(name, self.batch_size)
+            try:
+                batch = self.outbox.fetch(name, self.batch_size)
+            except (sqlite3.Error, OutboxError) as exc:
+                # Another process holds the outbox: delivery waits, the gateway goes on.
+                self.store_errors += 1
+                log.warning("%s: cannot read the outbox (%s); trying again in 1 s", name, exc)
+                await asyncio.sleep(1.0)
+                continue
             if not batch:
                 await self._wait(self._any, self.max_age_s)
                 continue
@@ -136,7 +150,15 @@ class Delivery:
                             len(batch), batch.lane, delay, exc)
                 await asyncio.sleep(delay)
                 continue
-            self.outbox.ack(name, batch)
+            try:
+                self.outbox.ack(name, batch)
+            except (sqlite3.Error, OutboxError) as exc:
+                # Delivered but not marked: sent again later (at least once; events carry
+                # id and seq so a receiver knows a repeat).
+                self.store_errors += 1
+                log.warning("%s: delivered, but cannot mark it in the outbox (%s)", name, exc)
+                await asyncio.sleep(1.0)
+                continue
             self.failures = 0
             self.batches += 1
             self.records += len(batch)
@@ -144,4 +166,5 @@ class Delivery:
 
     def health(self) -> dict[str, object]:
         return {"batches": self.batches, "records": self.records,
+                "store_errors": self.store_errors,
                 "consecutive_failures": self.failures, "last_delivery": self.last_delivery}

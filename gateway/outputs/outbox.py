@@ -109,8 +109,10 @@ class Outbox:
     cannot pin old records forever.
     """
 
-    def __init__(self, path: str | Path, *, budget_bytes: int, sinks: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, *, budget_bytes: int, sinks: Sequence[str],
+                 busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
+        self.busy_timeout_ms = max(1, int(busy_timeout_s * 1000))
         self.budget_bytes = int(budget_bytes)
         self.sinks = list(dict.fromkeys(sinks))
         self._listeners: list[Callable[[Lane], object]] = []
@@ -118,7 +120,7 @@ class Outbox:
             # Keep the WAL file small: checkpoint often and truncate it back after a big
             # backlog.
             self._store = SqliteStore(
-                self.path, schema=_SCHEMA, timeout_s=5.0, check_same_thread=False,
+                self.path, schema=_SCHEMA, timeout_s=busy_timeout_s, check_same_thread=False,
                 pragmas=("wal_autocheckpoint=1000", f"journal_size_limit={8 * 1024 * 1024}"))
             self._db = self._store.db
             self._lock = self._store.lock

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping
 
 from gateway.aio.tasks import run_all
+from gateway.inbound.guard import Audit
 from gateway.outputs.config import SINK_TYPES, OutputsConfig, SinkConfig
 from gateway.outputs.delivery import Delivery, OnCommand, Sink, SinkContext
 from gateway.outputs.lineproto import Identity
@@ -27,15 +28,16 @@ class Outputs:
     """
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
-                 on_command: OnCommand | None = None,
-                 *,
-                 runtime_health: Callable[[], Mapping[str, object]] | None = None) -> None:
+                 on_command: OnCommand | None = None, *,
+                 runtime_health: Callable[[], Mapping[str, object]] | None = None,
+                 audit: Audit | None = None,
+                 seen_commands: list[tuple[str, float]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
         self.runtime_health = runtime_health
-        ctx = SinkContext(identity, outbox, on_command, self.health)
+        ctx = SinkContext(identity, outbox, on_command, self.health, audit, seen_commands)
         for sub in cfg.configured():
             sink = build_sink(sub, ctx)
             self.sinks[sink.name] = sink
