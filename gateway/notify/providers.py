@@ -1,6 +1,6 @@
 """SMS HTTP providers: Aliyun SendSms and Tencent Cloud SendSms, each with its own signing.
 
-HTTP is done with aiohttp: it is already installed with ``influxdb-client[async]``, it is
+HTTP is done with aiohttp (a dependency of its own, imported only with an HTTP provider): it is
 cancellable (a page stuck on a dead link ends with the notifier), and it needs no thread. Both
 providers send a pre-approved template with parameters, not free text.
 

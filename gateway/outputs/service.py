@@ -38,8 +38,8 @@ class Outputs:
             self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
                                           health_source=self.health)
         if cfg.influx is not None:
-            # Imported only when configured: influxdb-client with aiohttp costs ~35 MB of RSS,
-            # a third of a small gateway's memory, on every MQTT-only installation.
+            # Imported only when configured (it posts line protocol itself and costs little now,
+            # but an MQTT-only installation needs none of it).
             from gateway.outputs.influx_sink import InfluxSink
 
             self.sinks["influx"] = InfluxSink(cfg.influx, identity, health_source=self.health)
