@@ -93,10 +93,8 @@ class InfluxSink:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")  # noqa: ASYNC230 (once, at start)
         try:
-            if self.cfg.url is None:
-                self._ready.set()
-                await self._health_loop()
-            self._api = HttpPoster(self.cfg.url)
+            if self.cfg.url is not None:
+                self._api = HttpPoster(self.cfg.url)
             self._ready.set()
             await self._health_loop()
         finally:
