@@ -142,7 +142,7 @@ def firegate_config(fleet: Fleet, run: Path, ports: dict[str, int], mqtt_port: i
                          "rota": {"people": {"electrician": {"phone": PHONE}},
                                   "levels": [["electrician"]], "waits_s": [0]},
                          "storm": {"group_window_s": 0, "rate_window_s": 60,
-                                   "max_per_window": 1000}}
+                                   "max_per_window": 100}}
     path = run / name
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
