@@ -10,18 +10,16 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.model import Value
 from gateway.alarms.ledger import Alarm
 from gateway.config.models import Device, GatewayIdentity
 from gateway.runtime.poller import DeviceHealth
 from rules.model import DeviceInfo
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 
 class RuntimeView(Protocol):
@@ -82,6 +80,12 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     A building has more devices than a terminal has lines, so devices that are offline or have
     an open alarm come first and healthy ones fill what room is left.
     """
+    # rich is imported here, not with the module: a gateway under systemd (``--no-view``)
+    # never draws a table and need not hold rich's ~2 MB.
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     now = time.time()
     online = sum(1 for h in gw.health.values() if h.online)
     head = Text.assemble(
@@ -155,6 +159,9 @@ async def live_view(gw: RuntimeView, stop: asyncio.Event, *, interactive: bool |
             except TimeoutError:
                 pass
         return
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console()
     with Live(render(gw, height=console.height), console=console, refresh_per_second=2,
               screen=False) as live:
