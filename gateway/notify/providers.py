@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
-
 from gateway.notify.config import AliyunProvider, TencentProvider
 
 # Provider error codes where trying again later can help; others go to the next channel now.
@@ -181,6 +179,10 @@ class TencentChannel:
 
 async def _request(name: str, method: str, url: str, timeout_s: float,
                    **kw: Any) -> dict[str, Any]:
+    # Imported at the first page through a provider, not with the notifier: a gateway that
+    # pages through its modem only never holds aiohttp's ~10 MB.
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     sent = False
     try:
