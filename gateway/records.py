@@ -60,8 +60,15 @@ class AlarmTransition:
     location: str = ""
     repeat_count: int = 0
     latched: bool = False
-    suppressed: str | None = None
+    suppressed: str | None = None  # "maintenance" | "shelved" | ...: on the ledger, nobody paged
     flapping: bool = False
+    occurrence: int = 1  # counted up each time the open alarm is raised again
+    occurrence_id: str = ""  # ``<id>#<occurrence>``: what an acknowledgement names
+
+    def __post_init__(self) -> None:
+        # Always derived from id and occurrence (whatever was passed), so ``replace`` cannot
+        # leave it stale and a record from a store written before occurrences still names one.
+        object.__setattr__(self, "occurrence_id", f"{self.id}#{self.occurrence}")
 
     def to_json(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in _ALARM_FIELDS}

@@ -36,8 +36,8 @@ class Clock:
 class DeviceContext:
     """What every rule of one device needs besides its own settings."""
 
-    __slots__ = ("clock", "conds", "info", "labels", "maintenance", "rules", "settings",
-                 "shelved", "where_en", "where_zh")
+    __slots__ = ("clock", "conds", "info", "labels", "maintenance", "maintenance_until",
+                 "rules", "settings", "shelved", "where_en", "where_zh")
 
     def __init__(self, info: DeviceInfo, settings: RulesSettings, clock: Clock) -> None:
         self.info = info
@@ -45,6 +45,7 @@ class DeviceContext:
         self.rules: RuleSet = settings.for_device(info.id, info.kind)
         self.clock = clock
         self.maintenance = info.maintenance
+        self.maintenance_until: float | None = None  # an operator's maintenance, until then
         self.shelved: dict[str, float] = {}
         self.conds: list[tuple[str, Condition]] = []
         self.labels: dict[str, str] = {}  # channel → the place the device names for it
@@ -64,7 +65,8 @@ class DeviceContext:
         return c
 
     def suppression(self, rule: str, ts: float) -> str | None:
-        if self.maintenance:
+        if self.maintenance or (self.maintenance_until is not None
+                                and ts < self.maintenance_until):
             return "maintenance"
         until = self.shelved.get(rule)
         if until is not None and ts < until:

@@ -13,7 +13,7 @@ from rules.comm import CommLoss, SensorFault
 from rules.context import Checker, Clock, DeviceContext
 from rules.egress import BlockedExit, FireDoorOpen
 from rules.electrical import ArcFault, BreakerTrip, Overload, ResidualCurrent, Temperature
-from rules.events import Event
+from rules.events import Event, EventKind
 from rules.loads import EbikeCharging, MaliciousLoad
 from rules.model import DeviceInfo, Snapshot
 from rules.panel import FireAlarm, PanelFault
@@ -122,40 +122,66 @@ class Engine:
             dev.ctx.labels.update(snap.labels)
         if dev.known is not None:
             dev.learn(snap.values)
+        ctx = dev.ctx
+        if ctx.shelved or ctx.maintenance_until is not None:
+            # before the rules, so this very poll is judged unsuppressed and what is still up
+            # re-raises
+            self._expire(dev, snap.ts, out)
         if dev.comm is not None:
             dev.comm.feed(snap, out)
         if snap.ok:
             for c in dev.checkers:
                 c.feed(snap, out)
-        if dev.ctx.shelved:
-            self._expire(dev, snap.ts, out)
         return out
 
     # ------------------------------------------------------------------ operator controls
     def shelve(self, device: str, rule: str, until_ts: float) -> list[Event]:
         """Keep (device, rule) alarms from paging until ``until_ts``; they are still recorded,
-        marked ``suppressed="shelved"``. Returns the restated open alarms."""
+        marked ``suppressed="shelved"``. Returns the restated open alarms. Whether a rule may
+        be shelved at all (never a live fire alarm) is the caller's decision."""
         dev = self._require(device)
         dev.ctx.shelved[rule] = until_ts
         return self._restate(dev, lambda r: r == rule, "已搁置", "shelved")
 
     def unshelve(self, device: str, rule: str) -> list[Event]:
+        """End a shelving early: what is still up is raised again, unsuppressed."""
         dev = self._require(device)
-        dev.ctx.shelved.pop(rule, None)
-        return self._restate(dev, lambda r: r == rule, "搁置已解除", "shelving ended")
-
-    def set_maintenance(self, device: str, on: bool) -> list[Event]:
-        """Maintenance mode: the device's alarms are recorded as ``suppressed="maintenance"``
-        and page nobody. Ending it restates whatever is still present, unsuppressed."""
-        dev = self._require(device)
-        if dev.ctx.maintenance == on:
+        if dev.ctx.shelved.pop(rule, None) is None:
             return []
-        dev.ctx.maintenance = on
+        return self._restate(dev, lambda r: r == rule, "搁置已解除，报警仍存在",
+                             "shelving ended, alarm still present", kind="raise")
+
+    def set_maintenance(self, device: str, on: bool,
+                        until_ts: float | None = None) -> list[Event]:
+        """Maintenance mode until ``until_ts`` (or, with None, until switched off): the
+        device's alarms are recorded as ``suppressed="maintenance"`` and page nobody. Ending it
+        raises again whatever is still present, unsuppressed."""
+        dev = self._require(device)
+        ctx = dev.ctx
+        was = ctx.suppression("", dev.last_ts) == "maintenance"
         if on:
+            if until_ts is None:
+                ctx.maintenance = True
+            else:
+                ctx.maintenance_until = until_ts
+            if was:
+                return []
             return self._restate(dev, lambda r: True, "设备维护中，报警已抑制",
                                  "device in maintenance, alarm suppressed")
+        ctx.maintenance = False
+        ctx.maintenance_until = None
+        if not was:
+            return []
         return self._restate(dev, lambda r: True, "维护结束，报警仍存在",
-                             "maintenance ended, alarm still present")
+                             "maintenance ended, alarm still present", kind="raise")
+
+    def rule_ids(self, device: str) -> set[str]:
+        """The rules that can raise an alarm on ``device`` (for validating a request)."""
+        dev = self._require(device)
+        ids = {r for r, _ in dev.ctx.conds}
+        if dev.comm is not None:
+            ids.add("comm_loss")
+        return ids
 
     def reset(self, device: str, rule: str, channel: str = "") -> list[Event]:
         """An operator's reset of a latched gateway alarm after the device was reset on site.
@@ -210,14 +236,14 @@ class Engine:
         return dev
 
     def _restate(self, dev: _Device, which: Callable[[str], bool], zh: str,
-                 en: str) -> list[Event]:
+                 en: str, kind: EventKind = "update") -> list[Event]:
         out: list[Event] = []
         ctx = dev.ctx
         for rule, cond in ctx.conds:
             last = cond.last
             if cond.level and last is not None and which(rule):
                 ev = dataclasses.replace(
-                    last, kind="update", ts=max(dev.last_ts, last.ts),
+                    last, kind=kind, ts=max(dev.last_ts, last.ts),
                     suppressed=ctx.suppression(rule, dev.last_ts),
                     message_zh=f"{last.message_zh.split(_SEP_ZH)[0]}{_SEP_ZH}{zh}",
                     message_en=f"{last.message_en.split(_SEP_EN)[0]}{_SEP_EN}{en}")
@@ -226,11 +252,18 @@ class Engine:
         return out
 
     def _expire(self, dev: _Device, ts: float, out: list[Event]) -> None:
-        expired = [r for r, until in dev.ctx.shelved.items() if ts >= until]
+        """Maintenance and shelving that ran out: what is still up is raised again at once."""
+        ctx = dev.ctx
+        if ctx.maintenance_until is not None and ts >= ctx.maintenance_until:
+            ctx.maintenance_until = None
+            if not ctx.maintenance:
+                out.extend(self._restate(dev, lambda r: True, "维护到期，报警仍存在",
+                                         "maintenance expired, alarm still present",
+                                         kind="raise"))
+        expired = [r for r, until in ctx.shelved.items() if ts >= until]
         for r in expired:
-            del dev.ctx.shelved[r]
-        gone = set(expired)
-        out.extend(self._restate(dev, gone.__contains__, "搁置到期，报警仍存在",
-                                 "shelving expired, alarm still present"))
-
-
+            del ctx.shelved[r]
+        if expired:
+            gone = set(expired)
+            out.extend(self._restate(dev, gone.__contains__, "搁置到期，报警仍存在",
+                                     "shelving expired, alarm still present", kind="raise"))

@@ -33,6 +33,17 @@ RULE_IDS: tuple[str, ...] = (
     "panel_fault", "breaker_trip", "comm_loss", "sensor_fault",
 )
 
+LIFE_SAFETY_RULES: tuple[str, ...] = (
+    "fire_alarm", "blocked_exit", "fire_door_open", "arc_fault", "residual_current",
+    "over_temperature",
+)
+"""Rules whose every new occurrence pages afresh (fire-level paging when critical): a fire, an
+exit or fire door that cannot do its job, and the three electrical precursors of a fire."""
+
+LOAD_RULES: tuple[str, ...] = ("overload", "malicious_load", "ebike_charging")
+"""Rules about what students plug in: a repeat is a matter for the dorm's administration, never a
+reason for fire-level paging, so their repeat escalation is capped below critical."""
+
 _DEVIATE = 'if this is deliberate, write deviation: "the reason" in the same block'
 
 
@@ -327,6 +338,83 @@ class Flapping(BaseModel):
     window_s: float = Field(default=600.0, gt=0, le=86400)
 
 
+class Repeats(BaseModel):
+    """How the same hazard again within ``repeat_window_h`` raises the severity of its alarm.
+
+    A repeat is a pattern of behaviour (the same room's kettle again), not a bigger fire: it is
+    escalated one step at each count in ``steps`` but never above ``cap`` (``life_safety_cap``
+    for the rules in :data:`LIFE_SAFETY_RULES`), and the people who deal with behaviour (the
+    rota's ``admin_levels``) are told. A rule outside the life-safety list can never reach
+    critical by repeats: critical pages the fire path (levels 1 and 2 at once).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[int] = Field(default_factory=lambda: [1, 3], max_length=3, description=(
+        "repeat counts at which severity goes up one step; [] never escalates"))
+    cap: Severity = Field(default="major", description=(
+        "highest severity a repeat may reach for rules outside the life-safety list "
+        "(a base severity above it is kept, never lowered)"))
+    life_safety_cap: Severity = "critical"
+    caps: dict[str, Severity] = Field(default_factory=dict, description="per rule id")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: list[int]) -> list[int]:
+        if any(n < 1 for n in v) or v != sorted(set(v)):
+            raise ValueError(f"steps {v} must be increasing repeat counts of 1 or more, e.g. "
+                             f"[1, 3]")
+        return v
+
+    @field_validator("cap")
+    @classmethod
+    def _cap(cls, v: Severity) -> Severity:
+        if v == "critical":
+            raise ValueError("repeats of load and other non-life-safety alarms must stay below "
+                             "critical (critical pages the fire path): use major at most")
+        return v
+
+    @field_validator("caps")
+    @classmethod
+    def _caps(cls, v: dict[str, Severity]) -> dict[str, Severity]:
+        for rule, sev in v.items():
+            if rule not in RULE_IDS:
+                raise ValueError(f"caps names {rule!r}, which is not a rule id (known: "
+                                 f"{', '.join(RULE_IDS)})")
+            if sev == "critical" and rule not in LIFE_SAFETY_RULES:
+                raise ValueError(f"caps.{rule}: critical is not allowed for a rule outside the "
+                                 f"life-safety list ({', '.join(LIFE_SAFETY_RULES)}): its "
+                                 f"repeats go to the administration, not the fire path")
+        return v
+
+    def cap_for(self, rule: str) -> Severity:
+        if rule in self.caps:
+            return self.caps[rule]
+        return self.life_safety_cap if rule in LIFE_SAFETY_RULES else self.cap
+
+    def escalate(self, rule: str, severity: str, repeats: int) -> str:
+        """The severity of an alarm of ``rule`` raised at ``severity`` on its ``repeats``-th
+        repeat: one step up per count reached in ``steps``, at most the rule's cap, never
+        below ``severity`` itself."""
+        bump = sum(1 for n in self.steps if repeats >= n)
+        if bump == 0 or severity not in SEVERITIES:
+            return severity
+        base = SEVERITIES.index(severity)
+        top = max(base, SEVERITIES.index(self.cap_for(rule)))
+        return SEVERITIES[min(base + bump, top)]
+
+
+class Suppression(BaseModel):
+    """Limits of maintenance and shelving: both always end, by themselves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_h: float = Field(default=4.0, gt=0, le=168,
+                             description="how long when the request names no duration")
+    max_h: float = Field(default=24.0, gt=0, le=168,
+                         description="the longest maintenance or shelving anyone may ask for")
+
+
 class RulesSettings(BaseModel):
     """The ``rules:`` section: defaults, per-kind and per-device overrides, schedules."""
 
@@ -338,6 +426,8 @@ class RulesSettings(BaseModel):
     flapping: Flapping = Field(default_factory=Flapping)
     repeat_window_h: float = Field(default=168.0, gt=0, le=24 * 366,
                                    description="the same hazard again within this is a repeat")
+    repeats: Repeats = Field(default_factory=Repeats)
+    suppression: Suppression = Field(default_factory=Suppression)
     defaults: RuleSet = Field(default_factory=RuleSet)
     kinds: dict[str, RuleSet] = Field(default_factory=dict)
     devices: dict[str, RuleSet] = Field(default_factory=dict)

@@ -3,9 +3,19 @@ the data directory, so it survives restarts and can be reviewed every two months
 
 Life of an alarm: raised → (acknowledged) → cleared → closed. It can clear before or after it is
 acknowledged; a person closes it with a note, nothing closes by timer. While it is not closed, the
-same device, rule and channel reuse it (a new occurrence re-raises it as a repeat) rather than
-opening a duplicate. The same hazard (room, or device when it has no room, and rule) raised again
-within the repeat window counts as a repeat and is raised one severity higher (two after three).
+same device, rule and channel reuse it: a new occurrence re-raises it (a ``raise`` transition,
+the acknowledgement wiped, ``occurrence`` counted up) rather than opening a duplicate. Each
+occurrence has its own id, ``<alarm id>#<occurrence>`` (``occurrence_id`` in every transition),
+so an acknowledgement can say which occurrence it saw. An alarm that was recorded suppressed
+(maintenance, shelving) and is still present when the suppression ends is re-raised the same
+way: it reaches people for the first time.
+
+The same hazard (room, or device when it has no room, and rule) raised again within the repeat
+window counts as a repeat; ``rules.repeats`` says how far that raises its severity (never to
+critical for rules outside the life-safety list).
+
+Maintenance and shelving requests live here too (table ``suppressions``): who asked, why, until
+when, and what became of it, whether it came from the shell, MQTT or the gateway itself.
 """
 
 from __future__ import annotations
@@ -24,9 +34,8 @@ from typing import IO, Any
 
 from gateway.records import AlarmTransition
 from rules.events import Event
+from rules.settings import Repeats
 
-SEVERITY_RANK = {"warning": 0, "minor": 1, "major": 2, "critical": 3}
-_BY_RANK = {v: k for k, v in SEVERITY_RANK.items()}
 STATES = ("raised", "acknowledged", "cleared", "closed")
 
 _SCHEMA = """
@@ -40,7 +49,7 @@ CREATE TABLE IF NOT EXISTS alarms (
     value TEXT, threshold TEXT, message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
     site TEXT, campus TEXT, building TEXT, floor INTEGER, room TEXT, location TEXT,
     repeat_count INTEGER NOT NULL, latched INTEGER NOT NULL, suppressed TEXT,
-    flapping INTEGER NOT NULL
+    flapping INTEGER NOT NULL, occurrence INTEGER NOT NULL DEFAULT 1
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_open ON alarms (device, rule, channel)
     WHERE state != 'closed';
@@ -49,6 +58,12 @@ CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (first_raised_at);
 CREATE TABLE IF NOT EXISTS history (
     alarm_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, ts REAL NOT NULL,
     data TEXT NOT NULL, PRIMARY KEY (alarm_id, seq)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, op TEXT NOT NULL,
+    device TEXT NOT NULL, rule TEXT NOT NULL, requested_at REAL NOT NULL, until_ts REAL,
+    who TEXT NOT NULL, via TEXT NOT NULL, why TEXT NOT NULL, state TEXT NOT NULL,
+    outcome TEXT, decided_at REAL, ended_at REAL, ended_by TEXT, end_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL,
@@ -96,7 +111,49 @@ class Alarm:
     latched: bool
     suppressed: str | None
     flapping: bool
+    occurrence: int = 1
 
+    @property
+    def occurrence_id(self) -> str:
+        """This occurrence of the alarm: what an acknowledgement names."""
+        return f"{self.id}#{self.occurrence}"
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """One maintenance or shelving request (table ``suppressions``) and what became of it:
+    ``state`` requested → active | refused | done, an active one later ended."""
+
+    id: int
+    kind: str  # maintenance | shelve
+    op: str  # start | end
+    device: str
+    rule: str  # the shelved rule; "*" for maintenance
+    requested_at: float
+    until_ts: float | None
+    who: str
+    via: str  # cli | mqtt | gateway | ...
+    why: str
+    state: str
+    outcome: str | None = None
+    decided_at: float | None = None
+    ended_at: float | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Occurrence:
+    """One occurrence of an alarm, from its history: raised, acknowledged, cleared."""
+
+    occurrence: int
+    occurrence_id: str
+    raised_at: float
+    severity: str
+    suppressed: str | None
+    acked_by: str | None = None
+    acked_at: float | None = None
+    cleared_at: float | None = None
 
 _COLUMNS = [f.name for f in fields(Alarm)]
 
@@ -111,11 +168,6 @@ class LedgerError(ValueError):
     """A ledger operation that cannot be done as asked; the message says why and what to do."""
 
 
-def _escalate(severity: str, repeats: int) -> str:
-    bump = 0 if repeats <= 0 else 1 if repeats < 3 else 2
-    return _BY_RANK[min(3, SEVERITY_RANK.get(severity, 2) + bump)]
-
-
 def _hazard(ev: Event) -> str:
     """What "the same hazard" means: the room when the device has one (a room's repeat
     offender is the room, whichever meter saw it), else the device."""
@@ -128,9 +180,10 @@ class Ledger:
     """``with Ledger(data_dir / "ledger.sqlite") as ledger: ledger.apply(event)``."""
 
     def __init__(self, path: str | Path, *, repeat_window_s: float = 7 * 86400.0,
-                 utc_offset_h: float = 8.0) -> None:
+                 utc_offset_h: float = 8.0, repeats: Repeats | None = None) -> None:
         self.path = Path(path)
         self.repeat_window_s = repeat_window_s
+        self.repeats = repeats or Repeats()
         self.tz = timezone(timedelta(hours=utc_offset_h))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
@@ -138,6 +191,10 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(alarms)")}
+        if "occurrence" not in cols:  # a ledger written before occurrences were counted
+            self.db.execute("ALTER TABLE alarms ADD COLUMN occurrence INTEGER NOT NULL "
+                            "DEFAULT 1")
 
     def __enter__(self) -> Ledger:
         return self
@@ -240,20 +297,25 @@ class Ledger:
                 cur.cleared_at = ev.ts
                 _refresh(cur, ev, keep_severity=True)
                 return [self._save(cur, "clear", ev.ts)]
-            if cur is not None and cur.active:
-                sev = _escalate(ev.severity, cur.repeat_count)
+            if cur is not None and cur.active and not (
+                    ev.kind == "raise" and cur.suppressed and not ev.suppressed):
+                sev = self._escalate(ev, cur.repeat_count)
                 _refresh(cur, ev)
                 cur.severity, cur.base_severity = sev, ev.severity
                 return [self._save(cur, "update", ev.ts)]
-            if cur is not None:  # cleared, not yet closed: the hazard is back
-                cur.repeat_count += 1
+            if cur is not None:
+                # Cleared, not yet closed: the hazard is back. Or still present when its
+                # maintenance or shelving ended: nobody was told, so it is raised now.
+                if not cur.active:
+                    cur.repeat_count += 1
+                cur.occurrence += 1
                 cur.active = True
                 cur.state = "raised"
                 cur.raised_at = ev.ts
                 cur.cleared_at = None
                 cur.acked_by = cur.acked_at = cur.ack_via = None
                 _refresh(cur, ev)
-                cur.severity = _escalate(ev.severity, cur.repeat_count)
+                cur.severity = self._escalate(ev, cur.repeat_count)
                 cur.base_severity = ev.severity
                 return [self._save(cur, "raise", ev.ts)]
             return [self._save(self._new(ev), "raise", ev.ts, insert=True)]
@@ -269,7 +331,7 @@ class Ledger:
         repeats = prev["repeat_count"] + 1 if prev else 0
         return Alarm(
             id=self._next_id(ev.ts), device=ev.device, rule=ev.rule, channel=ev.channel,
-            hazard=hazard, severity=_escalate(ev.severity, repeats), base_severity=ev.severity,
+            hazard=hazard, severity=self._escalate(ev, repeats), base_severity=ev.severity,
             state="raised", active=True, seq=0, raised_at=ev.ts, first_raised_at=ev.ts,
             updated_at=ev.ts, cleared_at=None, acked_by=None, acked_at=None, ack_via=None,
             closed_by=None, closed_at=None, note=None, value=ev.value, threshold=ev.threshold,
@@ -277,6 +339,9 @@ class Ledger:
             building=ev.building, floor=ev.floor, room=ev.room, location=ev.location,
             repeat_count=repeats, latched=ev.latched, suppressed=ev.suppressed,
             flapping=ev.flapping)
+
+    def _escalate(self, ev: Event, repeats: int) -> str:
+        return self.repeats.escalate(ev.rule, ev.severity, repeats)
 
     def _next_id(self, ts: float) -> str:
         """``A`` + local date + a counter of that day: short enough to type in an SMS reply."""
@@ -370,6 +435,80 @@ class Ledger:
             out.append(d)
         return out
 
+    # ------------------------------------------------------------------ suppressions
+    def request_suppression(self, *, kind: str, op: str, device: str, rule: str, who: str,
+                            via: str, why: str, until_ts: float | None,
+                            ts: float | None = None) -> int:
+        """Record a request to start (``op="start"``) or end maintenance (``kind=
+        "maintenance"``, ``rule="*"``) or the shelving of one rule. The running gateway decides
+        it (:meth:`decide_suppression`); the row keeps who asked, why and the outcome."""
+        ts = time.time() if ts is None else ts
+        if kind not in ("maintenance", "shelve") or op not in ("start", "end"):
+            raise LedgerError(f"unknown suppression {kind!r}/{op!r}")
+        if not who.strip():
+            raise LedgerError("say who asks (a name)")
+        if op == "start" and not why.strip():
+            raise LedgerError("say why (what work is done, which test is run): it is kept in "
+                              "the ledger for the review")
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO suppressions (kind, op, device, rule, requested_at, until_ts, who, "
+                "via, why, state) VALUES (?,?,?,?,?,?,?,?,?, 'requested')",
+                (kind, op, device, rule, ts, until_ts, who.strip(), via, why.strip()))
+            return int(cur.lastrowid or 0)
+
+    def suppression(self, sid: int) -> Suppression | None:
+        row = self.db.execute("SELECT * FROM suppressions WHERE id = ?", (sid,)).fetchone()
+        return Suppression(**dict(row)) if row else None
+
+    def suppressions(self, state: str | None = None) -> builtins.list[Suppression]:
+        """Requests in order, all or those in ``state`` (requested, active, refused, ended,
+        done)."""
+        sql = "SELECT * FROM suppressions" + (" WHERE state = ?" if state else "")
+        return [Suppression(**dict(r)) for r in
+                self.db.execute(sql + " ORDER BY id", (state,) if state else ()).fetchall()]
+
+    def set_suppression_until(self, sid: int, until_ts: float) -> None:
+        """A request that named no duration gets the default one before it is decided."""
+        with self._tx():
+            self.db.execute("UPDATE suppressions SET until_ts = ? WHERE id = ?",
+                            (until_ts, sid))
+
+    def decide_suppression(self, sid: int, state: str, outcome: str,
+                           ts: float | None = None) -> None:
+        """The gateway's answer: ``active`` (a start taken), ``refused`` or ``done`` (an end
+        request carried out), with a sentence saying what happened."""
+        ts = time.time() if ts is None else ts
+        with self._tx():
+            self.db.execute("UPDATE suppressions SET state = ?, outcome = ?, decided_at = ? "
+                            "WHERE id = ? AND state = 'requested'", (state, outcome, ts, sid))
+
+    def end_suppression(self, sid: int, *, by: str, reason: str,
+                        ts: float | None = None) -> None:
+        """An active maintenance or shelving is over (expired, ended by a person, the panel
+        left its test)."""
+        ts = time.time() if ts is None else ts
+        with self._tx():
+            self.db.execute("UPDATE suppressions SET state = 'ended', ended_at = ?, ended_by = ?, "
+                            "end_reason = ? WHERE id = ? AND state = 'active'",
+                            (ts, by, reason, sid))
+
+    def occurrences(self, alarm_id: str) -> builtins.list[Occurrence]:
+        """Each occurrence of the alarm from its history: when it was raised, at what severity,
+        whether it was suppressed, who acknowledged it and when it cleared."""
+        out: dict[int, Occurrence] = {}
+        for h in self.history(alarm_id):
+            o = out.get(h.occurrence)
+            if o is None:
+                o = out[h.occurrence] = Occurrence(
+                    occurrence=h.occurrence, occurrence_id=h.occurrence_id, raised_at=h.ts,
+                    severity=h.severity, suppressed=h.suppressed)
+            if h.event == "ack":
+                o.acked_by, o.acked_at = h.acked_by, h.ts
+            elif h.event == "clear":
+                o.cleared_at = h.ts
+        return [out[k] for k in sorted(out)]
+
     def _require(self, alarm_id: str) -> Alarm:
         a = self.get(alarm_id)
         if a is None:
@@ -409,13 +548,14 @@ class Ledger:
             "time_to_ack_s": _dur(a.first_raised_at, a.acked_at),
             "time_to_close_s": _dur(a.first_raised_at, a.closed_at),
             "repeat_count": a.repeat_count, "note": a.note or "", "message_zh": a.message_zh,
+            "occurrences": a.occurrence,
         }
 
 
 _DETAIL_HEADER = ["id", "campus", "building", "floor", "room", "device", "rule", "channel",
                   "severity", "state", "raised_at", "acked_at", "acked_by", "cleared_at",
                   "closed_at", "closed_by", "time_to_ack_s", "time_to_close_s", "repeat_count",
-                  "note", "message_zh"]
+                  "note", "message_zh", "occurrences"]
 _SUMMARY_HEADER = ["campus", "building", "rule", "alarms", "repeats", "open", "acknowledged",
                    "closed", "mean_time_to_ack_s", "max_time_to_ack_s", "mean_time_to_close_s",
                    "max_time_to_close_s"]
@@ -491,4 +631,4 @@ def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
     return dt.astimezone(UTC).timestamp()
 
 
-__all__ = ["Alarm", "Ledger", "LedgerError", "parse_when"]
+__all__ = ["Alarm", "Ledger", "LedgerError", "Occurrence", "Suppression", "parse_when"]

@@ -1,12 +1,18 @@
 """``firegate alarms …``: the ledger from the shell, for the duty officer and the review.
 
 Exit codes: 0 done, 1 no such alarm, 2 bad input (a refused close, a bad date, an unreadable
-configuration). Works while the gateway runs: the ledger is SQLite in WAL mode.
+configuration, a refused maintenance or shelving), 3 the gateway has not answered a maintenance
+or shelving request yet. Works while the gateway runs: the ledger is SQLite in WAL mode.
+
+``shelve`` and ``maintenance`` write a request to the ledger; the running gateway decides it
+(see ``gateway/alarms/suppression.py``: never a live fire alarm, never longer than
+``rules.suppression.max_h``) and the command prints its answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,7 +20,17 @@ from typing import Any
 
 from gateway.alarms.ledger import Alarm, Ledger, LedgerError, parse_when
 
-OK, NOT_FOUND, BAD_INPUT = 0, 1, 2
+OK, NOT_FOUND, BAD_INPUT, PENDING = 0, 1, 2, 3
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 3600.0}
+
+
+def duration_s(text: str) -> float:
+    """``90m``, ``2h``, ``1.5`` (hours), ``1d`` as seconds."""
+    m = _DURATION.match(text)
+    if not m or float(m.group(1)) <= 0:
+        raise LedgerError(f"--for {text!r} is not a duration: write e.g. 30m, 2h or 1d")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,6 +66,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     common(hist)
     hist.add_argument("id")
 
+    def suppression(sp: argparse.ArgumentParser) -> None:
+        common(sp)
+        sp.add_argument("--by", required=True, help="who asks")
+        sp.add_argument("--why", default="", help="what work or test (required to start)")
+        sp.add_argument("--for", dest="for_", help="how long: 30m, 2h, 1d (default "
+                        "rules.suppression.default_h, at most max_h)")
+        sp.add_argument("--end", action="store_true", help="end it now")
+        sp.add_argument("--wait", type=float, default=10.0,
+                        help="seconds to wait for the gateway's answer (default 10)")
+
+    shelve = sub.add_parser("shelve", help="stop one rule of a device from paging for a while")
+    shelve.add_argument("device")
+    shelve.add_argument("rule")
+    suppression(shelve)
+
+    maint = sub.add_parser("maintenance", help="put a device in maintenance for a while "
+                           "(its alarms are recorded, nobody is paged)")
+    maint.add_argument("device")
+    suppression(maint)
+
+    sup = sub.add_parser("suppressions", help="maintenance and shelving: active ones, or all "
+                         "requests with --all")
+    common(sup)
+    sup.add_argument("--all", action="store_true", help="every request, refused and ended too")
+
     exp = sub.add_parser("export", help="CSV for the two-monthly review")
     common(exp)
     exp.add_argument("--from", dest="from_", required=True, help="YYYY-MM-DD (local)")
@@ -65,6 +106,7 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
     """The ledger the arguments point at, or None and why not."""
     utc_offset = 8.0
     repeat_s = 7 * 86400.0
+    repeats = None
     if args.config:
         from gateway.config.models import ConfigError, load_config
 
@@ -75,6 +117,7 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
         data_dir = Path(cfg.gateway.data_dir)
         utc_offset = cfg.rules.utc_offset_h
         repeat_s = cfg.rules.repeat_window_h * 3600.0
+        repeats = cfg.rules.repeats
     elif args.data_dir:
         data_dir = Path(args.data_dir)
     else:
@@ -82,7 +125,7 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
     path = data_dir / "ledger.sqlite"
     if not path.exists():
         return None, f"no ledger at {path}: has the gateway run with this data directory?"
-    return Ledger(path, repeat_window_s=repeat_s, utc_offset_h=utc_offset), ""
+    return Ledger(path, repeat_window_s=repeat_s, utc_offset_h=utc_offset, repeats=repeats), ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +158,8 @@ def _list(ledger: Ledger, args: argparse.Namespace) -> int:
 def _line(ledger: Ledger, a: Alarm, lang: str) -> str:
     msg = a.message_zh if lang == "zh" else a.message_en
     extra = f" repeat×{a.repeat_count}" if a.repeat_count else ""
+    if a.occurrence > 1:  # raised again while open: the ack must name this occurrence
+        extra += f" occurrence {a.occurrence_id}"
     if a.suppressed:
         extra += f" [{a.suppressed}]"
     return (f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
@@ -139,9 +184,48 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
         raise KeyError(f"no alarm {args.id!r} in the ledger {ledger.path}")
     for h in items:
         who = h.closed_by if h.event == "close" else h.acked_by if h.event == "ack" else None
-        print(f"{h.seq:>3} {ledger.local(h.ts)}  {h.event:<6} {h.state:<12} "
+        occ = f"#{h.occurrence}"
+        print(f"{h.seq:>3} {occ:>3} {ledger.local(h.ts)}  {h.event:<6} {h.state:<12} "
               f"{h.severity:<8} {('by ' + who) if who else ''} {h.note or ''}"
               f"  {h.message_zh}".rstrip())
+    return OK
+
+
+def _suppress(ledger: Ledger, args: argparse.Namespace) -> int:
+    kind = "shelve" if args.alarms_cmd == "shelve" else "maintenance"
+    for_s = duration_s(args.for_) if args.for_ else None
+    now = time.time()
+    sid = ledger.request_suppression(
+        kind=kind, op="end" if args.end else "start", device=args.device,
+        rule=getattr(args, "rule", "*"), who=args.by, via="cli", why=args.why,
+        until_ts=None if for_s is None else now + for_s, ts=now)
+    deadline = time.monotonic() + max(0.0, args.wait)
+    row = ledger.suppression(sid)
+    while row is not None and row.state == "requested" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        row = ledger.suppression(sid)
+    if row is None or row.state == "requested":
+        print(f"firegate alarms: request {sid} recorded, but the gateway has not answered "
+              f"within {args.wait:g} s: is it running with this data directory?",
+              file=sys.stderr)
+        return PENDING
+    if row.state == "refused":
+        print(f"firegate alarms: refused: {row.outcome}", file=sys.stderr)
+        return BAD_INPUT
+    print(row.outcome)
+    return OK
+
+
+def _suppressions(ledger: Ledger, args: argparse.Namespace) -> int:
+    rows = ledger.suppressions(None if args.all else "active")
+    for r in rows:
+        what = "maintenance" if r.kind == "maintenance" else f"shelve {r.rule}"
+        end = f" ended {ledger.local(r.ended_at)} ({r.end_reason})" if r.ended_at else ""
+        print(f"{r.id:>4} {r.state:<9} {r.device:<12} {what:<26} "
+              f"until {ledger.local(r.until_ts)}  by {r.who} via {r.via}: "
+              f"{r.why}{end}" + (f"  [{r.outcome}]" if r.state == "refused" else ""))
+    if not rows:
+        print("no maintenance or shelving" + ("" if args.all else " active"), file=sys.stderr)
     return OK
 
 
@@ -162,7 +246,8 @@ def _offset(ledger: Ledger) -> float:
 
 
 _COMMANDS = {"list": _list, "ack": _ack, "close": _close, "history": _history,
-             "export": _export}
+             "export": _export, "shelve": _suppress, "maintenance": _suppress,
+             "suppressions": _suppressions}
 
 
 def main(argv: list[str] | None = None) -> int:

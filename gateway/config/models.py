@@ -583,6 +583,14 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
                                         f"{', '.join(sorted(profiles))}"))
             else:
                 problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
+                if d.maintenance and _raises_fire(profiles[d.profile]):
+                    loc = ("devices", i, "maintenance")
+                    problems.append(Problem(
+                        fname, _line_for(loc, lines), _field_name(loc, data),
+                        "a device that raises fire alarms cannot be in maintenance by "
+                        "configuration (it would never end, and a fire must always page): put "
+                        "the panel in test and use 'firegate alarms maintenance', which "
+                        "expires"))
                 for cls in profiles[d.profile].poll_classes:
                     if cls not in cfg.poll_classes:
                         loc = ("devices", i, "profile")
@@ -620,6 +628,12 @@ def _action_problems(fname: str, lines: dict[tuple[str | int, ...], int], data: 
                 out.append(Problem(fname, *where, f"auto: {r!r} is not a rule that watches a "
                                    f"{prof.kind}; use one of: {', '.join(rule_ids)}"))
     return out
+
+
+def _raises_fire(prof: Profile) -> bool:
+    from rules.engine import KIND_RULES
+
+    return any("fire_alarm" in ids for ids, _ in KIND_RULES.get(prof.kind, ()))
 
 
 def load_profiles_for(cfg: Config) -> dict[str, Profile]:

@@ -26,6 +26,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from rules.settings import LIFE_SAFETY_RULES
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
 _HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
@@ -140,6 +142,10 @@ class RotaConfig(Strict):
                                  description="wait before paging each level (first usually 0)")
     shifts: list[Shift] = []
     holidays: list[date] = []
+    admin_levels: list[list[str]] = Field(default_factory=list, description=(
+        "the administrative chain told of repeats of alarms outside the life-safety list "
+        "(e.g. [[dorm_supervisor], [student_affairs]]): the n-th repeat reaches its n-th level "
+        "and every level before it; never the fire path"))
 
     @model_validator(mode="after")
     def _names(self) -> RotaConfig:
@@ -153,6 +159,8 @@ class RotaConfig(Strict):
 
         for i, lv in enumerate(self.levels):
             check(lv, f"levels[{i + 1}]")
+        for i, lv in enumerate(self.admin_levels):
+            check(lv, f"admin_levels[{i + 1}]")
         for i, sh in enumerate(self.shifts):
             check(sh.people, f"shifts[{i + 1}]")
             if sh.level > len(self.levels):
@@ -196,6 +204,10 @@ class NotifyConfig(Strict):
         description="rule name patterns paged as critical whatever their severity (a lost "
                     "fire panel is comm_loss with severity critical, so it is covered)")
     skip_severities: list[str] = ["info"]
+    life_safety_rules: list[str] = Field(
+        default_factory=lambda: list(LIFE_SAFETY_RULES),
+        description="rules whose every new occurrence (a re-raise of an open alarm, "
+                    "acknowledged or not) starts a new paging round")
     modem_attempts: int = Field(default=2, ge=1, le=10,
                                 description="tries on the modem before the fallback channel")
     retry_s: float = Field(default=30.0, gt=0, le=3600,

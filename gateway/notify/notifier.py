@@ -12,6 +12,14 @@ number; composed messages are written to ``notify.sqlite`` (durable) and a dispa
 through the channels in order (the modem, then the fallback providers), retrying until one
 accepts. A reply ``1 <code>`` from a number on the rota acknowledges the alarm in the ledger and
 stops its escalation; so does an acknowledgement from anywhere else (``acknowledged``).
+
+Every new occurrence of a life-safety alarm (``life_safety_rules``: fire, a blocked exit, a fire
+door, arc, residual current, over-temperature) pages afresh: the ledger re-raises an open alarm
+when its hazard comes back (acknowledged or not), and the notifier starts a new escalation with a
+new code for it; the old code no longer acknowledges anything. So does any critical alarm (a
+fire panel that went silent again). A repeat of any other alarm (a
+second kettle in the same room within the repeat window) goes to the rota's ``admin_levels``
+(the n-th repeat reaches the n-th level), never to the fire path.
 """
 
 from __future__ import annotations
@@ -69,6 +77,12 @@ class _Alarm:
     acked: bool = False
 
 
+def _merge(a: _Alarm, t: AlarmTransition) -> None:
+    """What a later transition of the alarm says (its value, severity, occurrence) over what
+    the pages so far said; a field it leaves empty keeps what was known."""
+    a.transition = replace(a.transition, **{k: v for k, v in asdict(t).items() if v is not None})
+
+
 class Notifier:
     def __init__(self, cfg: NotifyConfig, ledger_ack: LedgerAck, identity: _Identity, *,
                  data_dir: str | Path | None = None,
@@ -85,6 +99,7 @@ class Notifier:
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
+        self.retired: dict[str, str] = {}  # code of an earlier occurrence -> its occurrence id
         self.replies: list[dict[str, object]] = []
         self._ledger_said = ""
         self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}
@@ -101,44 +116,80 @@ class Notifier:
         self._wake_send = asyncio.Event()
 
     # ------------------------------------------------------------------ inputs
-    def on_transition(self, transition: AlarmTransition) -> None:
+    def on_transition(self, transition: AlarmTransition, *, replayed: bool = False) -> None:
         """Take one ledger transition; never blocks, never raises for a malformed one (it is
-        logged)."""
+        logged). ``replayed``: an open alarm paged again after a restart, whose repeat the
+        administrative chain was already told of."""
         try:
-            self._transition(transition)
+            self._transition(transition, replayed)
         except (KeyError, TypeError, ValueError) as exc:
             log.error("alarm transition not understood (%s): %r", exc, transition)
 
-    def _transition(self, t: AlarmTransition) -> None:
+    def _transition(self, t: AlarmTransition, replayed: bool = False) -> None:
         alarm_id, event = t.id, t.event
         a = self.alarms.get(alarm_id)
         if event == "raise":
-            if a is not None or t.severity in self.cfg.skip_severities:
+            if t.severity in self.cfg.skip_severities:
                 return
             t = replace(t, campus=t.campus or self.identity.campus,
                         building=t.building or self.identity.building)
-            code = self._new_code()
-            esc = Escalation(alarm_id, self.is_critical(t), list(self.rota.cfg.waits_s),
-                             self.clock())
-            self.alarms[alarm_id] = _Alarm(t, code, esc)
-            self.codes[code] = alarm_id
-            self._wake_sched.set()
+            # a critical alarm (a lost fire panel) pages each occurrence like a life-safety one
+            life = self.is_life_safety(t) or self.is_critical(t)
+            if a is not None:
+                if not life:  # a repeat of an open alarm: the administration hears of it
+                    _merge(a, t)
+                    a.acked = False  # the ledger wiped it: a reply acknowledges this one
+                    self._admin_round(alarm_id, a)
+                    return
+                self._retire(alarm_id, a, "new occurrence")
+            self._start(alarm_id, t)
+            if not life and not replayed:  # a restart does not tell them twice
+                self._admin_round(alarm_id, self.alarms[alarm_id])
         elif a is None:
             return
         elif event == "update":
-            a.transition = replace(a.transition,
-                                   **{k: v for k, v in asdict(t).items() if v is not None})
+            _merge(a, t)
         elif event == "ack":
-            self.acknowledged(alarm_id)
+            if t.occurrence == a.transition.occurrence:  # not an earlier occurrence's
+                self.acknowledged(alarm_id)
         elif event == "clear":
             if self.cfg.stop_on_clear:
                 a.escalation.stop("cleared")
                 self.storm.drop(alarm_id)
         elif event == "close":
-            a.escalation.stop("closed")
-            self.storm.drop(alarm_id)
-            self.codes.pop(a.code, None)
+            self._retire(alarm_id, a, "closed")
             del self.alarms[alarm_id]
+
+    def _start(self, alarm_id: str, t: AlarmTransition) -> None:
+        """A paging round for one occurrence: its own code, its own escalation."""
+        code = self._new_code()
+        esc = Escalation(alarm_id, self.is_critical(t), list(self.rota.cfg.waits_s),
+                         self.clock())
+        self.alarms[alarm_id] = _Alarm(t, code, esc)
+        self.codes[code] = alarm_id
+        self._wake_sched.set()
+
+    def _retire(self, alarm_id: str, a: _Alarm, why: str) -> None:
+        a.escalation.stop(why)
+        self.storm.drop(alarm_id)
+        self.codes.pop(a.code, None)
+        self.retired[a.code] = a.transition.occurrence_id
+
+    def _admin_round(self, alarm_id: str, a: _Alarm) -> None:
+        """Tell the administrative chain of a repeat (nothing without ``admin_levels``)."""
+        repeats = a.transition.repeat_count
+        if repeats <= 0:
+            return
+        now = self.clock()
+        out: list[OutMessage] = []
+        for i, person in enumerate(self.rota.admin(repeats)):
+            item = PageItem(alarm_id, a.code, a.transition, False, -1 - i)
+            out += self.storm.offer(person.phone, item, now)
+        self._store(out)
+        self._wake_sched.set()
+
+    def is_life_safety(self, t: AlarmTransition) -> bool:
+        return t.rule in self.cfg.life_safety_rules
 
     def is_critical(self, t: AlarmTransition) -> bool:
         if t.severity in self.cfg.critical_severities:
@@ -181,6 +232,9 @@ class Notifier:
             outcome = "ignored: the number is not on the rota"
         elif m is None:
             outcome = "ignored: not a reply this gateway understands (send '1 <code>')"
+        elif alarm_id is None and m.group(1) in self.retired:
+            outcome = (f"ignored: code {m.group(1)} was for {self.retired[m.group(1)]}, which is "
+                       f"over or was raised again since; reply with the code of the latest page")
         elif alarm_id is None:
             outcome = f"ignored: no open alarm has code {m.group(1)}"
         elif self.alarms[alarm_id].acked:
@@ -227,6 +281,9 @@ class Notifier:
                     item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
                     out += self.storm.offer(person.phone, item, now)
         out += self.storm.due(now)
+        self._store(out)
+
+    def _store(self, out: list[OutMessage]) -> None:
         for msg in out:
             text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz)
             self.store.add(msg.phone, text, params, [i.alarm_id for i in msg.items],

@@ -57,6 +57,14 @@ class Rota:
             names = list(self.cfg.levels[index])
         return [self.person(n) for n in names]
 
+    def admin(self, repeats: int) -> list[OnCall]:
+        """The administrative chain for the ``repeats``-th repeat: its first ``repeats`` levels
+        (the dorm supervisor at the first repeat, student affairs too from the second, ...)."""
+        names: list[str] = []
+        for lv in self.cfg.admin_levels[:max(0, repeats)]:
+            names += [n for n in lv if n not in names]
+        return [self.person(n) for n in names]
+
     def levels_at(self, ts: float) -> list[list[OnCall]]:
         return [self.level(i, ts) for i in range(self.depth)]
 

@@ -60,15 +60,26 @@ def when(t: AlarmTransition, tz: timezone) -> str:
 
 
 def tag(item: PageItem) -> str:
+    if item.level < 0:  # the administrative chain, told of a repeat
+        return "重复告警"
     if item.transition.rule == "fire_alarm":
         return "火警"
     return SEVERITY_ZH.get(item.transition.severity, "告警")
 
 
+def again(item: PageItem) -> str:
+    """``第2次`` for a new occurrence of an open alarm; for the administration, how many times
+    the hazard came back within the repeat window."""
+    t = item.transition
+    if item.level < 0:
+        return f"近期第{t.repeat_count + 1}次"
+    return f"再次报警(第{t.occurrence}次)" if t.occurrence > 1 else ""
+
+
 def single(item: PageItem, tz: timezone) -> str:
     t = item.transition
     head = f"【{tag(item)}】"
-    body = " ".join(x for x in (where(t), what(t), value(t), when(t, tz)) if x)
+    body = " ".join(x for x in (where(t), what(t), again(item), value(t), when(t, tz)) if x)
     return f"{head}{body} 回复\"1 {item.code}\"确认"
 
 

@@ -9,7 +9,10 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
   reconnect is recognisable);
 - ``health``: retained outbox and sink health;
 - ``cmd/ack`` (subscribed): operator acknowledgements, applied only for operators listed in
-  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second).
+  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second);
+- ``cmd/shelve`` and ``cmd/maintenance`` (subscribed): ``{"operator", "device", "rule" (shelve
+  only), "for_s", "reason", "end"}``, under the same operator list; the gateway decides them
+  (never a live fire alarm, always with an expiry) and records who and why in the ledger.
 
 aiomqtt does not reconnect by itself: :meth:`MqttSink.run` loops around ``async with Client``
 with backoff and jitter, and on every connect publishes the birth and the retained state of every
@@ -250,6 +253,8 @@ class MqttSink:
         await client.publish(f"{self.prefix}/state", b"online", qos=max(1, qos), retain=True)
         await client.subscribe(f"{self.prefix}/cmd/ack", qos=max(1, qos))
         await client.subscribe(f"{self.prefix}/cmd/action", qos=max(1, qos))
+        await client.subscribe(f"{self.prefix}/cmd/shelve", qos=max(1, qos))
+        await client.subscribe(f"{self.prefix}/cmd/maintenance", qos=max(1, qos))
         for alarm in self.outbox.open_alarms():
             await client.publish(f"{self.prefix}/alarms/{alarm.id}",
                                  _dumps({**self._base, **alarm.to_json()}), qos=qos, retain=True)
@@ -279,6 +284,9 @@ class MqttSink:
         """Apply one ``cmd/ack`` message if it is well formed and from a listed operator."""
         if topic.endswith("/cmd/action"):
             await self.handle_action(topic, payload)
+            return
+        if topic.endswith(("/cmd/shelve", "/cmd/maintenance")):
+            await self.handle_suppression(topic, payload)
             return
         try:
             cmd = json.loads(payload)
@@ -329,6 +337,41 @@ class MqttSink:
             result = self.on_command({"command": "action", "operator": operator,
                                       "device": cmd["device"], "action": cmd["action"],
                                       "reason": reason if isinstance(reason, str) else ""})
+            if inspect.isawaitable(result):
+                await result
+
+    async def handle_suppression(self, topic: str, payload: Any) -> None:
+        """``cmd/shelve`` / ``cmd/maintenance``: passed on as ``{"command": "shelve" |
+        "maintenance", ...}`` only from a listed operator; the gateway decides the rest."""
+        kind = "shelve" if topic.endswith("/cmd/shelve") else "maintenance"
+        try:
+            cmd = json.loads(payload)
+            need = ("operator", "device", "rule") if kind == "shelve" else ("operator", "device")
+            if not isinstance(cmd, dict) or not all(
+                    isinstance(cmd.get(k), str) and cmd[k] for k in need):
+                raise ValueError(f"needs {', '.join(need)} as text")
+            for_s = cmd.get("for_s")
+            if for_s is not None and (isinstance(for_s, bool)
+                                      or not isinstance(for_s, int | float) or for_s <= 0):
+                raise ValueError("for_s must be a positive number of seconds")
+        except (ValueError, TypeError) as exc:
+            self.commands_ignored += 1
+            log.warning("ignored a message on %s: not a JSON %s request (%s)", topic, kind, exc)
+            return
+        operator = cmd["operator"]
+        if operator not in self.cfg.operators:
+            self.commands_ignored += 1
+            log.warning("ignored %s of %s from operator %r: not listed in "
+                        "outputs.mqtt.operators", kind, cmd["device"], operator)
+            return
+        self.commands_applied += 1
+        reason = cmd.get("reason")
+        if self.on_command is not None:
+            result = self.on_command({
+                "command": kind, "operator": operator, "device": cmd["device"],
+                "rule": str(cmd.get("rule") or "*"), "for_s": cmd.get("for_s"),
+                "reason": reason if isinstance(reason, str) else "",
+                "end": cmd.get("end") is True})
             if inspect.isawaitable(result):
                 await result
 

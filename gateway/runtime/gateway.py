@@ -19,8 +19,9 @@ from drivers.device import DeviceReader
 from drivers.model import PollResult, Value
 from drivers.profiles import Profile
 from drivers.transport import Line, LinkSpec
-from gateway.alarms.ledger import Alarm, Ledger
+from gateway.alarms.ledger import Alarm, Ledger, Suppression
 from gateway.alarms.recovery import republish_unsent
+from gateway.alarms.suppression import Suppressions
 from gateway.config.models import (
     Config,
     Device,
@@ -44,6 +45,9 @@ from rules.events import Event
 from rules.model import DeviceInfo, Snapshot
 
 log = logging.getLogger("firegate")
+DRAIN_STALL_S = 3.0
+"""At a stop, how long the outputs may deliver nothing before the drain gives up (a sink that
+is down); a connected broker empties thousands of records in that time."""
 
 TransitionListener = Callable[[AlarmTransition], None]
 
@@ -119,6 +123,7 @@ class Gateway:
         self.pollers: list[BusPoller] = []
         self.frame_listeners: list[Any] = []  # runtime.gbtlisten.Gbt26875Listener per bus
         self.lines: dict[str, Line] = {}  # bus id → the Line its poller uses
+        self.suppressions = Suppressions(self)  # maintenance and shelving, with expiry
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Gateway:
@@ -128,7 +133,7 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h))
+            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
@@ -143,6 +148,7 @@ class Gateway:
         if n := republish_unsent(self.ledger, self.outbox):
             log.warning("%d alarm transition(s) recorded before the last stop had not been "
                         "queued for MQTT/InfluxDB; queued now", n)
+        self.suppressions.restore()  # after the outbox: it may restate open alarms
         for note in tighten_data_dir(data):
             log.warning("%s", note)
         return self
@@ -161,6 +167,14 @@ class Gateway:
 
     def open_alarms(self) -> list[Alarm]:
         return self.ledger.open_alarms()
+
+    def active_suppressions(self) -> list[Suppression]:
+        """Maintenance and shelving in force: alarms recorded, nobody paged."""
+        return self.ledger.suppressions("active")
+
+    def local_time(self, ts: float | None) -> str:
+        """``ts`` as the building's local time (``rules.utc_offset_h``)."""
+        return self.ledger.local(ts)
 
     def outbox_stats(self) -> Mapping[str, object]:
         return self.outbox.stats()
@@ -254,6 +268,12 @@ class Gateway:
         if events or self._unrecorded:
             self._unrecorded.extend(events)
             self.record_events()
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Rule events from outside the pollers (maintenance or shelving began or ended) onto
+        the ledger, after any still waiting."""
+        self._unrecorded.extend(events)
+        self.record_events()
 
     def record_events(self) -> None:
         """Put rule events on the ledger, in order. One that cannot be written (a full disk, a
@@ -361,6 +381,10 @@ class Gateway:
                 next_health = time.monotonic() + health_every_s
             self.record_events()
             try:
+                self.suppressions.poll()
+            except Exception:  # never stop the data path; the next flush tries again
+                log.exception("maintenance/shelving requests could not be processed")
+            try:
                 self.flush()
                 self.publish_external()
                 if self._outbox_failing:
@@ -397,26 +421,34 @@ class Gateway:
         """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.
 
         The delivery loops already send alarms before telemetry, so a short grace spends itself
-        on alarms first. Nothing is lost either way: what is left stays in the outbox.
+        on alarms first. A grace is only worth waiting while it delivers: once nothing has left
+        the outbox for ``DRAIN_STALL_S`` (a broker or database that is down), the stop goes on,
+        so a restart by systemd is not held up. Nothing is lost either way: what is left stays
+        in the outbox and is sent at the next start.
         """
         if not self.sink_names():
             return
         grace = self.cfg.outputs.stop_grace_s
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
+        started = progress_at = loop.time()
         pending = self.outbox.stats().get("pending", 0)
         if pending:
             log.info("stopping: delivering %d pending record(s), up to %.0f s", pending, grace)
         # Waiting is pointless once the services (the outputs among them) have ended.
-        while pending and loop.time() < deadline and not all(s.done() for s in services):
+        while (pending and loop.time() < started + grace
+               and loop.time() < progress_at + DRAIN_STALL_S
+               and not all(s.done() for s in services)):
             await asyncio.sleep(0.1)
-            pending = self.outbox.stats().get("pending", 0)
+            now_pending = self.outbox.stats().get("pending", 0)
+            if now_pending < pending:
+                progress_at = loop.time()
+            pending = now_pending
         if pending:
             st = self.outbox.stats()
             log.warning("stopping with %d record(s) undelivered (%d alarm, %d telemetry) after "
-                        "%.0f s; they stay in %s and are sent at the next start", pending,
-                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0), grace,
-                        Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
+                        "%.1f s; they stay in %s and are sent at the next start", pending,
+                        st.get("pending_alarms", 0), st.get("pending_telemetry", 0),
+                        loop.time() - started, Path(self.cfg.gateway.data_dir) / "outbox.sqlite")
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, object]:

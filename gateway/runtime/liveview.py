@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from drivers.model import Value
-from gateway.alarms.ledger import Alarm
+from gateway.alarms.ledger import Alarm, Suppression
 from gateway.config.models import Device, GatewayIdentity
 from gateway.runtime.poller import DeviceHealth
 from rules.model import DeviceInfo
 
 if TYPE_CHECKING:
-    from rich.console import Group
+    from rich.console import Group, RenderableType
 
 
 class RuntimeView(Protocol):
@@ -44,6 +44,10 @@ class RuntimeView(Protocol):
     def latest(self) -> Mapping[str, Mapping[str, Value]]: ...
 
     def open_alarms(self) -> list[Alarm]: ...
+
+    def active_suppressions(self) -> list[Suppression]: ...
+
+    def local_time(self, ts: float | None) -> str: ...
 
     def outbox_stats(self) -> Mapping[str, object]: ...
 
@@ -123,8 +127,9 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
         sev = row.severity
+        st_text = row.state + (f" ({row.suppressed})" if row.suppressed else "")
         alarms.add_row(row.id, Text(sev, SEVERITY_STYLE.get(sev, "")), row.rule, row.device,
-                       row.state, (row.message_zh or "")[:60])
+                       st_text, (row.message_zh or "")[:60])
     st = gw.outbox_stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "
@@ -132,8 +137,14 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     else:
         store = f"local store {st.get('pending', 0)} records (no outputs configured)"
     foot = Text(store + "".join(f"  {k} {v}" for k, v in (extra or {}).items()))
-    return Group(head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"),
-                 alarms, foot)
+    quiet = [f"{r.device} {'maintenance' if r.kind == 'maintenance' else r.rule} "
+             f"until {gw.local_time(r.until_ts)[11:16]} ({r.who}: {r.why})"
+             for r in gw.active_suppressions()]
+    parts: list[RenderableType] = [
+        head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"), alarms]
+    if quiet:  # nobody is paged for these: say so where the duty officer looks
+        parts.append(Text("not paging: " + "; ".join(quiet[:4]), style="yellow"))
+    return Group(*parts, foot)
 
 
 def status_line(gw: RuntimeView) -> str:

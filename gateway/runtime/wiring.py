@@ -10,6 +10,7 @@ declare (``gateway.actions.service.ActionHost``), so nothing is filled in after 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from gateway.notify.notifier import Notifier
     from gateway.outputs.mqtt_sink import Command
     from gateway.outputs.service import Outputs
+
+log = logging.getLogger("firegate")
 
 Task = Coroutine[Any, Any, object]
 
@@ -77,6 +80,16 @@ def start_services(gw: Gateway) -> Services:
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                     via="mqtt", reason=str(cmd.get("reason") or "")))
                 return
+            if cmd.get("command") in ("shelve", "maintenance"):
+                try:  # the outcome (refused or active) is logged and kept in the ledger
+                    gw.suppressions.request(
+                        str(cmd["command"]), str(cmd["device"]), str(cmd.get("rule") or "*"),
+                        who=str(cmd["operator"]), via="mqtt", why=str(cmd.get("reason") or ""),
+                        for_s=cmd.get("for_s"), op="end" if cmd.get("end") else "start")
+                except ValueError as exc:  # no reason given: nothing to record
+                    log.warning("%s of %s from operator %s refused: %s", cmd["command"],
+                                cmd["device"], cmd["operator"], exc)
+                return
             gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
 
         services.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command,
@@ -100,9 +113,10 @@ def _notifier(gw: Gateway) -> Notifier:
 
     gw.subscribe(page)
     # Escalation timers live in memory: after a restart, alarms still open and not yet
-    # acknowledged are paged again, so a restart never silently ends an escalation.
+    # acknowledged are paged again, so a restart never silently ends an escalation. The
+    # administrative chain already heard of their repeats: ``replayed`` does not tell it twice.
     for a in gw.ledger.open_alarms():
-        if not a.acked_by and a.state == "raised":
-            page(AlarmTransition(event="raise", ts=a.raised_at,
-                                 **dataclasses.asdict(a)))
+        if not a.acked_by and a.state == "raised" and not a.suppressed:
+            notifier.on_transition(AlarmTransition(event="raise", ts=a.raised_at,
+                                                   **dataclasses.asdict(a)), replayed=True)
     return notifier

@@ -8,7 +8,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +350,40 @@ async def test_stand_in_lost_aliyun_answer_is_not_repeated_through_aliyun(
         assert [a["provider"] for a in srv.accepted] == ["aliyun", "tencent"]
         assert srv.accepted[0]["out_id"] == "gw-dorm1-1"
         assert n.counters()["sent"] == 1
+
+
+async def test_repeats_reach_the_admin_chain_and_a_critical_alarm_pages_each_occurrence(
+        tmp_path: Path) -> None:
+    sup, affairs = "+8613800000004", "+8613800000005"
+    d = config("PORT", waits=[0, 30, 30]).model_dump()
+    d["rota"]["people"] |= {"sup": {"phone": sup}, "affairs": {"phone": affairs}}
+    d["rota"]["admin_levels"] = [["sup"], ["affairs"]]
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        d["modem"]["port"] = port
+        n = Notifier(NotifyConfig.model_validate(d), ledger, Identity(tmp_path))
+        async with running(n):
+            # a second kettle in a week: level 1 as usual, and the dorm supervisor
+            n.on_transition(replace(alarm("A5", rule="malicious_load"), repeat_count=1))
+            [first] = await sim.wait_for_messages(1, number=sup)
+            assert "重复告警" in first.text and "近期第2次" in first.text, first.text
+            await sim.wait_for_messages(1, number=WANG)
+            # a third before anyone closed it: student affairs too, the electrician not again
+            n.on_transition(replace(alarm("A5", rule="malicious_load"), repeat_count=2,
+                                    occurrence=2))
+            await sim.wait_for_messages(2, number=sup)
+            [aff] = await sim.wait_for_messages(1, number=affairs)
+            assert "近期第3次" in aff.text
+            await asyncio.sleep(0.3)
+            assert len(sim.messages_to(WANG)) == 1 and sim.messages_to(LI) == []
+            # a fire panel lost (critical comm_loss), acknowledged, back, lost again: paged again
+            lost = alarm("A6", rule="comm_loss", severity="critical")
+            n.on_transition(lost)
+            await sim.wait_for_messages(2, number=WANG)
+            await sim.wait_for_messages(1, number=LI)
+            n.on_transition(replace(lost, event="ack"))
+            n.on_transition(replace(lost, event="clear"))
+            n.on_transition(replace(lost, occurrence=2))
+            msgs = await sim.wait_for_messages(3, number=WANG)
+            assert len(msgs) == 3 and "第2次" in msgs[2].text, [m.text for m in msgs]
+            assert len(await sim.wait_for_messages(2, number=LI)) == 2

@@ -43,6 +43,10 @@ BAD = {
                     "FIREGATE_TEST_UNSET_HOST", "FIREGATE_TEST_UNSET_HOST is not set"),
     "unknown_setting": (VALID.replace("baudrate: 9600", "baudrat: 9600"), "baudrat:",
                         "not a known setting"),
+    "fire_panel_in_maintenance": (
+        VALID.replace("devices:\n", "devices:\n  - id: panel\n    profile: fire_panel\n"
+                      "    bus: line-1\n    unit: 9\n    maintenance: true\n"),
+        "maintenance: true", "cannot be in maintenance by configuration"),
 }
 
 

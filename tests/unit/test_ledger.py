@@ -112,9 +112,48 @@ def test_hazard_back_before_close_is_a_repeat_of_the_same_alarm(ledger: Ledger) 
     ledger.apply(ev("clear", DAY + 10))
     [tr] = ledger.apply(ev("raise", DAY + 100))
     d = tr.to_json()
+    # a repeat of a load alarm is capped below critical: it never pages the fire path
     assert (d["id"], d["event"], d["state"], d["repeat_count"], d["severity"]) == \
-        (aid, "raise", "raised", 1, "critical")
+        (aid, "raise", "raised", 1, "major")
     assert d["acked_by"] is None  # the new occurrence needs its own acknowledgement
+    assert (d["occurrence"], d["occurrence_id"]) == (2, f"{aid}#2")
+    occ = ledger.occurrences(aid)
+    assert [(o.occurrence_id, o.acked_by, o.cleared_at) for o in occ] == \
+        [(f"{aid}#1", "duty", DAY + 10), (f"{aid}#2", None, None)]
+
+
+def test_repeat_escalation_is_configurable_and_life_safety_may_reach_critical(
+        tmp_path: Path) -> None:
+    from rules.settings import Repeats
+
+    with Ledger(tmp_path / "l.sqlite", repeats=Repeats(steps=[2], cap="minor")) as led:
+        a = led.apply(ev("raise", DAY, severity="warning"))[0].id
+        led.apply(ev("clear", DAY + 1))
+        # first repeat: below the first step, unchanged
+        assert led.apply(ev("raise", DAY + 2, severity="warning"))[0].severity == "warning"
+        led.apply(ev("clear", DAY + 3))
+        assert led.apply(ev("raise", DAY + 4, severity="warning"))[0].severity == "minor"
+        led.apply(ev("clear", DAY + 5))
+        led.close(a, who="Li", note="x", ts=DAY + 6)
+        # a residual current (life safety) repeat goes up to critical by default
+        led.apply(ev("raise", DAY + 10, rule="residual_current"))
+        led.apply(ev("clear", DAY + 11, rule="residual_current"))
+        led.apply(ev("raise", DAY + 12, rule="residual_current"))
+        led.apply(ev("clear", DAY + 13, rule="residual_current"))
+        tr = led.apply(ev("raise", DAY + 14, rule="residual_current"))[0]
+        assert (tr.repeat_count, tr.severity) == (2, "critical")
+
+
+def test_repeat_caps_refuse_critical_outside_life_safety() -> None:
+    from pydantic import ValidationError
+
+    from rules.settings import Repeats
+
+    with pytest.raises(ValidationError, match="below critical"):
+        Repeats(cap="critical")
+    with pytest.raises(ValidationError, match="malicious_load: critical is not allowed"):
+        Repeats(caps={"malicious_load": "critical"})
+    assert Repeats(caps={"arc_fault": "critical"}).cap_for("arc_fault") == "critical"
 
 
 def test_same_room_and_rule_within_the_window_is_a_repeat(tmp_path: Path) -> None:
@@ -304,3 +343,50 @@ def test_two_channels_of_one_incident_are_not_repeats(ledger: Ledger) -> None:
                         channel="detector", room=None))[0]
     assert a.id != b.id
     assert (b.repeat_count, b.severity) == (0, "major")
+
+
+def test_alarm_still_up_when_its_suppression_ends_is_a_new_occurrence(ledger: Ledger) -> None:
+    import dataclasses
+
+    raised = ev("raise", DAY, rule="residual_current")
+    aid = ledger.apply(dataclasses.replace(raised, suppressed="maintenance"))[0].id
+    ledger.ack(aid, who="electrician on site", ts=DAY + 5)
+    # a restatement while still suppressed is an update
+    [tr] = ledger.apply(dataclasses.replace(raised, kind="update", ts=DAY + 6,
+                                            suppressed="maintenance"))
+    assert (tr.event, tr.occurrence) == ("update", 1)
+    # maintenance over, the leak still there: raised again, for people this time
+    [tr] = ledger.apply(dataclasses.replace(raised, ts=DAY + 60))
+    d = tr.to_json()
+    assert (d["event"], d["occurrence_id"], d["suppressed"], d["acked_by"], d["repeat_count"]) \
+        == ("raise", f"{aid}#2", None, None, 0)
+    assert [o.suppressed for o in ledger.occurrences(aid)] == ["maintenance", None]
+
+
+def test_suppression_requests_keep_who_why_and_outcome(
+        ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(LedgerError, match="say why"):
+        ledger.request_suppression(kind="maintenance", op="start", device="rcm", rule="*",
+                                   who="li", via="cli", why=" ", until_ts=DAY + 60, ts=DAY)
+    sid = ledger.request_suppression(kind="shelve", op="start", device="rcm",
+                                     rule="residual_current", who="li", via="cli",
+                                     why="loop 4 rewired", until_ts=DAY + 60, ts=DAY)
+    ledger.decide_suppression(sid, "active", "shelved until ...", ts=DAY + 1)
+    ledger.end_suppression(sid, by="gateway", reason="expired", ts=DAY + 60)
+    row = ledger.suppression(sid)
+    assert row is not None
+    assert (row.state, row.who, row.why, row.ended_by, row.end_reason) == \
+        ("ended", "li", "loop 4 rewired", "gateway", "expired")
+    # without a running gateway the shell says so instead of pretending
+    code = alarms_main(["alarms", "maintenance", "rcm", "--data-dir", str(ledger.path.parent),
+                        "--by", "li", "--why", "x", "--for", "30m", "--wait", "0.2"])
+    assert code == 3
+    assert ledger.suppressions("requested")[0].until_ts is not None
+    assert alarms_main(["alarms", "maintenance", "rcm", "--data-dir", str(ledger.path.parent),
+                        "--by", "li", "--why", "x", "--for", "soon"]) == 2
+    capsys.readouterr()
+    assert alarms_main(["alarms", "suppressions", "--all", "--data-dir",
+                        str(ledger.path.parent)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "shelve residual_current" in out[0] and "(expired)" in out[0]
+    assert "requested" in out[1] and "maintenance" in out[1]

@@ -66,8 +66,22 @@ def test_shelved_alarm_is_recorded_as_shelved_until_expiry() -> None:
     assert [(e.kind, e.suppressed) for e in out] == [("raise", "shelved")]
     rig.run("rcm-1", DAY + 1, 98, residual_current_ma__1=500.0)
     out = rig.at(DAY + 100, "rcm-1", residual_current_ma__1=500.0)
-    assert [(e.kind, e.suppressed) for e in out] == [("update", None)]
+    # at expiry what is still up is raised again, unsuppressed, so it now reaches people
+    assert [(e.kind, e.suppressed) for e in out] == [("raise", None)]
     assert "shelving expired" in out[0].message_en
+
+
+def test_maintenance_with_an_expiry_reraises_what_is_still_up() -> None:
+    rig = Rig({"defaults": {"residual_current": {"on_delay_s": 0}}})
+    rig.at(DAY, "rcm-1", residual_current_ma__2=50.0)
+    rig.engine.set_maintenance("rcm-1", True, until_ts=DAY + 60)
+    out = rig.at(DAY + 1, "rcm-1", residual_current_ma__2=500.0)
+    assert [(e.kind, e.suppressed) for e in out] == [("raise", "maintenance")]
+    assert rig.at(DAY + 59, "rcm-1", residual_current_ma__2=500.0) == []
+    out = rig.at(DAY + 60, "rcm-1", residual_current_ma__2=500.0)
+    assert [(e.kind, e.channel, e.suppressed) for e in out] == [("raise", "2", None)]
+    assert "maintenance expired" in out[0].message_en
+    assert rig.at(DAY + 61, "rcm-1", residual_current_ma__2=500.0) == []
 
 
 def test_maintenance_suppresses_and_says_so() -> None:
@@ -79,7 +93,8 @@ def test_maintenance_suppresses_and_says_so() -> None:
     out = rig.at(DAY + 1, "rcm-1", residual_current_ma__4=900.0)
     assert [(e.kind, e.channel, e.suppressed) for e in out] == [("raise", "4", "maintenance")]
     out = rig.engine.set_maintenance("rcm-1", False)
-    assert {(e.channel, e.suppressed) for e in out} == {("2", None), ("4", None)}
+    assert {(e.kind, e.channel, e.suppressed) for e in out} == {("raise", "2", None),
+                                                                ("raise", "4", None)}
     assert all(e.message_en.count("|") == 1 for e in out)
 
 
