@@ -139,7 +139,8 @@ def print_table(res: dict[str, Any]) -> None:
               f"{s.get('alarm_latency_ms_p99')} ms, held {s['held']}")
     print("\ngoals:")
     for g in res.get("goals", []):
-        mark = {True: "met", False: "MISSED", None: "not measured"}[g["met"]]
+        mark = ("by test" if g.get("shown_by") else
+                {True: "met", False: "MISSED", None: "not measured"}[g["met"]])
         print(f"  {g['goal']}: {g['figure']} -> {mark}")
 
 

@@ -167,7 +167,8 @@ def _section(res: dict[str, Any], tag: str, lines: list[str]) -> None:
     lines += ["### Goals", "", "| goal | target | figure | met | command |",
               "|---|---|---|---|---|"]
     for g in res["goals"]:
-        met = {True: "**met**", False: "**missed**", None: "not measured"}[g["met"]]
+        met = ("by test" if g.get("shown_by") else
+               {True: "**met**", False: "**missed**", None: "not measured"}[g["met"]])
         lines.append(f"| {g['goal']} | {g['target']} | {g['figure']} | {met} | "
                      f"`{g['command']}` |")
     lines.append("")
