@@ -114,7 +114,7 @@ def _decode_words(reader: Any, words: list[int]) -> None:
             result = PollResult(reader.device_id, 0.0, cls)
             reader._decode(result, pr, data)
             keys = {p.key for p, _ in pr.points}
-            got = set(result.values) | set(result.failed)
+            got = set(result.values) | set(result.failed) | set(result.bad)  # bad: not readings
             if got != keys:
                 raise ContractBroken(f"{reader.profile.profile}: points lost in decoding: "
                                      f"{sorted(keys - got)}")

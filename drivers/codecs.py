@@ -8,6 +8,7 @@ with the high word first, ``CDAB`` swaps the words, ``BADC`` swaps the bytes ins
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 from collections.abc import Sequence
 
@@ -118,6 +119,36 @@ def decode(point: Point, words: Sequence[int]) -> Value:
     # ``2302 * 0.1`` is 230.20000000000002 in binary floating point: twelve significant digits
     # keep every digit a 32-bit register can hold and drop the float64 noise of the product.
     return float(f"{raw * point.scale + point.offset:.12g}")
+
+
+def raw_code(point: Point, words: Sequence[int]) -> int:
+    """The register words of a point as one unsigned number, high word first after the point's
+    byte/word order is undone: what a manual's "0xFFFF means no probe" refers to."""
+    return int.from_bytes(words_to_bytes(words, point.order), "big")
+
+
+def implausible(point: Point, words: Sequence[int], value: Value) -> str | None:
+    """Why a decoded reading is not a reading, naming the raw code; None when it is plausible.
+
+    A sentinel is compared with the raw code, before scale and offset (0xFFFF on an LX47LE
+    temperature decodes to 65495 °C); for a multi-word point a sentinel repeated in every word
+    matches too. A float that is NaN or infinite is never a reading. ``valid`` bounds the
+    engineering value."""
+    if point.type in (DataType.F32, DataType.F64) and isinstance(value, float) \
+            and not math.isfinite(value):
+        return f"raw {raw_code(point, words):#0{2 + 4 * point.words}x} is not a number"
+    if point.sentinels:
+        code = raw_code(point, words)
+        if code in point.sentinels or (len(words) > 1 and len(set(words)) == 1
+                                       and words[0] in point.sentinels):
+            return f"raw {code:#0{2 + 4 * point.words}x}: the device's 'no reading' code"
+    if point.valid is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        lo, hi = point.valid
+        if not lo <= value <= hi:
+            unit = f" {point.unit}" if point.unit else ""
+            return (f"{value:g}{unit} (raw {raw_code(point, words):#0{2 + 4 * point.words}x}) "
+                    f"is outside what the sensor reports ({lo:g} to {hi:g}{unit})")
+    return None
 
 
 def encode_raw(point: Point, raw: int | float | str) -> list[int]:

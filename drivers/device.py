@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from drivers.codecs import DecodeError, decode
-from drivers.model import PollResult, Request, Value
+from drivers.codecs import DecodeError, decode, implausible
+from drivers.model import DataType, PollResult, Request, Value
 from drivers.planner import atoms, plan, points_in
 from drivers.profiles import Point, Profile, UnreadableRange
 from drivers.transport import ExceptionReply, Link, LinkError
@@ -68,6 +68,8 @@ class DeviceReader:
         self.splits = 0  # reads refused with exception 2 that taught this reader something
         self.learned: list[UnreadableRange] = []  # gaps this device refuses to bridge
         self.unreadable: dict[str, float] = {}  # point key → monotonic time of the next retry
+        # point key → (last value, since when it has not changed), for points with stuck_s
+        self.unchanged: dict[str, tuple[Value, float]] = {}
         self._replan()
 
     def _replan(self) -> None:
@@ -175,17 +177,39 @@ class DeviceReader:
         if result.error is None:
             result.error = error
 
-    @staticmethod
-    def _decode(result: PollResult, pr: PlannedRead, data: Sequence[int] | Sequence[bool]) -> None:
+    def _decode(self, result: PollResult, pr: PlannedRead,
+                data: Sequence[int] | Sequence[bool]) -> None:
         values: dict[str, Value] = result.values
         if pr.request.table.is_bit:
             for p, off in pr.points:
                 values[p.key] = bool(data[off])
             return
         for p, off in pr.points:
+            words = data[off:off + p.words]
             try:
-                values[p.key] = decode(p, data[off:off + p.words])
+                v = decode(p, words)
             except DecodeError as exc:
                 result.failed.append(p.key)
                 if result.error is None:
                     result.error = str(exc)
+                continue
+            if p.checked or p.type in (DataType.F32, DataType.F64):
+                why = implausible(p, [int(w) for w in words], v)
+                if why is not None:
+                    result.bad[p.key] = why
+                    self.unchanged.pop(p.key, None)
+                    continue
+            values[p.key] = v
+            if p.stuck_s is not None:
+                self._stuck(result, p.key, v, p.stuck_s)
+
+    def _stuck(self, result: PollResult, key: str, v: Value, stuck_s: float) -> None:
+        """A value that normally varies and has not moved for ``stuck_s``: a frozen
+        converter or a probe fallen off the cable reads the same forever."""
+        last = self.unchanged.get(key)
+        if last is None or last[0] != v:
+            self.unchanged[key] = (v, result.ts)
+            return
+        held = result.ts - last[1]
+        if held >= stuck_s:
+            result.stuck[key] = f"{v} unchanged for {held:.0f} s"

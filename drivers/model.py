@@ -56,6 +56,7 @@ class Quality(enum.StrEnum):
     GOOD = "good"
     STALE = "stale"
     FAILED = "failed"
+    BAD = "bad"  # read fine, but not a reading: a sentinel code or outside the sensor's range
 
 
 def point_key(name: str, channel: str | None) -> str:
@@ -89,6 +90,10 @@ class PollResult:
 
     ``values`` holds decoded, scaled values by point key. A request that failed leaves its
     points out of ``values`` and names them in ``failed``; ``error`` then says why in words.
+    ``bad`` holds points that were read but are not readings (a sentinel code, a value outside
+    the profile's ``valid`` range), by key, with what was read in words: they are left out of
+    ``values`` so nothing downstream takes 65495 °C for a temperature. ``stuck`` names points
+    that have not changed for their ``stuck_s``; their value is still in ``values``.
     """
 
     device_id: str
@@ -97,6 +102,8 @@ class PollResult:
     values: dict[str, Value] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     error: str | None = None
+    bad: dict[str, str] = field(default_factory=dict)
+    stuck: dict[str, str] = field(default_factory=dict)
     requests: int = 0
     response_s: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
@@ -105,6 +112,8 @@ class PollResult:
 
     @property
     def quality(self) -> Quality:
-        if self.failed and not self.values:
+        if self.failed and not self.values and not self.bad:
             return Quality.FAILED
+        if self.bad and not self.values:
+            return Quality.BAD
         return Quality.GOOD

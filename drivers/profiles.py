@@ -46,6 +46,32 @@ class PointDef(BaseModel):
     first_channel: int = 1
     bit_stride: int = Field(default=0, ge=0, le=15, description="bit step per channel")
     writable: bool = False
+    valid: tuple[float, float] | None = Field(
+        default=None, description="[min, max] the sensor can really report, in engineering "
+        "units; a reading outside is bad quality, never a value")
+    sentinels: tuple[int, ...] = Field(
+        default=(), description="raw register codes that mean 'no reading' (0xFFFF for a "
+        "disconnected probe, 0x7FFF/0x8000 over/under range, 0xE5E5/0xFAFA vendor codes)")
+    stuck_s: float | None = Field(
+        default=None, gt=0, le=7 * 86400, description="a point that normally varies and has "
+        "not changed for this long is suspect (a frozen converter)")
+
+    @model_validator(mode="after")
+    def _plausible(self) -> PointDef:
+        if self.valid is not None and self.valid[0] > self.valid[1]:
+            raise ValueError(f"valid: [{self.valid[0]:g}, {self.valid[1]:g}]: the minimum is "
+                             "above the maximum")
+        if (self.valid is not None or self.sentinels or self.stuck_s) and (
+                self.table.is_bit or self.type in (DataType.BIT, DataType.STRING)
+                or self.enum is not None):
+            raise ValueError("valid, sentinels and stuck_s are for numeric register points, "
+                             "not bits, enums or strings")
+        top = (1 << (16 * WORDS.get(self.type, 1))) - 1
+        for code in self.sentinels:
+            if not 0 <= code <= top:
+                raise ValueError(f"sentinel {code:#x} does not fit a {self.type.value} point "
+                                 f"(raw codes are 0 to {top:#x})")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> PointDef:
@@ -93,10 +119,18 @@ class Point(BaseModel):
     unit: str
     poll: str
     writable: bool
+    valid: tuple[float, float] | None = None
+    sentinels: tuple[int, ...] = ()
+    stuck_s: float | None = None
 
     @property
     def end(self) -> int:
         return self.address + self.words
+
+    @property
+    def checked(self) -> bool:
+        """Whether a reading of this point is checked for plausibility."""
+        return self.valid is not None or bool(self.sentinels)
 
 
 class UnreadableRange(BaseModel):
@@ -199,6 +233,30 @@ class Profile(BaseModel):
                                  "point of this profile")
         return self
 
+    def read_with(self, function: int) -> Profile:
+        """This profile read with Modbus function 3 (holding) or 4 (input) for all its
+        registers. Meters such as the Chint DDSU666 answer both and integrations differ, so the
+        function is chosen per device; a profile that uses both register tables cannot be
+        switched (its two tables hold different things)."""
+        want = {3: Table.HOLDING, 4: Table.INPUT}.get(function)
+        if want is None:
+            raise ValueError(f"read_function {function}: use 3 (holding registers) or 4 (input "
+                             "registers)")
+        tables = {p.table for p in self.points if not p.table.is_bit}
+        if tables <= {want}:
+            return self
+        if len(tables) > 1:
+            raise ValueError(f"profile {self.profile} uses both holding and input registers; "
+                             f"read_function cannot move them all to function {function}")
+        points = tuple(p if p.table.is_bit else p.model_copy(update={"table": want})
+                       for p in self.points)
+        unreadable = tuple(r if r.table.is_bit else r.model_copy(update={"table": want})
+                           for r in self.unreadable)
+        moved = self.model_copy(update={"points": points, "unreadable": unreadable})
+        for cached in ("expanded", "by_key"):  # model_copy copies cached_property values too
+            moved.__dict__.pop(cached, None)
+        return moved
+
     @cached_property
     def expanded(self) -> tuple[Point, ...]:
         return tuple(pt for p in self.points for pt in _expand(p))
@@ -261,6 +319,9 @@ def _expand(p: PointDef) -> list[Point]:
                 unit=p.unit,
                 poll=p.poll,
                 writable=p.writable,
+                valid=p.valid,
+                sentinels=p.sentinels,
+                stuck_s=p.stuck_s,
             )
         )
     return out

@@ -62,6 +62,7 @@ class AlarmTransition:
     latched: bool = False
     suppressed: str | None = None  # "maintenance" | "shelved" | ...: on the ledger, nobody paged
     flapping: bool = False
+    category: str = "alarm"  # "test": raised by a device in test mode (a panel under test)
     occurrence: int = 1  # counted up each time the open alarm is raised again
     occurrence_id: str = ""  # ``<id>#<occurrence>``: what an acknowledgement names
 

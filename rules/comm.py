@@ -40,20 +40,36 @@ class CommLoss(Checker):
                    f"device's power", out)
 
 
-class SensorFault(Checker):
-    """Fault bits of detectors and sensors, and residual loops reported short/open/overload."""
+FAULT_NAMES = frozenset({"fault", "loop_fault"})
 
-    __slots__ = ("chans", "s")
+
+def _chan_of(key: str) -> str:
+    return key.partition("@")[2]
+
+
+class SensorFault(Checker):
+    """A sensor that cannot be trusted, one alarm per device channel: its fault bit (a
+    detector's, a door contact's, a residual loop short/open/overload), a reading that is not a
+    reading (the drivers' ``bad``: a sentinel code or a value outside the sensor's range, named
+    with its raw code), or a reading frozen past its ``stuck_s`` (warning). While it lasts the
+    point is not monitored, which is itself the hazard this alarm reports."""
+
+    __slots__ = ("busy", "chans", "fault_keys", "faults", "fkeys", "s", "stuck")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.sensor_fault
-        names = ("fault", "loop_fault")
-        self.chans: list[tuple[str, str, Condition]] = [
-            (k, k.partition("@")[2], ctx.condition("sensor_fault", k.partition("@")[2],
-                                                        s.on_delay_s, s.off_delay_s))
-            for k in sorted(keys, key=lambda k: (len(k), k)) if k.partition("@")[0] in names
-        ]
+        fault_names = FAULT_NAMES if ctx.info.kind != "fire_panel" else frozenset()
+        self.fault_keys: list[tuple[str, str]] = [
+            (k, _chan_of(k)) for k in sorted(keys, key=lambda k: (len(k), k))
+            if k.partition("@")[0] in fault_names]
+        self.fkeys = frozenset(k for k, _ in self.fault_keys)
+        chans = sorted({_chan_of(k) for k in keys}, key=lambda c: (len(c), c))
+        self.chans: dict[str, Condition] = {
+            ch: ctx.condition("sensor_fault", ch, s.on_delay_s, s.off_delay_s) for ch in chans}
+        self.faults: dict[str, str] = {}  # point key → why it is not trusted
+        self.busy = True  # an alarm up or pending on some channel (at first: maybe restored)
+        self.stuck: dict[str, str] = {}
 
     @property
     def active(self) -> bool:
@@ -61,18 +77,58 @@ class SensorFault(Checker):
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
-        for key, ch, cond in self.chans:
+        faults, stuck = self.faults, self.stuck
+        for key, _ch in self.fault_keys:
             v = vals.get(key)
             if v is None:
                 continue
-            on = 0 if (v is False or v == 0 or v == "normal") else 1
-            code = cond.update(snap.ts, on, on)
+            if v is False or v == 0 or v == "normal":
+                faults.pop(key, None)
+            else:
+                faults[key] = str(v) if isinstance(v, str) else "fault"
+        if faults:  # a reading that came back good ends its own fault
+            for key in [k for k in faults if k in vals and k not in self.fkeys]:
+                del faults[key]
+        for key, why in snap.bad.items():
+            faults[key] = why
+        if stuck:
+            for key in [k for k in stuck if k in vals and k not in snap.stuck]:
+                del stuck[key]
+        for key, why in snap.stuck.items():
+            stuck[key] = why
+        if not faults and not stuck and not self.busy:
+            return  # the common case: every sensor trusted and no alarm to clear
+        busy = False
+        for ch, cond in self.chans.items():
+            mine = [(k, w) for k, w in faults.items() if _chan_of(k) == ch] if faults else []
+            frozen = [(k, w) for k, w in stuck.items() if _chan_of(k) == ch] if stuck else []
+            level = 2 if mine else 1 if frozen else 0
+            if level == 0 and cond.level == 0 and cond.pending_since is None:
+                continue
+            code = cond.update(snap.ts, level, level)
             if code != NONE:
-                what = str(v) if isinstance(v, str) else "fault"
-                wz = _LOOP_ZH.get(what, "故障")
-                cz = f"{ch}号通道" if ch else ""
-                ce = f"channel {ch}: " if ch else ""
-                report(self.ctx, cond, code, "sensor_fault", ch, (self.s.severity,), snap.ts,
-                       what, "normal", f"{cz}传感器{wz}，监测失效，请检修",
-                       f"{ce}sensor {what}: this point is not being monitored until repaired",
-                       out)
+                self._report(snap.ts, ch, cond, code, mine or frozen, bool(mine), out)
+            busy = busy or cond.level > 0 or cond.pending_since is not None \
+                or cond.down_since is not None
+        self.busy = busy
+
+    def _report(self, ts: float, ch: str, cond: Condition, code: int,
+                why: list[tuple[str, str]], broken: bool, out: list[Event]) -> None:
+        cz = f"{ch}号通道" if ch else ""
+        ce = f"channel {ch}: " if ch else ""
+        key, what = why[0] if why else ("", "normal")
+        if key.partition("@")[0] in FAULT_NAMES:
+            wz = _LOOP_ZH.get(what, "故障")
+            zh = f"{cz}传感器{wz}，监测失效，请检修"
+            en = f"{ce}sensor {what}: this point is not being monitored until repaired"
+            value = what
+        elif broken:
+            zh = f"{cz}读数无效（{key}：{what}），该点暂停监测，请检修传感器"
+            en = f"{ce}{key} is not a reading ({what}): not monitored until repaired"
+            value = what
+        else:
+            zh = f"{cz}读数长时间不变（{key}：{what}），传感器可能失效"
+            en = f"{ce}{key} frozen ({what}): the sensor may have failed"
+            value = what
+        report(self.ctx, cond, code, "sensor_fault", ch, ("warning", self.s.severity), ts,
+               value, "normal", zh, en, out)

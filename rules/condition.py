@@ -44,9 +44,12 @@ class Condition:
         self.flapping = False
         self.last: Event | None = None  # the last event emitted, to restate it on demand
 
-    def update(self, ts: float, enter: int, stay: int, reset: bool = True) -> int:
+    def update(self, ts: float, enter: int, stay: int, reset: bool = True,
+               immediate: bool = False) -> int:
         """Advance to ``ts``. ``reset`` False keeps a latched alarm up whatever ``stay`` says:
-        a latched alarm only falls once the device reports its own latch reset."""
+        a latched alarm only falls once the device reports its own latch reset. ``immediate``
+        skips the on-delay: the device itself has already decided (its own alarm bit, a dorm
+        controller's cut), so the gateway has nothing left to wait for."""
         level = self.level
         if enter == 0 and level == 0 and self.pending_since is None:
             return NONE  # the common case: normal and nothing pending
@@ -60,7 +63,7 @@ class Condition:
                 self.pending_level = enter
             elif enter > self.pending_level:
                 self.pending_level = enter
-            if ts - self.pending_since >= self.on_delay:
+            if immediate or ts - self.pending_since >= self.on_delay:
                 new = min(self.pending_level, stay)
                 self.pending_since = None
                 self.down_since = None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from rules.condition import CLEAR, NONE, RAISE, Condition
 from rules.events import Event, EventKind
 from rules.model import DeviceInfo, Snapshot, Value
-from rules.settings import RuleSet, RulesSettings, Severity
+from rules.settings import RuleSet, RulesSettings
 
 _KINDS: dict[int, EventKind] = {RAISE: "raise", 2: "update", CLEAR: "clear"}
 
@@ -33,14 +33,32 @@ class Clock:
         return self.within(ts, self.night_start, self.night_end)
 
 
+class Premises:
+    """What one device's rules may know of the others in the same building: whether a fire
+    alarm is up there and since when (fire doors must close on it, GB 50116 4.6.4). Fed by the
+    engine from the fire panels' own events, so it stays deterministic."""
+
+    __slots__ = ("fires",)
+
+    def __init__(self) -> None:
+        self.fires: dict[str, dict[str, float]] = {}  # building → panel device → since
+
+    def fire_since(self, building: str) -> float | None:
+        panels = self.fires.get(building)
+        return min(panels.values()) if panels else None
+
+
 class DeviceContext:
     """What every rule of one device needs besides its own settings."""
 
     __slots__ = ("clock", "conds", "info", "labels", "maintenance", "maintenance_until",
-                 "rules", "settings", "shelved", "where_en", "where_zh")
+                 "premises", "rules", "settings", "shelved", "testing", "where_en", "where_zh")
 
-    def __init__(self, info: DeviceInfo, settings: RulesSettings, clock: Clock) -> None:
+    def __init__(self, info: DeviceInfo, settings: RulesSettings, clock: Clock,
+                 premises: Premises | None = None) -> None:
         self.info = info
+        self.premises = premises or Premises()
+        self.testing = False  # the device reports it is in test mode (a fire panel)
         self.settings = settings
         self.rules: RuleSet = settings.for_device(info.id, info.kind)
         self.clock = clock
@@ -90,7 +108,7 @@ class DeviceContext:
                    location=self.label(channel) or i.location,
                    latched=cond.latched if cond else False,
                    suppressed=self.suppression(rule, ts),
-                   flapping=cond.flapping if cond else False)
+                   flapping=cond.flapping if cond else False, test=self.testing)
         if cond is not None:
             cond.last = ev
         return ev
@@ -100,7 +118,7 @@ Describe = Callable[[int], tuple[str, str]]
 
 
 def report(ctx: DeviceContext, cond: Condition, code: int, rule: str, channel: str,
-           severities: tuple[Severity, ...], ts: float, value: float | str | None,
+           severities: tuple[str, ...], ts: float, value: float | str | None,
            threshold: float | str | None, zh: str, en: str, out: list[Event]) -> None:
     """Turn a :meth:`Condition.update` result into an event. ``severities[level - 1]`` is the
     severity of a level; a clear restates the last severity so the ledger can show it."""

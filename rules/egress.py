@@ -78,17 +78,22 @@ class BlockedExit(Checker):
 
 
 class FireDoorOpen(Checker):
-    """A normally-closed fire door open past ``hold_s`` (warning), past ``alarm_after_s``
-    (alarm), or in fault: its fault bit, both contacts at once, or neither for ``transit_s``."""
+    """Fire doors. A normally-closed door open past ``hold_s`` (warning), past
+    ``alarm_after_s`` (alarm), or with its contacts wrong (both at once, or neither for
+    ``transit_s``). A normally-open door (held by a magnet) may stay open, but once a fire
+    alarm is up in its building the linkage must close it (GB 50116 4.6.4): still not closed
+    ``close_on_fire_s`` after the fire alarm is ``on_fire_severity`` (critical). Every door's
+    own fault bit is a ``sensor_fault`` (rules/comm.py), normally-open doors included."""
 
     __slots__ = ("chans", "s")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.fire_door_open
-        self.chans: list[tuple[str, Condition, list[float | None]]] = [
-            (ch, ctx.condition("fire_door_open", ch, 0.0, s.off_delay_s), [None, None])
-            for ch in _channels(keys, "door_open") if ch not in s.normally_open
+        self.chans: list[tuple[str, Condition, list[float | None], bool]] = [
+            (ch, ctx.condition("fire_door_open", ch, 0.0, s.off_delay_s), [None, None],
+             ch in s.normally_open)
+            for ch in _channels(keys, "door_open")
         ]
 
     @property
@@ -99,17 +104,20 @@ class FireDoorOpen(Checker):
         vals = snap.values
         ts = snap.ts
         s = self.s
-        for ch, cond, since in self.chans:
+        fire = self.ctx.premises.fire_since(self.ctx.info.building)
+        for ch, cond, since, held_open in self.chans:
             op = vals.get(f"door_open@{ch}")
             cl = vals.get(f"door_closed@{ch}")
-            ft = vals.get(f"fault@{ch}")
-            if op is None and cl is None and ft is None:
+            if op is None and cl is None:
+                continue
+            if held_open:
+                self._on_fire(ts, ch, cond, fire, op, cl, out)
                 continue
             is_open = bool(op) and not cl
             since[0] = (since[0] if since[0] is not None else ts) if is_open else None
             neither = op is not None and cl is not None and not op and not cl
             since[1] = (since[1] if since[1] is not None else ts) if neither else None
-            fault = bool(ft) or (bool(op) and bool(cl)) or \
+            fault = (bool(op) and bool(cl)) or \
                 (since[1] is not None and ts - since[1] >= s.transit_s)
             enter = 0
             held = ts - since[0] if since[0] is not None else 0.0
@@ -133,3 +141,22 @@ class FireDoorOpen(Checker):
                 report(self.ctx, cond, code, "fire_door_open", ch, SEVERITIES, ts,
                        round(held, 1), s.hold_s, f"{ch}号门：{why_zh}", f"door {ch}: {why_en}",
                        out)
+
+    def _on_fire(self, ts: float, ch: str, cond: Condition, fire: float | None,
+                 op: object, cl: object, out: list[Event]) -> None:
+        s = self.s
+        closed = bool(cl) and not op
+        late = fire is not None and not closed and ts - fire >= s.close_on_fire_s
+        enter = _rank(s.on_fire_severity) if late else 0
+        if enter == 0 and cond.level == 0 and cond.pending_since is None:
+            return
+        code = cond.update(ts, enter, enter)
+        if code != NONE:
+            after = ts - fire if fire is not None else 0.0
+            report(self.ctx, cond, code, "fire_door_open", ch, SEVERITIES, ts, round(after, 1),
+                   s.close_on_fire_s,
+                   f"{ch}号门：常开防火门在火灾报警 {after:.0f} 秒后仍未关闭（应在 "
+                   f"{s.close_on_fire_s:g} 秒内联动关闭）",
+                   f"door {ch}: normally-open fire door still not closed {after:.0f} s after "
+                   f"the fire alarm (the linkage must close it within {s.close_on_fire_s:g} s)",
+                   out)

@@ -3,7 +3,9 @@ arc faults, breaker trips. Thresholds and delays follow GB 14287 (see rules/READ
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Mapping
 
 from rules.condition import CLEAR, NONE, Condition
 from rules.context import Checker, DeviceContext, report
@@ -90,28 +92,48 @@ class Overload(Checker):
 
 class ResidualCurrent(Checker):
     """Residual (leakage) current per channel against the setting, with a pre-alarm level; a
-    detector's own residual alarm bit counts as an alarm on its channel."""
+    detector's own residual alarm bit raises its channel at once (the detector has already
+    applied its own delay, GB 14287.2).
 
-    __slots__ = ("bit", "bit_key", "chans", "last", "s", "sev")
+    The setting is the device's own (``residual_setting_ma``, per loop where it has loops): the
+    commissioning engineer set it for that circuit, at least twice its natural leakage (GB
+    50116-2013 9.2.3). The configuration's ``setting_ma`` wins only when its block records a
+    ``deviation``; until the device's setting has been read, the configuration's is used."""
+
+    __slots__ = ("bit", "bit_key", "chans", "last", "own", "s", "sev")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
         s = self.s = ctx.rules.residual_current
         self.sev: tuple[Severity, ...] = (s.prealarm_severity, s.severity)
-        chans: list[tuple[str, str, Condition]] = []
+        chans: list[tuple[str, str, Condition, str | None]] = []
+        own = not (s.deviation and "setting_ma" in s.model_fields_set)
         for k in sorted(keys, key=_key_order):
             name, _, ch = k.partition("@")
             if name == "residual_current_ma":
+                sk = f"residual_setting_ma@{ch}" if ch else "residual_setting_ma"
                 chans.append((k, ch, ctx.condition("residual_current", ch, s.on_delay_s,
-                                                   s.off_delay_s)))
+                                                   s.off_delay_s),
+                              sk if own and sk in keys else None))
         self.chans = chans
         self.last = [0.0] * len(chans)  # last reading per channel, for polls without one
+        self.own: dict[str, float] = {}  # the device's own settings as last read
         self.bit_key = "residual_alarm" if "residual_alarm" in keys else None
         self.bit = False
 
     @property
     def active(self) -> bool:
         return bool(self.chans)
+
+    def setting(self, skey: str | None, vals: Mapping[str, Value]) -> float:
+        if skey is None:
+            return self.s.setting_ma
+        v = vals.get(skey)
+        # A setting of 0 or beyond the detector's range is not a setting (GB 14287.2: 20–1000
+        # mA; the AIM-R100 accepts 6–1000): keep the last good one, else the configuration's.
+        if v is not None and v.__class__ is not str and 0 < float(v) <= 1000:
+            self.own[skey] = float(v)
+        return self.own.get(skey, self.s.setting_ma)
 
     def feed(self, snap: Snapshot, out: list[Event]) -> None:
         vals = snap.values
@@ -122,11 +144,11 @@ class ResidualCurrent(Checker):
             if b is not None:
                 bit_changed = bool(b) != self.bit
                 self.bit = bool(b)
-        hi = s.setting_ma
-        pre = hi * s.prealarm_ratio
         keep = 1.0 - s.hysteresis_ratio
         last = self.last
-        for n, (key, ch, cond) in enumerate(self.chans):
+        for n, (key, ch, cond, skey) in enumerate(self.chans):
+            hi = self.setting(skey, vals)
+            pre = hi * s.prealarm_ratio
             v: Value | None = vals.get(key)
             if v is None or v.__class__ is str:
                 if not bit_changed:
@@ -138,7 +160,7 @@ class ResidualCurrent(Checker):
             stay = 2 if x >= hi * keep else 1 if x >= pre * keep else 0
             if self.bit:
                 enter = stay = 2
-            code = cond.update(snap.ts, enter, stay)
+            code = cond.update(snap.ts, enter, stay, immediate=self.bit)
             if code != NONE:
                 zc, ec = _chan(ch)
                 alarm = cond.level == 2 or code == CLEAR
@@ -146,10 +168,12 @@ class ResidualCurrent(Checker):
                 lvl_en = "residual current alarm" if alarm else "residual current pre-alarm"
                 bit_zh = "（探测器报警）" if self.bit else ""
                 bit_en = " (detector reports alarm)" if self.bit else ""
+                src_zh = "设备设定" if skey in self.own else "设定"
+                src_en = "device setting" if skey in self.own else "setting"
                 report(self.ctx, cond, code, "residual_current", ch, self.sev, snap.ts, x,
                        hi if alarm else round(pre, 1),
-                       f"{zc}{lvl_zh}：{x:.0f} mA，设定 {hi:g} mA{bit_zh}",
-                       f"{ec}{lvl_en}: {x:.0f} mA, setting {hi:g} mA{bit_en}", out)
+                       f"{zc}{lvl_zh}：{x:.0f} mA，{src_zh} {hi:g} mA{bit_zh}",
+                       f"{ec}{lvl_en}: {x:.0f} mA, {src_en} {hi:g} mA{bit_en}", out)
 
 
 def _key_order(k: str) -> tuple[str, int]:
@@ -242,13 +266,33 @@ class Temperature(Checker):
                    f"{ec}temperature rising {rate:.1f} °C/min (now {t:.1f} °C)", out)
 
 
-class ArcFault(Checker):
-    """Arc alarm bit rising or arc counter growing between polls. Counter resets (a smaller
-    value) and wrap-around (a small value after one near the top) are told apart by size. The
-    alarm is latched: it falls only after the device's own bit is reset and the counter stayed
-    still for ``latch_quiet_s``; the gateway never resets the device."""
+NEVER_HALF_CYCLES = 9
+"""GB 31252 4.3.4: 9 or fewer arcing half-cycles within 1 s must not alarm."""
 
-    __slots__ = ("bit", "cond", "count", "grew_at", "s", "sev", "top")
+
+def arc_burst(delta: int, dt: float, half_cycles: int, window_s: float = 1.0) -> bool:
+    """Whether ``delta`` arcing half-cycles counted over ``dt`` seconds prove a burst of at
+    least ``half_cycles`` within one ``window_s`` (GB 14287.4: 14 or more in 1 s must alarm).
+
+    Between two polls the gateway only sees the counter's growth, not when each half-cycle
+    came: ``dt`` seconds touch ``ceil(dt / window_s)`` one-second windows, and each of them may
+    hold up to 9 without alarming (GB 31252 4.3.4), so only more than 9 per window they touch,
+    and at least ``half_cycles``, is certain. A burst the counter cannot prove (14 in a 2 s poll)
+    is the device's own arc alarm bit's to report; it counts in real time."""
+    if delta <= 0:
+        return False
+    windows = max(1, math.ceil(dt / window_s - 1e-9))
+    return delta >= max(half_cycles, NEVER_HALF_CYCLES * windows + 1)
+
+
+class ArcFault(Checker):
+    """The device's arc alarm bit, or an arc counter that grew by a burst (see
+    :func:`arc_burst`): never on 9 or fewer half-cycles within 1 s, always on the bit. Counter
+    resets (a smaller value) and wrap-around (a small value after one near the top) are told
+    apart by size. The alarm is latched: it falls only after the device's own bit is reset and
+    the counter stayed still for ``latch_quiet_s``; the gateway never resets the device."""
+
+    __slots__ = ("bit", "cond", "count", "count_ts", "grew_at", "s", "sev", "top")
 
     def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
         super().__init__(ctx)
@@ -256,6 +300,7 @@ class ArcFault(Checker):
         self.sev: tuple[Severity, ...] = (s.severity,)
         self.cond = ctx.condition("arc_fault", "", s.on_delay_s, s.off_delay_s, latched=True)
         self.count: int | None = None
+        self.count_ts = 0.0
         self.bit = False
         self.grew_at: float | None = None
         self.top = 1 << s.counter_bits
@@ -273,6 +318,7 @@ class ArcFault(Checker):
             rising = nb and not self.bit
             self.bit = nb
         delta = 0
+        dt = 0.0
         if c is not None and c.__class__ is not str:
             n = int(c)
             prev = self.count
@@ -282,31 +328,42 @@ class ArcFault(Checker):
                 else:
                     wrapped = n + self.top - prev
                     delta = wrapped if wrapped <= self.s.max_step else n  # wrap, else reset
+                dt = ts - self.count_ts
             self.count = n
-        grew = delta >= self.s.min_increase
-        if grew or (self.grew_at is None and self.cond.level):
-            self.grew_at = ts  # (restored after a restart: the quiet time starts now)
-        enter = 1 if (rising or grew or self.bit) else 0
+            self.count_ts = ts
+        burst = arc_burst(delta, dt, self.s.half_cycles)
+        if delta > 0 or (self.grew_at is None and self.cond.level):
+            self.grew_at = ts  # any arcing restarts the quiet time (and after a restart)
+        enter = 1 if (rising or burst or self.bit) else 0
         quiet = self.grew_at is None or ts - self.grew_at >= self.s.latch_quiet_s
         cond = self.cond
-        code = cond.update(ts, enter, enter, reset=not self.bit and quiet)
+        code = cond.update(ts, enter, enter, reset=not self.bit and quiet,
+                           immediate=self.bit)
         if code != NONE:
-            why_zh = f"电弧计数增加 {delta}" if grew else "探测器报告故障电弧"
-            why_en = f"arc counter grew by {delta}" if grew else "the detector reports an arc"
+            why_zh = f"{dt:.1f} 秒内电弧半波 {delta} 个" if burst else "探测器报告故障电弧"
+            why_en = f"{delta} arcing half-cycles in {dt:.1f} s" if burst else \
+                "the detector reports an arc"
             report(self.ctx, cond, code, "arc_fault", "", self.sev, ts,
                    self.count if self.count is not None else int(self.bit),
-                   self.s.min_increase, f"故障电弧报警：{why_zh}（请到现场检查并复位探测器）",
+                   self.s.half_cycles, f"故障电弧报警：{why_zh}（请到现场检查并复位探测器）",
                    f"arc fault: {why_en} (inspect on site and reset the detector there)", out)
 
 
 _TRIP_ZH = {"over_current": "过流", "residual_current": "漏电", "over_temperature": "过温",
             "overload": "过载", "over_voltage": "过压", "under_voltage": "欠压",
-            "remote": "远程分闸", "none": "原因未知"}
+            "remote": "远程分闸（定时断电或值班人员操作）", "none": "手动分闸",
+            "unknown": "原因未知"}
+_TRIP_EN = {"remote": "remote open (a scheduled cut or an operator)",
+            "none": "switched off by hand (no protective trip reported)",
+            "unknown": "reason unknown (a trip code the profile does not know)"}
 
 
 class BreakerTrip(Checker):
     """A breaker that opens (closed → open), or is found open with a trip reason, with the
-    reason it reports. Clears when it is closed again."""
+    reason it reports, mapped to a severity (``severities``): a switch-off by hand (no
+    protective reason) and a remote open (the lights-out schedule, an operator; both are in
+    the actions audit) are ``info`` events that page nobody; a trip code the profile does not
+    know is a ``warning``; protective trips keep ``severity``. Clears when closed again."""
 
     __slots__ = ("closed", "cond", "reason", "s")
 
@@ -323,6 +380,8 @@ class BreakerTrip(Checker):
         r = vals.get("trip_reason")
         if r is not None:
             self.reason = str(r)
+        elif "trip_reason" in snap.failed and snap.ok:
+            self.reason = "unknown"  # read, but not a code the profile knows
         if c is None:
             return
         closed = bool(c)
@@ -340,6 +399,9 @@ class BreakerTrip(Checker):
             s = self.s
             sev = s.severities.get(self.reason, s.severity)
             rz = _TRIP_ZH.get(self.reason, self.reason)
+            re_ = _TRIP_EN.get(self.reason, self.reason.replace("_", " "))
+            opened = sev == "info"
             report(self.ctx, cond, code, "breaker_trip", "", (sev,), snap.ts, self.reason, "",
-                   f"断路器跳闸，原因：{rz}", f"breaker tripped, reason: "
-                   f"{self.reason.replace('_', ' ')}", out)
+                   f"断路器分闸：{rz}" if opened else f"断路器跳闸，原因：{rz}",
+                   f"breaker opened: {re_}" if opened else f"breaker tripped, reason: {re_}",
+                   out)

@@ -10,11 +10,11 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
 from rules.comm import CommLoss, SensorFault
-from rules.context import Checker, Clock, DeviceContext
+from rules.context import Checker, Clock, DeviceContext, Premises
 from rules.egress import BlockedExit, FireDoorOpen
 from rules.electrical import ArcFault, BreakerTrip, Overload, ResidualCurrent, Temperature
 from rules.events import Event, EventKind
-from rules.loads import EbikeCharging, MaliciousLoad
+from rules.loads import CUT_RULES, ControllerCut, EbikeCharging, MaliciousLoad
 from rules.model import DeviceInfo, Snapshot
 from rules.panel import FireAlarm, PanelFault
 from rules.settings import RuleSet, RulesSettings
@@ -28,12 +28,15 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "room_meter": ("voltage_v", "current_a", "power_w", "reactive_power_var", "power_factor"),
     "breaker": ("breaker_closed", "trip_reason", "residual_current_ma", "temperature_c@1",
                 "temperature_c@2", "current_a", "power_w", "voltage_v", "power_factor",
-                "reactive_power_var"),
-    "residual_monitor": tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)),
+                "reactive_power_var", "residual_setting_ma"),
+    "residual_monitor": tuple(_ch("residual_current_ma", 12) + _ch("loop_fault", 12)
+                              + _ch("residual_setting_ma", 12)),
     "fire_detector": ("residual_alarm", "temperature_alarm", "arc_alarm", "fault",
-                      "residual_current_ma", *_ch("temperature_c", 4), "arc_count"),
-    "fire_panel": ("fire_alarm", "fault", "shielded", "supervisory", "main_power_fault",
-                   "backup_power_fault", "bus_fault", *_ch("fire_alarm", 8), *_ch("fault", 8),
+                      "residual_current_ma", *_ch("temperature_c", 4), "arc_count",
+                      "residual_setting_ma"),
+    "fire_panel": ("running", "fire_alarm", "fault", "shielded", "supervisory", "started",
+                   "main_power_fault", "backup_power_fault", "bus_fault", "manual_mode",
+                   "reset", *_ch("fire_alarm", 8), *_ch("fault", 8),
                    *_ch("shielded", 8), *_ch("supervisory", 8), *_ch("power_fault", 8)),
     "door_monitor": tuple(_ch("door_open", 8) + _ch("door_closed", 8) + _ch("fault", 8)),
     "exit_sensor": tuple(_ch("obstructed", 4) + _ch("fault", 4)),
@@ -45,17 +48,18 @@ Factory = Callable[[DeviceContext, frozenset[str]], Checker]
 # (rule ids that enable it, checker) per kind, in evaluation order.
 KIND_RULES: dict[str, tuple[tuple[tuple[str, ...], Factory], ...]] = {
     "room_meter": ((("overload",), Overload), (("malicious_load",), MaliciousLoad),
-                   (("ebike_charging",), EbikeCharging)),
+                   (("ebike_charging",), EbikeCharging), (CUT_RULES, ControllerCut),
+                   (("sensor_fault",), SensorFault)),
     "breaker": ((("breaker_trip",), BreakerTrip), (("residual_current",), ResidualCurrent),
                 (("over_temperature", "temperature_rise"), Temperature),
-                (("overload",), Overload)),
+                (("overload",), Overload), (("sensor_fault",), SensorFault)),
     "residual_monitor": ((("residual_current",), ResidualCurrent),
                          (("sensor_fault",), SensorFault)),
     "fire_detector": ((("arc_fault",), ArcFault), (("residual_current",), ResidualCurrent),
                       (("over_temperature", "temperature_rise"), Temperature),
                       (("sensor_fault",), SensorFault)),
     "fire_panel": ((("fire_alarm",), FireAlarm), (("panel_fault",), PanelFault)),
-    "door_monitor": ((("fire_door_open",), FireDoorOpen),),
+    "door_monitor": ((("fire_door_open",), FireDoorOpen), (("sensor_fault",), SensorFault)),
     "exit_sensor": ((("blocked_exit",), BlockedExit), (("sensor_fault",), SensorFault)),
 }
 
@@ -97,9 +101,10 @@ class Engine:
     def __init__(self, settings: RulesSettings, devices: Mapping[str, DeviceInfo]) -> None:
         self.settings = settings
         self.clock = Clock(settings)
+        self.premises = Premises()
         self._devs: dict[str, _Device] = {}
         for dev_id, info in devices.items():
-            ctx = DeviceContext(info, settings, self.clock)
+            ctx = DeviceContext(info, settings, self.clock, self.premises)
             keys = frozenset(info.points or KIND_KEYS.get(info.kind, ()))
             checkers: list[Checker] = []
             for ids, factory in KIND_RULES.get(info.kind, ()):
@@ -130,8 +135,15 @@ class Engine:
         if dev.comm is not None:
             dev.comm.feed(snap, out)
         if snap.ok:
+            ctx = dev.ctx
+            if ctx.info.kind == "fire_panel":
+                running = snap.values.get("running")
+                if running is not None:  # GB/T 26875.3 bit 0: 1 running, 0 test
+                    ctx.testing = not running
             for c in dev.checkers:
                 c.feed(snap, out)
+            if ctx.info.kind == "fire_panel":
+                self._fires(dev, snap.ts)
         return out
 
     # ------------------------------------------------------------------ operator controls
@@ -228,6 +240,19 @@ class Engine:
         return [c.last for _, c in dev.ctx.conds if c.level and c.last is not None]
 
     # ------------------------------------------------------------------ internals
+    def _fires(self, dev: _Device, ts: float) -> None:
+        """Keep the building's fire state (what fire doors must answer) from this panel's
+        fire alarms: up since the first of them was raised, down once all are reset. A panel
+        in test raises none."""
+        ctx = dev.ctx
+        up = [c.last.ts for r, c in ctx.conds
+              if r == "fire_alarm" and c.level and c.last is not None and not c.last.test]
+        fires = self.premises.fires.setdefault(ctx.info.building, {})
+        if up:
+            fires.setdefault(ctx.info.id, min(up))
+        else:
+            fires.pop(ctx.info.id, None)
+
     def _require(self, device: str) -> _Device:
         dev = self._devs.get(device)
         if dev is None:

@@ -15,7 +15,9 @@ class Event:
 
     ``suppressed`` is "maintenance" or "shelved" when the alarm is recorded but must not page
     anyone; ``flapping`` says the condition came and went too often lately; ``latched`` says the
-    alarm stays until the device itself is reset (fire, arc).
+    alarm stays until the device itself is reset (fire, arc); ``test`` says the device was in
+    test mode when it reported this (a fire panel being tested): recorded under the category
+    ``test``, never paged.
     """
 
     kind: EventKind
@@ -37,6 +39,7 @@ class Event:
     latched: bool = False
     suppressed: str | None = None
     flapping: bool = False
+    test: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

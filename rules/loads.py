@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from rules.condition import NONE
+from rules.condition import NONE, Condition
 from rules.context import Checker, DeviceContext, report
 from rules.events import Event
 from rules.model import Snapshot, Value
@@ -165,3 +165,59 @@ class EbikeCharging(Checker):
                 ts - self.gone_since >= s.off_delay_s:
             self.since = None
             self.base = pn
+
+
+CUT_RULES = ("malicious_load", "overload", "ebike_charging", "residual_current",
+              "over_temperature", "arc_fault")
+_CUT_ZH = {"malicious_load": "恶性负载（违规电热器具）", "overload": "过载",
+           "ebike_charging": "电动车电池充电", "residual_current": "漏电",
+           "over_temperature": "过温", "arc_fault": "故障电弧"}
+
+
+class ControllerCut(Checker):
+    """A dorm controller that cut its socket and says why (``socket_cut_reason``): the device
+    has decided, so the matching rule's alarm is raised at once, with no on-delay of the
+    gateway's own (a kettle cut after 2 s never meets the gateway's 3 s). Channel
+    ``controller`` keeps it apart from the gateway's own detection on the same device; it
+    clears when the controller reports the cut over (reason ``none``). A cut over Modbus
+    (``remote``) is the gateway's or an operator's own and is in the actions audit."""
+
+    __slots__ = ("conds", "reason")
+
+    def __init__(self, ctx: DeviceContext, keys: frozenset[str]) -> None:
+        super().__init__(ctx)
+        self.conds: dict[str, Condition] = {}
+        if "socket_cut_reason" in keys:
+            for rule in CUT_RULES:
+                rs = getattr(ctx.rules, rule)
+                if rs.enabled:
+                    self.conds[rule] = ctx.condition(rule, "controller", 0.0, 0.0)
+        self.reason = "none"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.conds)
+
+    def feed(self, snap: Snapshot, out: list[Event]) -> None:
+        r = snap.values.get("socket_cut_reason")
+        if r is None:
+            return
+        reason = str(r)
+        if reason == self.reason and not any(c.pending_since for c in self.conds.values()):
+            return
+        self.reason = reason
+        ts = snap.ts
+        for rule, cond in self.conds.items():
+            on = 1 if reason == rule else 0
+            if on == 0 and cond.level == 0:
+                continue
+            code = cond.update(ts, on, on, immediate=True)
+            if code != NONE:
+                rs = getattr(self.ctx.rules, rule)
+                sev = rs.severity
+                if rule == "ebike_charging" and self.ctx.clock.is_night(ts):
+                    sev = rs.night_severity
+                what = _CUT_ZH.get(rule, rule)
+                report(self.ctx, cond, code, rule, "controller", (sev,), ts, reason, "",
+                       f"宿舍控制器已切断插座：{what}",
+                       f"the room controller cut the socket: {rule.replace('_', ' ')}", out)

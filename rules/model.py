@@ -48,7 +48,10 @@ class Snapshot:
 
     ``ok`` is False when nothing could be read (the device is silent or backing off): a failed
     read is a snapshot too, so rules can see silence. ``values`` holds what was read, by point
-    key; ``failed`` names points whose request failed in an otherwise good poll.
+    key; ``failed`` names points whose request failed in an otherwise good poll. ``bad`` names
+    points that answered with something that is not a reading (a sentinel code, a value outside
+    the sensor's range), with the raw value in words: they are never in ``values``. ``stuck``
+    names points frozen for longer than they should be (their value is still in ``values``).
     """
 
     device: str
@@ -57,6 +60,8 @@ class Snapshot:
     values: Mapping[str, Value]
     failed: Sequence[str] = ()
     poll_class: str = ""
+    bad: Mapping[str, str] = field(default_factory=dict)
+    stuck: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     """Channel → place the device names for it (a component's description); it becomes the
     location of that channel's alarms and is remembered until the device names it again."""

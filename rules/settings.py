@@ -27,6 +27,10 @@ Severity = Literal["critical", "major", "minor", "warning"]
 SEVERITIES: tuple[Severity, ...] = ("warning", "minor", "major", "critical")
 """Lowest first: an index into this is a severity rank."""
 
+EventSeverity = Literal["critical", "major", "minor", "warning", "info"]
+"""Severities of transitions that may be mere events: ``info`` is recorded and never pages
+(rules/severity.py)."""
+
 RULE_IDS: tuple[str, ...] = (
     "overload", "residual_current", "over_temperature", "temperature_rise", "arc_fault",
     "malicious_load", "ebike_charging", "blocked_exit", "fire_door_open", "fire_alarm",
@@ -142,8 +146,8 @@ class TemperatureRise(RuleBase):
 class ArcFault(RuleBase):
     severity: Severity = "critical"
     off_delay_s: float = Field(default=0.0, ge=0, le=86400)
-    min_increase: int = Field(default=1, ge=1, le=10000,
-                              description="arc counter growth between polls that alarms")
+    half_cycles: int = Field(default=14, ge=1, le=10000,
+                             description="arcing half-cycles within 1 s that alarm")
     counter_bits: int = Field(default=32, ge=8, le=64)
     max_step: int = Field(default=100000, ge=1,
                           description="a larger apparent jump across the top is a reset")
@@ -156,6 +160,13 @@ class ArcFault(RuleBase):
     def _delay(cls, v: float, info: ValidationInfo) -> float:
         return _standard(v, v <= 30, info, "GB 14287.4",
                          "an arc fault alarm must be given within 30 s")
+
+    @field_validator("half_cycles")
+    @classmethod
+    def _window(cls, v: int, info: ValidationInfo) -> int:
+        return int(_standard(v, 10 <= v <= 14, info, "GB 14287.4 / GB 31252 4.3.4",
+                             "14 or more arcing half-cycles within 1 s must alarm and 9 or "
+                             "fewer must not, so the threshold is 10–14"))
 
 
 class MaliciousLoad(RuleBase):
@@ -241,12 +252,26 @@ class FireDoorOpen(RuleBase):
                              description="neither open nor closed longer than this is a fault")
     fault_severity: Severity = "major"
     normally_open: list[str] = Field(default_factory=list,
-                                     description="door channels that may stay open")
+                                     description="door channels held open by a magnet, which "
+                                     "the fire linkage closes")
+    close_on_fire_s: float = Field(default=30.0, ge=0, le=600,
+                                   description="a normally-open door still not closed this long "
+                                   "after a fire alarm in its building: on_fire_severity")
+    on_fire_severity: Severity = "critical"
 
 
 class FireAlarm(RuleBase):
     severity: Severity = "critical"
     off_delay_s: float = Field(default=0.0, ge=0, le=86400)
+    panel_wait_s: float = Field(default=3.0, ge=0, le=86400,
+                                description="the panel-level fire bit alarms on its own only "
+                                "after this long with no zone bit (one fire, one alarm)")
+
+    @field_validator("panel_wait_s")
+    @classmethod
+    def _wait(cls, v: float, info: ValidationInfo) -> float:
+        return _standard(v, v <= 10, info, "GB 50116 / GB/T 26875",
+                         "a fire alarm must reach the monitoring centre within 10 s")
 
     @field_validator("on_delay_s")
     @classmethod
@@ -255,14 +280,14 @@ class FireAlarm(RuleBase):
                          "a fire alarm must reach the monitoring centre within 10 s")
 
 
-def _panel_severities() -> dict[str, Severity]:
+def _panel_severities() -> dict[str, EventSeverity]:
     return {"fault": "major", "supervisory": "major", "shielded": "minor",
             "main_power_fault": "major", "backup_power_fault": "major", "bus_fault": "major",
-            "power_fault": "major"}
+            "power_fault": "major", "manual_mode": "info", "started": "info", "test": "info"}
 
 
 class PanelFault(RuleBase):
-    severities: dict[str, Severity] = Field(default_factory=_panel_severities)
+    severities: dict[str, EventSeverity] = Field(default_factory=_panel_severities)
 
     @field_validator("on_delay_s")
     @classmethod
@@ -271,13 +296,14 @@ class PanelFault(RuleBase):
                          "a panel status change must reach the monitoring centre within 100 s")
 
 
-def _trip_severities() -> dict[str, Severity]:
-    return {"remote": "warning", "under_voltage": "minor", "over_voltage": "minor"}
+def _trip_severities() -> dict[str, EventSeverity]:
+    return {"remote": "info", "none": "info", "unknown": "warning", "under_voltage": "minor",
+            "over_voltage": "minor"}
 
 
 class BreakerTrip(RuleBase):
     severity: Severity = "major"
-    severities: dict[str, Severity] = Field(default_factory=_trip_severities,
+    severities: dict[str, EventSeverity] = Field(default_factory=_trip_severities,
                                             description="by trip reason; others: severity")
     off_delay_s: float = Field(default=0.0, ge=0, le=86400)
 

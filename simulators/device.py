@@ -14,7 +14,14 @@ Pseudo-points (not registers) accepted by ``set``:
 - ``load`` / ``unload`` (room meters and breakers): plug in or unplug appliances, see
   ``simulators/appliances.py``;
 - ``arcs`` (devices with ``arc_count``): add that many arcing half-cycles at once; 14 or more
-  latch ``arc_alarm`` (GB 14287.4).
+  latch ``arc_alarm`` (GB 14287.4), 9 or fewer never do (GB 31252 4.3.4);
+- ``raw`` (every device): ``{KEY: CODE}`` puts a raw register code in a point, as a sensor
+  that is not a reading does (0xFFFF of a disconnected probe, 0xE5E5 vendor fill); ``clear``
+  of the key ends it;
+- ``cut`` (dorm controllers): the controller cuts its socket by itself and records why
+  (``cut: malicious_load``); ``cut: none`` restores the socket;
+- ``reset`` (fire panels, a point): setting it true resets the panel: its fire bits drop and
+  the reset bit stays up for ``RESET_HOLD_S`` so a poller sees it.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from drivers.codecs import decode, encode, encode_raw
+from drivers.codecs import bytes_to_words, decode, encode, encode_raw
 from drivers.model import DataType, Table, Value
 from drivers.profiles import Point
 from simulators.appliances import Appliance, parse_load, parse_unload
@@ -61,7 +68,7 @@ class DeviceModel:
     """Any profile: registers from values; subclasses add the behaviour of a device kind."""
 
     refresh_s: ClassVar[float] = 0.5
-    PSEUDO: ClassVar[frozenset[str]] = frozenset({"clear"})
+    PSEUDO: ClassVar[frozenset[str]] = frozenset({"clear", "raw"})
     # Keys whose ``set`` changes what the device itself remembers instead of masking life.
     STATE_KEYS: ClassVar[frozenset[str]] = frozenset()
 
@@ -81,6 +88,7 @@ class DeviceModel:
         self.clock = clock
         self.hour_of_day = hour_of_day
         self.overrides: dict[str, Value] = {}
+        self.raw: dict[str, int] = {}  # raw register codes that win over any value
         self.state: dict[str, Value] = {}
         self.life: dict[str, Value] = {}
         self._values: dict[str, Value] = {}
@@ -118,12 +126,16 @@ class DeviceModel:
         self.overrides.pop(key, None)
 
     def apply_pseudo(self, key: str, value: Any) -> None:
-        if key == "clear":
+        if key == "raw":
+            self.raw.update({k: int(v) for k, v in value.items()})
+        elif key == "clear":
             if value == "all":
                 self.overrides.clear()
+                self.raw.clear()
                 return
             for k in [value] if isinstance(value, str) else list(value):
                 self.overrides.pop(k, None)
+                self.raw.pop(k, None)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -151,8 +163,10 @@ class DeviceModel:
         """Drop overrides (all when no key is given) so life shows again."""
         if not keys:
             self.overrides.clear()
+            self.raw.clear()
         for k in keys:
             self.overrides.pop(k, None)
+            self.raw.pop(k, None)
         self._dirty = True
 
     def values(self) -> dict[str, Value]:
@@ -177,6 +191,19 @@ class DeviceModel:
         return check_value(pt, value)
 
     def check_pseudo(self, key: str, value: Any) -> None:
+        if key == "raw":
+            if not isinstance(value, Mapping):
+                raise ValueError("raw takes {point key: raw code}, e.g. {temperature_c@1: 0xFFFF}")
+            for k, v in value.items():
+                pt = self.points.get(k)
+                if pt is None or pt.table.is_bit or pt.type in (DataType.BIT, DataType.STRING):
+                    raise ValueError(f"raw: device {self.id!r} has no numeric register point "
+                                     f"{k!r}")
+                top = (1 << (16 * pt.words)) - 1
+                if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top:
+                    raise ValueError(f"raw: {k}: a raw code is a whole number 0 to {top:#x}, "
+                                     f"not {v!r}")
+            return
         if key == "clear" and value != "all":
             keys = [value] if isinstance(value, str) else value
             if not isinstance(keys, list):
@@ -249,8 +276,10 @@ class DeviceModel:
             if pt.table.is_bit:
                 words[pt.address] = 1 if value else 0
                 continue
+            code = self.raw.get(key)
             try:
-                enc = _encode_point(pt, value)
+                enc = (bytes_to_words(code.to_bytes(2 * pt.words, "big"), pt.order)
+                       if code is not None else _encode_point(pt, value))
             except (ValueError, OverflowError, TypeError):
                 enc = [0] * pt.words
             if pt.type is DataType.BIT:
@@ -435,7 +464,27 @@ class Electrical(DeviceModel):
 
 class RoomMeter(Electrical):
     """A room meter; a dorm controller's (``socket_on`` coil) relay de-energises the room and
-    remembers why it was cut (``socket_cut_reason``: ``remote`` for a write over Modbus)."""
+    remembers why it was cut (``socket_cut_reason``: ``remote`` for a write over Modbus; the
+    controller's own verdict for ``cut: REASON``)."""
+
+    PSEUDO = Electrical.PSEUDO | {"cut"}
+
+    def check_pseudo(self, key: str, value: Any) -> None:
+        if key == "cut":
+            pt = self.points.get("socket_cut_reason")
+            if pt is None or "socket_on" not in self.points:
+                raise ValueError(f"cut: device {self.id!r} has no socket relay of its own")
+            check_value(pt, value)
+        else:
+            super().check_pseudo(key, value)
+
+    def apply_pseudo(self, key: str, value: Any) -> None:
+        if key == "cut":
+            reason = check_value(self.points["socket_cut_reason"], value)
+            self.set_state("socket_on", reason == "none")
+            self.set_state("socket_cut_reason", reason)
+        else:
+            super().apply_pseudo(key, value)
 
     def init_life(self) -> None:
         super().init_life()
@@ -625,8 +674,33 @@ class ExitSensor(DeviceModel):
             self.life["occupancy_pct"] = max(0, round(busy + self.rng.gauss(0, 2)))
 
 
+RESET_HOLD_S = 3.0
+"""How long a simulated panel shows its reset bit: longer than a fast poll, as real panels
+hold the reset status for a few seconds."""
+
+
 class FirePanel(DeviceModel):
-    """Running, no alarm, no fault (life defaults already say so)."""
+    """Running, no alarm, no fault (life defaults already say so). ``running: false`` is test
+    mode (GB/T 26875.3 bit 0). ``reset: true`` resets the panel: every fire bit set by a
+    scenario drops, and the reset bit shows for ``RESET_HOLD_S``."""
+
+    STATE_KEYS = frozenset({"reset"})
+
+    def init_life(self) -> None:
+        super().init_life()
+        self._reset_at: float | None = None
+
+    def set_state(self, key: str, value: Value) -> None:
+        super().set_state(key, value)
+        if key == "reset" and value:
+            for k in [k for k in self.overrides if k.partition("@")[0] == "fire_alarm"]:
+                del self.overrides[k]
+            self._reset_at = self.clock()
+
+    def step(self, now: float, dt: float) -> None:
+        if self._reset_at is not None and now - self._reset_at >= RESET_HOLD_S:
+            self.state["reset"] = False
+            self._reset_at = None
 
 
 KINDS: dict[str, type[DeviceModel]] = {

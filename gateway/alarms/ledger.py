@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     value TEXT, threshold TEXT, message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
     site TEXT, campus TEXT, building TEXT, floor INTEGER, room TEXT, location TEXT,
     repeat_count INTEGER NOT NULL, latched INTEGER NOT NULL, suppressed TEXT,
-    flapping INTEGER NOT NULL, occurrence INTEGER NOT NULL DEFAULT 1
+    flapping INTEGER NOT NULL, occurrence INTEGER NOT NULL DEFAULT 1,
+    category TEXT NOT NULL DEFAULT 'alarm'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_open ON alarms (device, rule, channel)
     WHERE state != 'closed';
@@ -112,6 +113,7 @@ class Alarm:
     suppressed: str | None
     flapping: bool
     occurrence: int = 1
+    category: str = "alarm"  # "test": raised by a device in test mode (a fire panel): no page
 
     @property
     def occurrence_id(self) -> str:
@@ -195,6 +197,9 @@ class Ledger:
         if "occurrence" not in cols:  # a ledger written before occurrences were counted
             self.db.execute("ALTER TABLE alarms ADD COLUMN occurrence INTEGER NOT NULL "
                             "DEFAULT 1")
+        if "category" not in cols:  # a ledger written before categories existed
+            self.db.execute("ALTER TABLE alarms ADD COLUMN category TEXT NOT NULL "
+                            "DEFAULT 'alarm'")
 
     def __enter__(self) -> Ledger:
         return self
@@ -260,7 +265,8 @@ class Ledger:
                                  message_en=a.message_en, site=a.site, campus=a.campus,
                                  building=a.building, floor=a.floor, room=a.room,
                                  location=a.location, latched=a.latched,
-                                 suppressed=a.suppressed, flapping=a.flapping))
+                                 suppressed=a.suppressed, flapping=a.flapping,
+                                 test=a.category == "test"))
         return out
 
     def history_since(self, rowid: int) -> builtins.list[tuple[int, AlarmTransition]]:
@@ -317,6 +323,7 @@ class Ledger:
                 _refresh(cur, ev)
                 cur.severity = self._escalate(ev, cur.repeat_count)
                 cur.base_severity = ev.severity
+                cur.category = "test" if ev.test else "alarm"
                 return [self._save(cur, "raise", ev.ts)]
             return [self._save(self._new(ev), "raise", ev.ts, insert=True)]
 
@@ -338,7 +345,7 @@ class Ledger:
             message_zh=ev.message_zh, message_en=ev.message_en, site=ev.site, campus=ev.campus,
             building=ev.building, floor=ev.floor, room=ev.room, location=ev.location,
             repeat_count=repeats, latched=ev.latched, suppressed=ev.suppressed,
-            flapping=ev.flapping)
+            flapping=ev.flapping, category="test" if ev.test else "alarm")
 
     def _escalate(self, ev: Event, repeats: int) -> str:
         return self.repeats.escalate(ev.rule, ev.severity, repeats)

@@ -176,6 +176,10 @@ class Device(Strict):
     ratings: dict[str, float] = {}
     poll: dict[str, float] = Field(default_factory=dict, description="period override per class")
     gap_fill: int | None = Field(default=None, ge=0, le=124)
+    read_function: Literal[3, 4] | None = Field(
+        default=None, description="read this device's registers with function 3 (holding) or "
+        "4 (input) whatever its profile says: meters such as the DDSU666 answer both and "
+        "integrations differ")
     maintenance: bool = False
     enabled: bool = True
     actions: dict[str, DeviceAction] = Field(default_factory=dict,
@@ -591,6 +595,13 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
                         "configuration (it would never end, and a fire must always page): put "
                         "the panel in test and use 'firegate alarms maintenance', which "
                         "expires"))
+                if d.read_function is not None:
+                    try:
+                        profiles[d.profile].read_with(d.read_function)
+                    except ValueError as exc:
+                        loc = ("devices", i, "read_function")
+                        problems.append(Problem(fname, _line_for(loc, lines),
+                                                _field_name(loc, data), str(exc)))
                 for cls in profiles[d.profile].poll_classes:
                     if cls not in cfg.poll_classes:
                         loc = ("devices", i, "profile")
@@ -638,4 +649,10 @@ def _raises_fire(prof: Profile) -> bool:
 
 def load_profiles_for(cfg: Config) -> dict[str, Profile]:
     return load_profiles(*cfg.profile_dirs)
+
+
+def device_profile(d: Device, profiles: dict[str, Profile]) -> Profile:
+    """The profile a device is read with: its ``read_function`` applied."""
+    prof = profiles[d.profile]
+    return prof if d.read_function is None else prof.read_with(d.read_function)
 

@@ -208,6 +208,9 @@ class NotifyConfig(Strict):
         default_factory=lambda: list(LIFE_SAFETY_RULES),
         description="rules whose every new occurrence (a re-raise of an open alarm, "
                     "acknowledged or not) starts a new paging round")
+    fire_zone_window_s: float = Field(
+        default=60.0, ge=0, le=600, description="further zones of a panel within this of its "
+        "first fire page go out as one follow-up listing them (0: every zone pages)")
     modem_attempts: int = Field(default=2, ge=1, le=10,
                                 description="tries on the modem before the fallback channel")
     retry_s: float = Field(default=30.0, gt=0, le=3600,

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
+from gateway.notify.followup import FireFollowUp
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
 from gateway.notify.providers import ProviderError, make_channel
 from gateway.notify.rota import Rota
@@ -96,6 +97,7 @@ class Notifier:
         self.rota = Rota(cfg.rota)
         self.tz = local_tz(cfg.rota.utc_offset_h)
         self.storm = StormControl(cfg.storm)
+        self.followup = FireFollowUp(cfg.fire_zone_window_s)
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
@@ -130,6 +132,8 @@ class Notifier:
         a = self.alarms.get(alarm_id)
         if event == "raise":
             if t.severity in self.cfg.skip_severities:
+                return
+            if t.category == "test":  # a panel under test: recorded, never paged
                 return
             t = replace(t, campus=t.campus or self.identity.campus,
                         building=t.building or self.identity.building)
@@ -167,6 +171,11 @@ class Notifier:
                          self.clock())
         self.alarms[alarm_id] = _Alarm(t, code, esc)
         self.codes[code] = alarm_id
+        # A further zone of a panel that has just paged a fire goes out in one follow-up
+        # listing the zones, not as another critical page (see followup.py).
+        item = PageItem(alarm_id, code, t, esc.critical, 0)
+        if self.followup.absorb(t, item, self.clock()):
+            esc.stop("grouped")
         self._wake_sched.set()
 
     def _retire(self, alarm_id: str, a: _Alarm, why: str) -> None:
@@ -278,9 +287,11 @@ class Notifier:
                     if person.name in esc.paged:
                         continue
                     esc.paged.add(person.name)
+                    self.followup.paged(alarm_id, person.phone)
                     item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
                     out += self.storm.offer(person.phone, item, now)
         out += self.storm.due(now)
+        out += self.followup.due(now)
         self._store(out)
 
     def _store(self, out: list[OutMessage]) -> None:
@@ -294,9 +305,9 @@ class Notifier:
     def _next_deadline(self) -> float | None:
         times = [a.escalation.next_at for a in self.alarms.values()
                  if a.escalation.next_at is not None]
-        storm = self.storm.next_deadline()
-        if storm is not None:
-            times.append(storm)
+        for t in (self.storm.next_deadline(), self.followup.next_deadline()):
+            if t is not None:
+                times.append(t)
         return min(times) if times else None
 
     # ------------------------------------------------------------------ sending

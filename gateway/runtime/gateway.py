@@ -28,6 +28,7 @@ from gateway.config.models import (
     GatewayIdentity,
     Gbt26875Bus,
     RtuBus,
+    device_profile,
     load_profiles_for,
 )
 from gateway.outputs.outbox import Outbox
@@ -101,7 +102,7 @@ class Gateway:
         self.health = {i: DeviceHealth() for i in self.devices}
         self.latest: dict[str, dict[str, Value]] = {i: {} for i in self.devices}
         gbt = {b.id for b in cfg.buses if isinstance(b, Gbt26875Bus)}
-        self.readers = {i: DeviceReader(i, self.profiles[d.profile], d.unit, d.gap_fill)
+        self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
         self.with_outputs = with_outputs
@@ -263,8 +264,11 @@ class Gateway:
             info = self.info[r.device_id]
             self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
                                                            self.tags[r.device_id]))
-        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values), r.values,
-                                           r.failed, r.poll_class, r.labels))
+        # A device that answered with nothing but bad readings (sentinels) is not silent: its
+        # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
+        events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
+                                           r.values, r.failed, r.poll_class, r.bad, r.stuck,
+                                           r.labels))
         if events or self._unrecorded:
             self._unrecorded.extend(events)
             self.record_events()

@@ -60,13 +60,14 @@ HEADLINE = {
     "breaker": ("breaker_closed", "current_a", "residual_current_ma", "trip_reason"),
     "residual_monitor": ("residual_current_ma@1", "residual_current_ma@2", "residual_current_ma@3"),
     "fire_detector": ("residual_current_ma", "temperature_c@1", "arc_count"),
-    "fire_panel": ("fire_alarm", "fault", "supervisory"),
+    # running=no is test mode; manual mode and linkage started are also events in the ledger
+    "fire_panel": ("fire_alarm", "fault", "running", "manual_mode", "started"),
     "door_monitor": ("door_open@1", "door_open@2", "fault@1"),
     "exit_sensor": ("obstructed@1", "obstructed@2"),
 }
 
 SEVERITY_STYLE = {"critical": "bold white on red", "major": "bold red", "minor": "yellow",
-                  "warning": "cyan"}
+                  "warning": "cyan", "info": "dim"}
 
 
 def _fmt(v: object) -> str:

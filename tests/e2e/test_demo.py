@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIREGATE = [sys.executable, "-m", "gateway.cli.main"]
 RULE_IDS = {"overload", "residual_current", "over_temperature", "temperature_rise", "arc_fault",
             "malicious_load", "ebike_charging", "blocked_exit", "fire_door_open", "fire_alarm",
-            "panel_fault", "breaker_trip", "comm_loss"}
+            "panel_fault", "breaker_trip", "comm_loss", "sensor_fault"}
 BENIGN_ROOMS = {"room-102", "room-103", "room-104", "room-203"}  # laptop, charger, fan, PC
 
 
@@ -56,7 +56,14 @@ def test_demo_120_raises_every_rule_and_spares_the_benign_rooms(demo_120: DemoRu
     for a in s["alarms"]:
         assert set(a) == {"id", "device", "rule", "severity", "state", "raised_at",
                           "cleared_at"}
-        assert a["severity"] in ("critical", "major", "minor", "warning")
+        # info: recorded events that page nobody (linkage started, a breaker switched off)
+        assert a["severity"] in ("critical", "major", "minor", "warning", "info")
+    # the magnet-held west door 2 that did not close on the fire; the probe that fell off
+    assert any(a["rule"] == "fire_door_open" and a["device"] == "doors-west"
+               and a["severity"] == "critical" for a in s["alarms"]), s["alarms"]
+    assert any(a["rule"] == "sensor_fault" and a["device"] == "breaker-f5" for a in s["alarms"])
+    assert not any(a["rule"] in ("over_temperature", "temperature_rise")
+                   and a["device"] == "breaker-f5" for a in s["alarms"])
     # the fire panel over GB/T 26875.3: a fire at a component, reset at the panel
     assert any(a["device"] == "fas-1" and a["rule"] == "fire_alarm" and a["cleared_at"]
                for a in s["alarms"]), s["alarms"]

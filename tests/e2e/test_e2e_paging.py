@@ -51,7 +51,8 @@ async def test_fire_page_names_the_place_and_a_reply_acknowledges_it(tmp_path: P
             task, notifier = await start_with_paging(rig)
             try:
                 await asyncio.sleep(1.5)
-                rig.sim.device("panel").set({"fire_alarm": True})
+                # the panel bit with the zone that says where (one fire, one alarm: the zone's)
+                rig.sim.device("panel").set({"fire_alarm": True, "fire_alarm@3": True})
                 await wait_for(lambda: bool(rig.raised("fire_alarm", "panel")))
                 fire = rig.raised("fire_alarm", "panel")[0]
                 seen = rig.first_sample("panel", lambda r: r.values.get("fire_alarm"))

@@ -116,3 +116,34 @@ def test_strings_in_all_orders() -> None:
     for order in ORDERS:
         p = point("string", order, words=4)
         assert decode(p, encode(p, "DDSU666")) == "DDSU666"
+
+
+def test_sentinels_and_ranges_name_the_raw_code() -> None:
+    from drivers.codecs import implausible
+
+    temp = point("u16", "ABCD", offset=-40.0, unit="°C", valid=(-40, 150),
+                 sentinels=(0xFFFF, 0x7FFF))
+    assert "0xffff" in (implausible(temp, [0xFFFF], decode(temp, [0xFFFF])) or "")
+    assert "0x7fff" in (implausible(temp, [0x7FFF], decode(temp, [0x7FFF])) or "")
+    too_hot = implausible(temp, [400], decode(temp, [400]))  # 360 °C: no cable probe says so
+    assert too_hot is not None and "-40 to 150" in too_hot and "0x0190" in too_hot
+    assert implausible(temp, [100], decode(temp, [100])) is None  # 60 °C: a reading
+    signed = point("i16", "ABCD", scale=0.1, sentinels=(0xE5E5,))
+    assert implausible(signed, [0xE5E5], decode(signed, [0xE5E5])) is not None
+    nan = point("f32", "ABCD")
+    assert "not a number" in (implausible(nan, [0x7FC0, 0], decode(nan, [0x7FC0, 0])) or "")
+
+
+def test_read_function_moves_a_one_table_profile_and_refuses_a_mixed_one() -> None:
+    import pytest
+
+    from drivers.model import Table
+    from drivers.profiles import load_profiles
+
+    profiles = load_profiles()
+    ddsu = profiles["ddsu666"].read_with(3)
+    assert {p.table for p in ddsu.expanded} == {Table.HOLDING}
+    assert ddsu.by_key["voltage_v"].address == 0x2000
+    assert profiles["ddsu666"].read_with(4) is profiles["ddsu666"]
+    with pytest.raises(ValueError, match="both holding and input"):
+        profiles["lx47le"].read_with(3)

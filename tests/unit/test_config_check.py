@@ -47,6 +47,11 @@ BAD = {
         VALID.replace("devices:\n", "devices:\n  - id: panel\n    profile: fire_panel\n"
                       "    bus: line-1\n    unit: 9\n    maintenance: true\n"),
         "maintenance: true", "cannot be in maintenance by configuration"),
+    # a breaker keeps its state in input registers and its settings in holding ones: one
+    # read function cannot serve both
+    "read_function_mixed": (VALID.replace("    profile: lx47le\n",
+                                          "    profile: lx47le\n    read_function: 3\n"),
+                            "read_function: 3", "uses both holding and input registers"),
 }
 
 

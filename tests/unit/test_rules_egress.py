@@ -65,10 +65,14 @@ def test_fire_door_held_open_warns_then_alarms() -> None:
 def test_fire_door_fault_contacts_and_bit() -> None:
     rig = Rig()
     door(rig, DAY, 1, True, True)  # both contacts at once
-    door(rig, DAY, 2, False, False, fault=True)
     ev = raised(rig.events, "fire_door_open")
-    assert {(e.channel, e.severity) for e in ev} == {("1", "major"), ("2", "major")}
+    assert {(e.channel, e.severity) for e in ev} == {("1", "major")}
     assert all("fault" in e.message_en for e in ev)
+    # the door's own fault bit says its feedback cannot be trusted: a sensor fault
+    for i in range(12):
+        door(rig, DAY + i, 2, False, True, fault=True)
+    assert [e.channel for e in raised(rig.events, "sensor_fault")] == ["2"]
+    assert [e.channel for e in raised(rig.events, "fire_door_open")] == ["1"]
 
 
 def test_door_stuck_between_open_and_closed_is_a_fault_after_transit() -> None:
@@ -81,8 +85,12 @@ def test_door_stuck_between_open_and_closed_is_a_fault_after_transit() -> None:
     assert len(raised(rig.events, "fire_door_open")) == 1
 
 
-def test_normally_open_doors_are_exempt() -> None:
+def test_normally_open_doors_are_exempt_until_a_fire() -> None:
     rig = Rig({"devices": {"doors": {"fire_door_open": {"normally_open": ["5"]}}}})
     for i in range(100):
         door(rig, DAY + i, 5, True, False)
     assert not raised(rig.events, "fire_door_open")
+    # but their fault bit counts like any door's
+    for i in range(100, 112):
+        door(rig, DAY + i, 5, True, False, fault=True)
+    assert [e.channel for e in raised(rig.events, "sensor_fault")] == ["5"]

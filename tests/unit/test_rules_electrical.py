@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rules.events import Event
+from rules.model import Snapshot
 from tests.support.rules_kit import DAY, Rig, raised
 
 
@@ -110,17 +111,25 @@ def arc(rig: Rig, t: float, count: int, bit: bool = False) -> list[Event]:
             if e.rule == "arc_fault"]
 
 
-def test_arc_counter_growth_raises_a_latched_critical_alarm() -> None:
+def test_arc_counter_burst_raises_a_latched_critical_alarm() -> None:
     rig = Rig()
     assert arc(rig, 0, 100) == []
     assert arc(rig, 1, 100) == []
-    ev = arc(rig, 2, 103)
+    assert arc(rig, 2, 109) == []  # 9 half-cycles within 1 s: never an alarm (GB 31252 4.3.4)
+    ev = arc(rig, 3, 123)  # 14 within 1 s must alarm (GB 14287.4)
     assert len(ev) == 1 and ev[0].kind == "raise" and ev[0].latched
-    assert ev[0].severity == "critical" and "grew by 3" in ev[0].message_en
+    assert ev[0].severity == "critical" and "14 arcing half-cycles" in ev[0].message_en
     # stays up while quiet, until the latch quiet time has passed
-    for t in range(3, 300, 10):
-        assert arc(rig, t, 103) == []
-    assert [e.kind for e in arc(rig, 303, 103)] == ["clear"]
+    for t in range(4, 300, 10):
+        assert arc(rig, t, 123) == []
+    assert [e.kind for e in arc(rig, 304, 123)] == ["clear"]
+
+
+def test_arc_counter_over_a_long_poll_alarms_only_on_what_must_have_been_a_burst() -> None:
+    rig = Rig()
+    arc(rig, 0, 0)
+    assert arc(rig, 2, 18) == []  # 18 in 2 s may be 9 + 9: no alarm
+    assert [e.kind for e in arc(rig, 4, 37)] == ["raise"]  # 19 in 2 s: some second had >= 10
 
 
 def test_arc_bit_rising_raises_and_holds_until_the_device_is_reset() -> None:
@@ -139,8 +148,8 @@ def test_arc_counter_reset_and_wraparound() -> None:
     top = 1 << 32
     rig2 = Rig()
     arc(rig2, 0, top - 2)
-    ev = arc(rig2, 1, 3)  # wrapped: 5 new arcs
-    assert len(ev) == 1 and "grew by 5" in ev[0].message_en
+    ev = arc(rig2, 1, 18)  # wrapped: 20 new half-cycles
+    assert len(ev) == 1 and "20 arcing half-cycles" in ev[0].message_en
 
 
 def test_breaker_trip_with_its_reason() -> None:
@@ -161,8 +170,21 @@ def test_breaker_found_open_without_a_reason_is_not_a_trip() -> None:
     assert rig.events == []
 
 
-def test_remote_open_is_a_warning_only() -> None:
+def test_remote_open_and_switch_off_by_hand_are_info_events() -> None:
     rig = Rig()
     rig.at(DAY, "brk-1", breaker_closed=True, trip_reason="none")
     out = rig.at(DAY + 1, "brk-1", breaker_closed=False, trip_reason="remote")
-    assert [e.severity for e in out if e.rule == "breaker_trip"] == ["warning"]
+    assert [e.severity for e in out if e.rule == "breaker_trip"] == ["info"]
+    rig.at(DAY + 2, "brk-1", breaker_closed=True, trip_reason="none")
+    out = rig.at(DAY + 3, "brk-1", breaker_closed=False, trip_reason="none")
+    ev = [e for e in out if e.rule == "breaker_trip"]
+    assert [e.severity for e in ev] == ["info"] and "手动分闸" in ev[0].message_zh
+
+
+def test_an_unknown_trip_code_is_a_warning() -> None:
+    rig = Rig()
+    rig.at(DAY, "brk-1", breaker_closed=True, trip_reason="none")
+    out = rig.engine.feed(Snapshot("brk-1", DAY + 1, True, {"breaker_closed": False},
+                                   ["trip_reason"]))
+    ev = [e for e in out if e.rule == "breaker_trip"]
+    assert [e.severity for e in ev] == ["warning"] and "原因未知" in ev[0].message_zh

@@ -42,7 +42,7 @@ def test_unknown_devices_are_ignored_and_operator_calls_say_which() -> None:
 def test_operator_reset_of_a_latched_arc_alarm() -> None:
     rig = Rig()
     rig.at(DAY, "efd-1", arc_count=1, arc_alarm=False)
-    rig.at(DAY + 1, "efd-1", arc_count=4, arc_alarm=False)
+    rig.at(DAY + 1, "efd-1", arc_count=40, arc_alarm=False)
     assert [e.rule for e in rig.engine.active("efd-1")] == ["arc_fault"]
     out = rig.engine.reset("efd-1", "arc_fault")
     assert [(e.kind, e.ts) for e in out] == [("clear", DAY + 1)]
@@ -54,5 +54,5 @@ def test_device_in_maintenance_from_the_configuration() -> None:
     devs = dict(DEVICES)
     devs["panel"] = device("panel", "fire_panel", maintenance=True)
     rig = Rig(devices=devs)
-    out = rig.at(DAY, "panel", fire_alarm=True)
+    out = rig.at(DAY, "panel", fire_alarm=True, fire_alarm__2=True)
     assert [(e.rule, e.suppressed) for e in out] == [("fire_alarm", "maintenance")]

@@ -5,18 +5,46 @@ from __future__ import annotations
 from tests.support.rules_kit import DAY, Rig, raised
 
 
-def test_fire_alarm_is_immediate_critical_and_latched() -> None:
+def test_fire_alarm_is_immediate_critical_latched_and_one_per_zone() -> None:
     rig = Rig()
     rig.at(DAY, "panel", fire_alarm=False, fire_alarm__3=False)
     out = rig.at(DAY + 1, "panel", fire_alarm=True, fire_alarm__3=True)
+    # the panel-level bit comes with the zone's: one fire, one alarm, on the zone
     assert {(e.kind, e.channel, e.severity, e.latched) for e in out} == {
-        ("raise", "", "critical", True), ("raise", "3", "critical", True)}
+        ("raise", "3", "critical", True)}
     assert any("zone 3" in e.message_en for e in out)
     for i in range(2, 100):
         assert rig.at(DAY + i, "panel", fire_alarm=True, fire_alarm__3=True) == []
-    out = rig.at(DAY + 100, "panel", fire_alarm=False, fire_alarm__3=False)
-    assert sorted(e.kind for e in out) == ["clear", "clear"]
+    # the fire bit read 0 is not the end: the panel's reset is
+    assert rig.at(DAY + 100, "panel", fire_alarm=False, fire_alarm__3=False, reset=False) == []
+    out = rig.at(DAY + 101, "panel", fire_alarm=False, fire_alarm__3=False, reset=True)
+    assert [e.kind for e in out if e.rule == "fire_alarm"] == ["clear"]
     assert all("reset at the device" in e.message_en for e in out)
+
+
+def test_panel_bit_alone_alarms_after_the_zone_wait() -> None:
+    rig = Rig()
+    assert rig.at(DAY, "panel", fire_alarm=True) == []
+    out = rig.at(DAY + 3, "panel", fire_alarm=True)
+    assert [(e.kind, e.channel) for e in out] == [("raise", "")]
+    assert "no zone" in out[0].message_en
+
+
+def test_panel_in_test_marks_its_alarms_as_tests() -> None:
+    rig = Rig()
+    out = rig.at(DAY, "panel", running=False, fire_alarm=True, fire_alarm__2=True)
+    fire = [e for e in out if e.rule == "fire_alarm"]
+    assert [(e.channel, e.test) for e in fire] == [("2", True)]
+    assert "测试" in fire[0].message_zh
+    test_mode = [e for e in out if e.rule == "panel_fault"]
+    assert [(e.channel, e.severity, e.test) for e in test_mode] == [("test", "info", True)]
+
+
+def test_manual_mode_and_linkage_started_are_info_events() -> None:
+    rig = Rig()
+    out = rig.at(DAY, "panel", running=True, manual_mode=True, started=True)
+    assert {(e.channel, e.severity) for e in out} == {("manual_mode", "info"),
+                                                      ("started", "info")}
 
 
 def test_panel_faults_each_their_own_channel() -> None:
