@@ -142,7 +142,11 @@ def firegate_config(fleet: Fleet, run: Path, ports: dict[str, int], mqtt_port: i
                          "rota": {"people": {"electrician": {"phone": PHONE}},
                                   "levels": [["electrician"]], "waits_s": [0]},
                          "storm": {"group_window_s": 0, "rate_window_s": 60,
-                                   "max_per_window": 100}}
+                                   "max_per_window": 100},
+                         # The bench's fires are one after another in different zones: each
+                         # pages at once (by default further zones of a panel within 60 s go
+                         # out as one follow-up).
+                         "fire_zone_window_s": 0}
     path = run / name
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path

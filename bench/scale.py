@@ -35,9 +35,11 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 PANELS = 2
-# The panel's own fire bit and its eight zones. The rules hold back the clear of an alarm that
-# was raised 5 times within 10 minutes (flapping), so each channel is raised at most 4 times.
-CHANNELS = ["fire_alarm"] + [f"fire_alarm@{z}" for z in range(1, 9)]
+# A fire as a panel reports it: the zone's fire bit and the panel's own come on together, and
+# both go off when the panel is reset (its reset bit, GB/T 26875.3 bit 13), which is what ends
+# a fire alarm (rules/panel.py). The rules hold back the clear of an alarm that was raised 5
+# times within 10 minutes (flapping), so each zone is raised at most 4 times.
+CHANNELS = [f"fire_alarm@{z}" for z in range(1, 9)]
 RAISES_PER_CHANNEL = 4
 
 
@@ -58,10 +60,15 @@ def latency_flips(sims: Sims, meter: Meter, period_s: float, panels: int = PANEL
             if time.monotonic() + 2.5 * period_s > end:
                 break
             for value, event, out in ((True, "raise", raised), (False, "clear", cleared)):
-                t = sims.set(device, {key: value})
+                change: dict[str, bool] = {"fire_alarm": value, key: value}
+                if not value:
+                    change["reset"] = True
+                t = sims.set(device, change)
                 if value:
                     raised_at.append(t)
                 got = meter.wait_event(device, event, t, timeout)
+                if not value:
+                    sims.set(device, {"reset": False})
                 if got is None:
                     missed += 1
                 else:
