@@ -22,9 +22,9 @@ Scalar: TypeAlias = float | int | str | bool | None
 
 @dataclass(frozen=True, slots=True)
 class AlarmTransition:
-    """One step in an alarm's life (raise | update | ack | clear | close) with the alarm's state
-    after it: what MQTT ``events``/``alarms/{id}``, InfluxDB ``alarm``, the notifier and the
-    automatic actions receive."""
+    """One step in an alarm's life (raise | update | ack | clear | close | assign | overdue) with
+    the alarm's state after it: what MQTT ``events``/``alarms/{id}``, InfluxDB ``alarm``, the
+    notifier and the automatic actions receive."""
 
     event: str
     ts: float
@@ -62,7 +62,14 @@ class AlarmTransition:
     latched: bool = False
     suppressed: str | None = None  # "maintenance" | "shelved" | ...: on the ledger, nobody paged
     flapping: bool = False
-    category: str = "alarm"  # "test": raised by a device in test mode (a panel under test)
+    # The review (挂账销号): how it was closed, who must fix it by when, who was told it is late.
+    category: str | None = None
+    assignee: str | None = None
+    assigned_by: str | None = None
+    assigned_at: float | None = None
+    due_at: float | None = None
+    overdue_level: int = 0
+    escalated_to: str | None = None
     occurrence: int = 1  # counted up each time the open alarm is raised again
     occurrence_id: str = ""  # ``<id>#<occurrence>``: what an acknowledgement names
 

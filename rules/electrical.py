@@ -32,7 +32,8 @@ class Overload(Checker):
         self.sev: tuple[Severity, ...] = (s.severity,)
         r = ctx.info.ratings
         self.rated_a = float(r["rated_current_a"]) if r.get("rated_current_a") else None
-        lim = r.get("power_limit_w") or s.power_limit_w
+        lim = r.get("power_limit_w") or s.power_limit_w or \
+            ctx.settings.appliance_policy.power_limit_w
         self.limit_w = float(lim) if lim else None
         self.i_key = "current_a" if "current_a" in keys and self.rated_a else None
         self.p_key = "power_w" if "power_w" in keys and self.limit_w else None

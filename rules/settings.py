@@ -170,33 +170,96 @@ class ArcFault(RuleBase):
 
 
 class MaliciousLoad(RuleBase):
+    """Resistive heating (and induction cookers) by the step they add to a room's load.
+
+    Sources: domain.md (a step of 100–300 W held 2–5 s whose own PF ΔP/ΔS ≥ 0.95 is resistive;
+    field-tune per building); IEC 61000-3-2 class D (supplies above 75 W need harmonic limits, so
+    PC and large-adapter supplies carry active PFC with PF 0.95–0.99: below ``heating_w`` a step
+    must be nearer to 1 *and* flat like an element, where a computer's load wanders); appliance
+    nameplates in simulators/appliances.py (blankets 60–150 W, induction PF 0.90–0.98)."""
+
     severity: Severity = "major"
+    heating_w: float = Field(default=600.0, gt=0, le=10000,
+                             description="a step this large with PF ≥ step_pf_min is heating "
+                             "after on_delay_s (no dorm electronics draws 600 W)")
     step_w: float = Field(default=300.0, gt=0, le=10000,
-                          description="power step that counts (field-tune per building)")
+                          description="steps from this size to heating_w must also be flat for "
+                          "flat_window_s at PF ≥ flat_pf_min (a PFC computer is not)")
+    small_w: float = Field(default=50.0, gt=0, le=10000,
+                           description="smallest element watched (electric blankets 60–150 W), "
+                           "for small_window_s")
     step_pf_min: float = Field(default=0.95, gt=0, le=1.0,
-                               description="the step's own power factor ΔP/ΔS")
-    on_delay_s: float = Field(default=3.0, ge=0, le=3600)
+                               description="the step's own power factor ΔP/ΔS, heating-sized")
+    flat_pf_min: float = Field(default=0.985, gt=0, le=1.0,
+                               description="… below heating_w: above PFC electronics' 0.95–0.98")
+    cooker_w: float = Field(default=1000.0, gt=0, le=10000,
+                            description="an induction cooker: a step this large …")
+    cooker_pf_min: float = Field(default=0.88, gt=0, le=1.0,
+                                 description="… with PF 0.88–0.985 (inverter PF 0.90–0.98; a "
+                                 "fixed-speed air conditioner's 0.85 stays out)")
+    on_delay_s: float = Field(default=2.0, ge=0, le=3600,
+                              description="held this long (domain.md: 2–5 s); induction "
+                              "cookers pulse for 4 s and more at low settings")
+    flat_window_s: float = Field(default=8.0, gt=0, le=3600)
+    small_window_s: float = Field(default=16.0, gt=0, le=3600)
+    flat_ratio: float = Field(default=0.04, ge=0, le=1.0,
+                              description="roughness (mean |ΔP| poll to poll) the step may add, "
+                              "as a share of it: an element adds ~0.5 % (mains wander; a PTC "
+                              "straightener's warm-up decay 3 %), a computer 5–30 %")
+    flat_w: float = Field(default=2.0, ge=0, le=1000,
+                          description="… plus this many watts (meter resolution)")
     hysteresis_ratio: float = Field(default=0.3, ge=0, le=0.9)
+    base_tau_s: float = Field(default=10.0, gt=0, le=3600,
+                              description="the room's baseline follows slower loads with this "
+                              "time constant")
+    off_delay_s: float = Field(default=600.0, ge=0, le=86400,
+                               description="the element stays off this long before the alarm "
+                               "clears: thermostats cycle with off periods of 3–10 min (space "
+                               "heaters, blankets, rice cooker keep-warm), one alarm per plug-in")
 
 
 class EbikeCharging(RuleBase):
+    """An e-bike charger by its CC/CV behaviour within minutes of plug-in.
+
+    Sources: BU-403/BU-409 (Battery University): lead-acid bulk charging at constant current
+    takes hours with the power rising slowly with the pack voltage; lithium CC then a CV taper;
+    a charger regulates its output, so its draw is smooth second to second, unlike a computer's.
+    Sizes: 48–72 V at 2–5 A is 110–520 W at the socket (simulators/appliances.py); PF 0.5–0.65
+    without PFC, ≥ 0.95 with, never the 1.0 of an element."""
+
     severity: Severity = "minor"
     night_severity: Severity = "major"
-    min_w: float = Field(default=60.0, gt=0)
-    max_w: float = Field(default=250.0, gt=0)
-    step_pf_max: float = Field(default=0.95, gt=0, le=1.0,
+    min_w: float = Field(default=90.0, gt=0,
+                         description="48 V 2 A chargers draw ≥ 110 W; laptops ≤ 100 W, fridge "
+                         "compressors 50–85 W")
+    max_w: float = Field(default=600.0, gt=0, description="72 V 5 A lead-acid: up to 520 W")
+    step_pf_max: float = Field(default=0.985, gt=0, le=1.0,
                                description="a charger is not resistive: its step's ΔP/ΔS is "
-                               "below this")
-    min_duration_s: float = Field(default=3600.0, ge=0, le=86400)
-    step_down_ratio: float = Field(default=0.15, gt=0, lt=1,
-                                   description="a fall of this fraction of the peak is a "
-                                   "charging stage change")
-    min_step_w: float = Field(default=25.0, ge=0, le=1000,
-                              description="and a fall of at least this many watts (noise on a "
-                              "room's base load is not a stage change)")
-    require_step_down: bool = Field(default=True,
-                                    description="raise only once the load stepped down like a "
-                                    "charger; without it a long laptop session could match")
+                               "below this (PFC chargers 0.95–0.98)")
+    min_duration_s: float = Field(default=300.0, ge=0, le=86400,
+                                  description="watched this long after plug-in: smooth, "
+                                  "charger-sized, still there (goal: within 10 min)")
+    settle_s: float = Field(default=3.0, ge=0, le=600,
+                            description="soft start: the first seconds after the step are "
+                            "not judged")
+    steady_ratio: float = Field(default=0.01, ge=0, le=1.0,
+                                description="roughness the load may add as a share of it: a "
+                                "charger in CC or CV adds < 0.5 %, a laptop ≥ 3 %, a PC 5–30 %")
+    steady_w: float = Field(default=1.0, ge=0, le=1000,
+                            description="… plus this many watts (the room's roughness is an "
+                            "estimate)")
+    room_rough_ratio: float = Field(default=0.25, gt=0, le=10.0,
+                                    description="a room whose own poll-to-poll wander exceeds "
+                                    "this share of the step cannot tell a charger from a "
+                                    "computer's excursion: no verdict (a miss, not a false "
+                                    "alarm)")
+    present_ratio: float = Field(default=0.3, gt=0, le=1.0,
+                                 description="once raised, present while the step is above "
+                                 "this share of min_w (float charging)")
+    taper_ratio: float = Field(default=0.15, gt=0, lt=1,
+                               description="a fall of this share from the peak is the CV taper: "
+                               "the charger is confirmed and the alarm takes night_severity")
+    base_tau_s: float = Field(default=10.0, gt=0, le=3600)
     off_delay_s: float = Field(default=120.0, ge=0, le=86400)
 
 
@@ -357,6 +420,42 @@ def merge(base: RuleSet, over: RuleSet) -> RuleSet:
     return base.model_copy(update=update) if update else base
 
 
+Family = Literal["heating", "cooker", "ebike"]
+FAMILIES: tuple[Family, ...] = ("heating", "cooker", "ebike")
+
+
+class Allowance(Window):
+    """A window (local time) in which a family is tolerated: up to ``max_w``, for at most
+    ``max_s`` seconds per use (a hair dryer in the morning; a heater left on is still caught)."""
+
+    start: str = "00:00"
+    end: str = "00:00"
+    max_w: float | None = Field(default=None, gt=0, le=100000)
+    max_s: float | None = Field(default=None, gt=0, le=86400)
+
+
+class AppliancePolicy(BaseModel):
+    """The building's appliance rules: which load families are forbidden, when some are
+    allowed anyway, and the room power limit (used where a device has no power_limit_w rating
+    and its overload block sets none).
+
+    Example: hair dryers (heating) allowed 06:30–08:00 and 21:00–23:00 up to 2000 W, 15 min::
+
+        appliance_policy:
+          forbidden: [heating, cooker, ebike]
+          allowed:
+            heating: [{start: "06:30", end: "08:00", max_w: 2000, max_s: 900},
+                      {start: "21:00", end: "23:00", max_w: 2000, max_s: 900}]
+          power_limit_w: 1200
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    forbidden: list[Family] = Field(default_factory=lambda: list(FAMILIES))
+    allowed: dict[Family, list[Allowance]] = Field(default_factory=dict)
+    power_limit_w: float | None = Field(default=None, gt=0, le=100000)
+
+
 class Flapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -450,6 +549,7 @@ class RulesSettings(BaseModel):
                                 description="local time for schedules; China is +8")
     night: Window = Field(default_factory=Window)
     flapping: Flapping = Field(default_factory=Flapping)
+    appliance_policy: AppliancePolicy = Field(default_factory=AppliancePolicy)
     repeat_window_h: float = Field(default=168.0, gt=0, le=24 * 366,
                                    description="the same hazard again within this is a repeat")
     repeats: Repeats = Field(default_factory=Repeats)

@@ -13,6 +13,9 @@ Pseudo-points (not registers) accepted by ``set``:
 - ``clear``: a key, a list of keys, or ``all``: drop overrides so life shows again;
 - ``load`` / ``unload`` (room meters and breakers): plug in or unplug appliances, see
   ``simulators/appliances.py``;
+- ``trace`` (room meters and breakers): play a recorded CSV (``drivers/trace.py``) as the
+  room's own load from now on, in place of the simulated base load (appliances still add);
+  ``trace: none`` stops it; the recording ends by itself after its last row;
 - ``arcs`` (devices with ``arc_count``): add that many arcing half-cycles at once; 14 or more
   latch ``arc_alarm`` (GB 14287.4), 9 or fewer never do (GB 31252 4.3.4);
 - ``raw`` (every device): ``{KEY: CODE}`` puts a raw register code in a point, as a sensor
@@ -35,6 +38,7 @@ from typing import Any, ClassVar
 from drivers.codecs import bytes_to_words, decode, encode, encode_raw
 from drivers.model import DataType, Table, Value
 from drivers.profiles import Point
+from drivers.trace import Trace, TraceError, read_trace
 from simulators.appliances import Appliance, parse_load, parse_unload
 from simulators.spec import SimDevice
 
@@ -384,13 +388,14 @@ class Electrical(DeviceModel):
     """Shared by room meters and breakers: a base load over the day, appliances, and P, Q, I,
     PF and S kept consistent (I = S / V, PF = P / S) whatever was overridden."""
 
-    PSEUDO = DeviceModel.PSEUDO | {"load", "unload"}
+    PSEUDO = DeviceModel.PSEUDO | {"load", "unload", "trace"}
     STATE_KEYS = frozenset({"energy_kwh"})
     BASE_PF = 0.9
 
     def init_life(self) -> None:
         super().init_life()
         self.appliances: list[Appliance] = []
+        self.trace: tuple[Trace, float] | None = None  # (recording, clock at its first row)
         self._scale = self.rng.uniform(0.6, 1.4)
         self._v0 = self.rng.uniform(226.0, 234.0)
         self._last_p = 0.0
@@ -402,6 +407,8 @@ class Electrical(DeviceModel):
             parse_load(value, 0.0)
         elif key == "unload":
             parse_unload(value)
+        elif key == "trace":
+            load_trace(value)
         else:
             super().check_pseudo(key, value)
 
@@ -415,6 +422,9 @@ class Electrical(DeviceModel):
             self.appliances = (
                 [] if gone is None else [a for a in self.appliances if a.name not in gone]
             )
+        elif key == "trace":
+            tr = load_trace(value)
+            self.trace = None if tr is None else (tr, self.clock())
         else:
             super().apply_pseudo(key, value)
 
@@ -426,17 +436,34 @@ class Electrical(DeviceModel):
         if "energy_kwh" in self.points and dt > 0:
             e = float(self.state.get("energy_kwh", 0.0)) + self._last_p * dt / 3.6e6
             self.state["energy_kwh"] = e
-        base = daily_base_w(self.hour_of_day()) * self._scale * rng.uniform(0.96, 1.04)
-        p = base
-        q = base * math.tan(math.acos(self.BASE_PF))
+        v = mains_v(self._v0, now) + rng.gauss(0.0, 0.6)
+        recorded = self._trace_row(now)
+        if recorded is not None:
+            p, q = recorded.get("power_w", 0.0), trace_var(recorded)
+            v = recorded.get("voltage_v", v)
+        else:
+            base = daily_base_w(self.hour_of_day()) * self._scale * rng.uniform(0.96, 1.04)
+            p = base
+            q = base * math.tan(math.acos(self.BASE_PF))
         for a in self.appliances:
-            ap, aq = a.pq(now)
+            ap, aq = a.pq(now, v)
             p += ap
             q += aq
         self.life["power_w"] = p
         self.life["reactive_power_var"] = q
-        self.life["voltage_v"] = self._v0 + rng.gauss(0.0, 0.6)
+        self.life["voltage_v"] = v
         self.life["frequency_hz"] = 50.0 + rng.gauss(0.0, 0.01)
+
+    def _trace_row(self, now: float) -> dict[str, float] | None:
+        """The recorded row for ``now`` while a trace plays; None before or after it."""
+        if self.trace is None:
+            return None
+        tr, t0 = self.trace
+        if now - t0 > tr.duration_s + 1.0:
+            self.trace = None  # the recording is over: the simulated room takes over again
+            return None
+        i = tr.index_at(now - t0)
+        return tr.row(max(i, 0))
 
     def derive(self, values: dict[str, Value]) -> None:
         o = self.overrides
@@ -460,6 +487,33 @@ class Electrical(DeviceModel):
         for k in ("apparent_power_va",):
             if k not in self.points:
                 values.pop(k, None)
+
+
+def mains_v(v0: float, now: float) -> float:
+    """Mains voltage without the fast noise: slow swings of a few volts as the feeder's load
+    changes (GB/T 12325 allows +7 %/-10 % at 220 V; a dormitory feeder wanders 1-2 %)."""
+    return v0 + 2.5 * math.sin(now / 2400.0) + 1.2 * math.sin(now / 420.0 + 1.0)
+
+
+def trace_var(row: Mapping[str, float]) -> float:
+    """Non-active power of a recorded row: its reactive power, else from its power factor."""
+    if "reactive_power_var" in row:
+        return row["reactive_power_var"]
+    p, pf = row.get("power_w", 0.0), abs(row.get("power_factor", 1.0))
+    return abs(p) * math.sqrt(max(1.0 / (pf * pf) - 1.0, 0.0)) if 0 < pf < 1 else 0.0
+
+
+def load_trace(value: Any) -> Trace | None:
+    """The ``trace`` pseudo-point: a CSV path (``none`` stops a trace); ValueError naming the
+    file and the line of the first bad row."""
+    if value is None or value == "none":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"trace takes the path of a CSV recording or 'none', not {value!r}")
+    try:
+        return read_trace(value)
+    except TraceError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class RoomMeter(Electrical):

@@ -6,8 +6,10 @@
     - {at: 40, device: efd-1,    fault: slow, for: 5, delay_s: 0.4}
 
 ``at`` is seconds from the start. ``set`` takes point keys of the device's profile or the
-pseudo-points of its kind (``load``, ``unload``, ``arcs``, ``clear``; see
-``simulators/device.py``). ``fault`` is offline, slow, exception or garbage; ``for`` is its
+pseudo-points of its kind (``load``, ``unload``, ``trace``, ``arcs``, ``clear``; see
+``simulators/device.py``); ``{at: 0, device: room-101, set: {trace: room-101.csv}}`` plays a
+building's own recording (a path relative to the scenario file) into that meter. ``fault`` is
+offline, slow, exception or garbage; ``for`` is its
 duration in seconds (omit it for "until the end"); ``delay_s`` (slow), ``code`` (exception)
 and ``mode`` (garbage: corrupt, truncate, noise) tune it. The file may also be a mapping with
 the list under ``steps:``. An extension: ``{at, bus: BUS_ID, fault: KIND, for: SECONDS}`` holds
@@ -162,6 +164,8 @@ def _step(
             raise fail("set", "a mapping of POINT: VALUE with at least one entry is required")
         checked: dict[str, Any] = {}
         for key, value in values.items():
+            if key == "trace":  # a recording next to the scenario file
+                value = _beside(source, value)
             try:
                 checked[str(key)] = model.check(str(key), value)
             except ValueError as exc:
@@ -169,6 +173,14 @@ def _step(
         step.set = checked
         return step
     return _fault_options(step, raw, fail)
+
+
+def _beside(source: str, value: Any) -> Any:
+    """A relative trace path is read from the scenario file's folder."""
+    if not isinstance(value, str) or value == "none" or Path(value).is_absolute():
+        return value
+    folder = Path(source).parent
+    return str(folder / value) if folder.is_dir() and source != "<scenario>" else value
 
 
 def _fault_options(

@@ -35,8 +35,20 @@ from typing import IO, Any
 from gateway.records import AlarmTransition
 from rules.events import Event
 from rules.settings import Repeats
+from rules.severity import rank
 
 STATES = ("raised", "acknowledged", "cleared", "closed")
+CATEGORIES = ("real", "false_alarm", "test", "device_fault", "duplicate")
+"""How a closed alarm is counted in the two-monthly review: a real hazard, a false alarm (the
+device or rule saw what was not there), a test (drill, maintenance), a device fault, or a
+duplicate of another alarm (see gateway/alarms/review.py for the false-alarm rate)."""
+CATEGORY_ZH = {"real": "真实隐患", "false_alarm": "误报", "test": "测试",
+               "device_fault": "设备故障", "duplicate": "重复"}
+
+# Columns added after the first release: an older ledger gets them on open.
+_ADDED = (("category", "TEXT"), ("assignee", "TEXT"), ("assigned_by", "TEXT"),
+          ("assigned_at", "REAL"), ("due_at", "REAL"),
+          ("overdue_level", "INTEGER NOT NULL DEFAULT 0"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -50,7 +62,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     site TEXT, campus TEXT, building TEXT, floor INTEGER, room TEXT, location TEXT,
     repeat_count INTEGER NOT NULL, latched INTEGER NOT NULL, suppressed TEXT,
     flapping INTEGER NOT NULL, occurrence INTEGER NOT NULL DEFAULT 1,
-    category TEXT NOT NULL DEFAULT 'alarm'
+    category TEXT, assignee TEXT, assigned_by TEXT,
+    assigned_at REAL, due_at REAL, overdue_level INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_open ON alarms (device, rule, channel)
     WHERE state != 'closed';
@@ -113,7 +126,12 @@ class Alarm:
     suppressed: str | None
     flapping: bool
     occurrence: int = 1
-    category: str = "alarm"  # "test": raised by a device in test mode (a fire panel): no page
+    category: str | None = None
+    assignee: str | None = None
+    assigned_by: str | None = None
+    assigned_at: float | None = None
+    due_at: float | None = None
+    overdue_level: int = 0
 
     @property
     def occurrence_id(self) -> str:
@@ -160,10 +178,11 @@ class Occurrence:
 _COLUMNS = [f.name for f in fields(Alarm)]
 
 
-def _transition(a: Alarm, event: str, ts: float) -> AlarmTransition:
+def _transition(a: Alarm, event: str, ts: float, escalated_to: str | None = None
+                ) -> AlarmTransition:
     """The alarm's state after ``event``, frozen: what listeners, the outbox and the history
     table receive."""
-    return AlarmTransition(event=event, ts=ts, **asdict(a))
+    return AlarmTransition(event=event, ts=ts, escalated_to=escalated_to, **asdict(a))
 
 
 class LedgerError(ValueError):
@@ -193,13 +212,13 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
-        cols = {r[1] for r in self.db.execute("PRAGMA table_info(alarms)")}
-        if "occurrence" not in cols:  # a ledger written before occurrences were counted
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(alarms)")}
+        for name, decl in _ADDED:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {decl}")
+        if "occurrence" not in have:  # a ledger written before occurrences were counted
             self.db.execute("ALTER TABLE alarms ADD COLUMN occurrence INTEGER NOT NULL "
                             "DEFAULT 1")
-        if "category" not in cols:  # a ledger written before categories existed
-            self.db.execute("ALTER TABLE alarms ADD COLUMN category TEXT NOT NULL "
-                            "DEFAULT 'alarm'")
 
     def __enter__(self) -> Ledger:
         return self
@@ -229,6 +248,11 @@ class Ledger:
         rows = self.db.execute("SELECT * FROM alarms WHERE state != 'closed' "
                                "ORDER BY first_raised_at, id").fetchall()
         return [_alarm(r) for r in rows]
+
+    def open_by_severity(self) -> builtins.list[Alarm]:
+        """Open alarms, the worst first and, within a severity, the newest first: a fire is on
+        top of the live view and of ``firegate alarms list``."""
+        return by_severity(self.open_alarms())
 
     def list(self, state: str | None = None, since: float | None = None,
              until: float | None = None) -> builtins.list[Alarm]:
@@ -323,7 +347,7 @@ class Ledger:
                 _refresh(cur, ev)
                 cur.severity = self._escalate(ev, cur.repeat_count)
                 cur.base_severity = ev.severity
-                cur.category = "test" if ev.test else "alarm"
+                cur.category = "test" if ev.test else None
                 return [self._save(cur, "raise", ev.ts)]
             return [self._save(self._new(ev), "raise", ev.ts, insert=True)]
 
@@ -345,7 +369,7 @@ class Ledger:
             message_zh=ev.message_zh, message_en=ev.message_en, site=ev.site, campus=ev.campus,
             building=ev.building, floor=ev.floor, room=ev.room, location=ev.location,
             repeat_count=repeats, latched=ev.latched, suppressed=ev.suppressed,
-            flapping=ev.flapping, category="test" if ev.test else "alarm")
+            flapping=ev.flapping, category="test" if ev.test else None)
 
     def _escalate(self, ev: Event, repeats: int) -> str:
         return self.repeats.escalate(ev.rule, ev.severity, repeats)
@@ -358,7 +382,8 @@ class Ledger:
         n = int(row["id"][7:]) + 1 if row else 1
         return f"A{day}{n:03d}"
 
-    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False) -> AlarmTransition:
+    def _save(self, a: Alarm, event: str, ts: float, insert: bool = False,
+              escalated_to: str | None = None) -> AlarmTransition:
         a.seq += 1
         a.updated_at = max(a.updated_at, ts)
         values = [_encode(getattr(a, c), c) for c in _COLUMNS]
@@ -368,7 +393,7 @@ class Ledger:
         else:
             sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
             self.db.execute(f"UPDATE alarms SET {sets} WHERE id = ?", [*values[1:], a.id])
-        tr = _transition(a, event, ts)
+        tr = _transition(a, event, ts, escalated_to)
         self.db.execute("INSERT INTO history (alarm_id, seq, event, ts, data) VALUES (?,?,?,?,?)",
                         (a.id, a.seq, event, ts, json.dumps(tr.to_json(), ensure_ascii=False)))
         return tr
@@ -394,15 +419,19 @@ class Ledger:
                 a.state = "acknowledged"
             return [self._save(a, "ack", ts)]
 
-    def close(self, alarm_id: str, who: str, note: str,
-              ts: float | None = None) -> builtins.list[AlarmTransition]:
-        """A person closes a cleared alarm with a note of what was found and done (销号)."""
+    def close(self, alarm_id: str, who: str, note: str, ts: float | None = None,
+              category: str | None = None) -> builtins.list[AlarmTransition]:
+        """A person closes a cleared alarm with a note of what was found and done (销号) and a
+        category for the review (:data:`CATEGORIES`). Nothing changes when it is refused."""
         ts = time.time() if ts is None else ts
         if not who.strip():
             raise LedgerError("say who closes the alarm (a name)")
         if not note or not note.strip():
             raise LedgerError("a note is required to close an alarm: write what was found and "
                               "what was done, for the two-monthly review")
+        if category is not None and category not in CATEGORIES:
+            raise LedgerError(f"unknown category {category!r}; use one of: "
+                              f"{', '.join(CATEGORIES)}")
         with self._tx():
             a = self._require(alarm_id)
             if a.state == "closed":
@@ -416,7 +445,45 @@ class Ledger:
                 a.acked_by, a.acked_at, a.ack_via = who.strip(), ts, "close"
             a.state = "closed"
             a.closed_by, a.closed_at, a.note = who.strip(), ts, note.strip()
+            a.category = category
             return [self._save(a, "close", ts)]
+
+    def assign(self, alarm_id: str, to: str, due: float, who: str,
+               ts: float | None = None) -> builtins.list[AlarmTransition]:
+        """Give an open alarm a responsible person and a deadline (整改期限); the history keeps
+        who assigned it and when. Assigning again replaces both (and restarts escalation)."""
+        ts = time.time() if ts is None else ts
+        if not to or not to.strip():
+            raise LedgerError("say to whom the alarm is assigned (a name; it cannot be empty)")
+        if not who or not who.strip():
+            raise LedgerError("say who assigns the alarm (a name)")
+        if due <= ts:
+            raise LedgerError(f"the deadline {self.local(due)} is not in the future (now "
+                              f"{self.local(ts)}); give a date to come")
+        with self._tx():
+            a = self._require(alarm_id)
+            if a.state == "closed":
+                raise LedgerError(f"alarm {a.id} was closed by {a.closed_by} at "
+                                  f"{self.local(a.closed_at)}; nothing left to assign")
+            a.assignee, a.assigned_by, a.assigned_at = to.strip(), who.strip(), ts
+            a.due_at, a.overdue_level = due, 0
+            return [self._save(a, "assign", ts)]
+
+    def overdue(self, now: float) -> builtins.list[Alarm]:
+        """Open alarms whose deadline has passed, the longest overdue first."""
+        rows = self.db.execute("SELECT * FROM alarms WHERE state != 'closed' AND due_at IS NOT "
+                               "NULL AND due_at < ? ORDER BY due_at, id", (now,)).fetchall()
+        return [_alarm(r) for r in rows]
+
+    def escalated(self, alarm_id: str, level: int, to: builtins.list[str],
+                  ts: float | None = None) -> builtins.list[AlarmTransition]:
+        """Record that an overdue alarm was sent up the administrative chain to ``level``
+        (people ``to``): a history step, so the review shows who was told and when."""
+        ts = time.time() if ts is None else ts
+        with self._tx():
+            a = self._require(alarm_id)
+            a.overdue_level = level
+            return [self._save(a, "overdue", ts, escalated_to=", ".join(to))]
 
     def record_action(self, *, who: str, via: str, device: str, action: str,
                       params: Mapping[str, object] | None = None, result: str,
@@ -556,16 +623,24 @@ class Ledger:
             "time_to_close_s": _dur(a.first_raised_at, a.closed_at),
             "repeat_count": a.repeat_count, "note": a.note or "", "message_zh": a.message_zh,
             "occurrences": a.occurrence,
+            "category": a.category or "", "assignee": a.assignee or "",
+            "due_at": self.local(a.due_at), "location": a.location or "",
         }
 
 
 _DETAIL_HEADER = ["id", "campus", "building", "floor", "room", "device", "rule", "channel",
                   "severity", "state", "raised_at", "acked_at", "acked_by", "cleared_at",
                   "closed_at", "closed_by", "time_to_ack_s", "time_to_close_s", "repeat_count",
-                  "note", "message_zh", "occurrences"]
+                  "note", "message_zh", "category", "assignee", "due_at", "location",
+                  "occurrences"]
 _SUMMARY_HEADER = ["campus", "building", "rule", "alarms", "repeats", "open", "acknowledged",
                    "closed", "mean_time_to_ack_s", "max_time_to_ack_s", "mean_time_to_close_s",
                    "max_time_to_close_s"]
+
+
+def by_severity(alarms: list[Alarm]) -> list[Alarm]:
+    """Worst severity first (rules/severity.py's rank), then newest first."""
+    return sorted(alarms, key=lambda a: (-rank(a.severity), -a.raised_at, a.id))
 
 
 def _dur(start: float, end: float | None) -> float | str:
@@ -638,4 +713,14 @@ def parse_when(text: str, utc_offset_h: float = 8.0) -> float:
     return dt.astimezone(UTC).timestamp()
 
 
-__all__ = ["Alarm", "Ledger", "LedgerError", "Occurrence", "Suppression", "parse_when"]
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_ZH",
+    "Alarm",
+    "Ledger",
+    "LedgerError",
+    "Occurrence",
+    "Suppression",
+    "by_severity",
+    "parse_when",
+]

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.alarms.ledger import Alarm, Ledger, LedgerError, parse_when
+from gateway.alarms.ledger import CATEGORIES, Alarm, Ledger, LedgerError, by_severity, parse_when
+from gateway.alarms.review import build, write_csv, write_html
 
 OK, NOT_FOUND, BAD_INPUT, PENDING = 0, 1, 2, 3
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -56,11 +57,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ack.add_argument("id")
     ack.add_argument("--by", required=True, help="who acknowledges")
 
-    close = sub.add_parser("close", help="close a cleared alarm with a note (销号)")
+    close = sub.add_parser("close", help="close a cleared alarm with a category and a note (销号)")
     common(close)
     close.add_argument("id")
     close.add_argument("--by", required=True, help="who closes")
+    close.add_argument("--category", required=True, metavar="CATEGORY",
+                       help=f"for the review: {', '.join(CATEGORIES)}")
     close.add_argument("--note", required=True, help="what was found and done")
+
+    assign = sub.add_parser("assign", help="give an open alarm a responsible person and a "
+                            "deadline (整改期限)")
+    common(assign)
+    assign.add_argument("id")
+    assign.add_argument("--to", required=True, help="the person responsible for the fix")
+    assign.add_argument("--due", required=True,
+                        help="deadline, YYYY-MM-DD [HH:MM] local (a date alone: end of day)")
+    assign.add_argument("--by", required=True, help="who assigns")
+
+    over = sub.add_parser("overdue", help="open alarms past their deadline")
+    common(over)
+
+    rev = sub.add_parser("review", help="the two-monthly review: counts, false-alarm rate, "
+                         "times, overdue items, repeat rooms")
+    common(rev)
+    rev.add_argument("--from", dest="from_", help="YYYY-MM-DD local (default: 60 days before "
+                     "--to)")
+    rev.add_argument("--to", help="YYYY-MM-DD local, exclusive (default: now)")
+    rev.add_argument("--building", help="one building's id (default: every building)")
+    rev.add_argument("--format", choices=("csv", "html"), required=True)
 
     hist = sub.add_parser("history", help="every transition of one alarm")
     common(hist)
@@ -104,6 +128,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
     """The ledger the arguments point at, or None and why not."""
+    args.names = {}
     utc_offset = 8.0
     repeat_s = 7 * 86400.0
     repeats = None
@@ -115,6 +140,8 @@ def _open(args: argparse.Namespace) -> tuple[Ledger | None, str]:
         except ConfigError as exc:
             return None, f"cannot use the configuration:\n{exc}"
         data_dir = Path(cfg.gateway.data_dir)
+        if cfg.gateway.building_name:
+            args.names = {cfg.gateway.building: cfg.gateway.building_name}
         utc_offset = cfg.rules.utc_offset_h
         repeat_s = cfg.rules.repeat_window_h * 3600.0
         repeats = cfg.rules.repeats
@@ -147,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 def _list(ledger: Ledger, args: argparse.Namespace) -> int:
     since = parse_when(args.since, _offset(ledger)) if args.since else None
     state = None if args.state == "all" else args.state
-    alarms = ledger.list(state=state, since=since)
+    alarms = by_severity(ledger.list(state=state, since=since))  # the worst, then the newest
     for a in alarms:
         print(_line(ledger, a, args.lang))
     if not alarms:
@@ -160,6 +187,10 @@ def _line(ledger: Ledger, a: Alarm, lang: str) -> str:
     extra = f" repeat×{a.repeat_count}" if a.repeat_count else ""
     if a.occurrence > 1:  # raised again while open: the ack must name this occurrence
         extra += f" occurrence {a.occurrence_id}"
+    if a.assignee:
+        extra += f" → {a.assignee} by {ledger.local(a.due_at)[:10]}"
+    if a.category:
+        extra += f" [{a.category}]"
     if a.suppressed:
         extra += f" [{a.suppressed}]"
     return (f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
@@ -173,8 +204,50 @@ def _ack(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 def _close(ledger: Ledger, args: argparse.Namespace) -> int:
-    tr = ledger.close(args.id, who=args.by, note=args.note, ts=time.time())
-    print(f"{tr[0].id} closed by {args.by}")
+    tr = ledger.close(args.id, who=args.by, note=args.note, ts=time.time(),
+                      category=args.category)
+    print(f"{tr[0].id} closed by {args.by} as {args.category}")
+    return OK
+
+
+def _assign(ledger: Ledger, args: argparse.Namespace) -> int:
+    due = parse_when(args.due, _offset(ledger))
+    if len(args.due.strip()) == 10:  # a date alone: the end of that day
+        due += 86400.0 - 1.0
+    tr = ledger.assign(args.id, to=args.to, due=due, who=args.by, ts=time.time())
+    print(f"{tr[0].id} assigned to {args.to} by {args.by}, due {ledger.local(due)}")
+    return OK
+
+
+def _overdue(ledger: Ledger, args: argparse.Namespace) -> int:
+    now = time.time()
+    items = by_severity(ledger.overdue(now))
+    for a in items:
+        days = (now - (a.due_at or now)) / 86400.0
+        print(f"{a.id}  due {ledger.local(a.due_at)}  {days:.1f} d over  {a.assignee}  "
+              f"{a.severity:<8} {a.rule:<17} {a.location or a.room or ''}  {a.message_zh}")
+    if not items:
+        print("没有超期未整改的报警", file=sys.stderr)
+    return OK
+
+
+def _review(ledger: Ledger, args: argparse.Namespace) -> int:
+    off = _offset(ledger)
+    now = time.time()
+    end = parse_when(args.to, off) if args.to else now
+    start = parse_when(args.from_, off) if args.from_ else end - 60 * 86400.0
+    if end <= start:
+        raise LedgerError(f"--to {args.to} must be after --from {args.from_}")
+    rv = build(ledger.list(since=start, until=end), ledger.open_alarms(), start, end, now,
+               ledger.tz, building=args.building, names=getattr(args, "names", {}))
+    if args.building and not rv.alarms and not rv.overdue:
+        known = sorted({a.building for a in ledger.list()})
+        raise LedgerError(f"no alarms of building {args.building!r} in the period; buildings "
+                          f"in this ledger: {', '.join(known) or 'none'}")
+    if args.format == "csv":
+        write_csv(rv, sys.stdout)
+    else:
+        write_html(rv, sys.stdout)
     return OK
 
 
@@ -183,11 +256,18 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
     if not items:
         raise KeyError(f"no alarm {args.id!r} in the ledger {ledger.path}")
     for h in items:
-        who = h.closed_by if h.event == "close" else h.acked_by if h.event == "ack" else None
+        ev = h.event
+        who = h.closed_by if ev == "close" else h.acked_by if ev == "ack" else \
+            h.assigned_by if ev == "assign" else None
+        more = f"[{h.category}] " if ev == "close" and h.category else ""
+        if ev == "assign":
+            more = f"to {h.assignee} due {ledger.local(h.due_at)} "
+        elif ev == "overdue":
+            more = f"escalated to level {h.overdue_level}: {h.escalated_to or ''} "
         occ = f"#{h.occurrence}"
-        print(f"{h.seq:>3} {occ:>3} {ledger.local(h.ts)}  {h.event:<6} {h.state:<12} "
-              f"{h.severity:<8} {('by ' + who) if who else ''} {h.note or ''}"
-              f"  {h.message_zh}".rstrip())
+        print(f"{h.seq:>3} {occ:>3} {ledger.local(h.ts)}  {ev:<7} {h.state:<12} "
+              f"{h.severity:<8} {('by ' + who) if who else ''} {more}"
+              f"{(h.note or '') if ev == 'close' else ''}  {h.message_zh}".rstrip())
     return OK
 
 
@@ -247,7 +327,8 @@ def _offset(ledger: Ledger) -> float:
 
 _COMMANDS = {"list": _list, "ack": _ack, "close": _close, "history": _history,
              "export": _export, "shelve": _suppress, "maintenance": _suppress,
-             "suppressions": _suppressions}
+             "suppressions": _suppressions, "assign": _assign, "overdue": _overdue,
+             "review": _review}
 
 
 def main(argv: list[str] | None = None) -> int:

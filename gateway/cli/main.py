@@ -1,4 +1,4 @@
-"""The ``firegate`` command line: demo, run, check, simulate, alarms, dashboards."""
+"""The ``firegate`` command line: demo, run, check, simulate, alarms, dashboards, rules, desk."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from gateway.cli import actions as cli_actions
 from gateway.cli import alarms as cli_alarms
 from gateway.cli import dashboards as cli_dashboards
+from gateway.cli import desk as cli_desk
+from gateway.cli import rules as cli_rules
 from gateway.config.models import Config, ConfigError, load_config, load_profiles_for
 
 EXIT_INVALID = 2
@@ -85,7 +87,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return EXIT_INVALID
-    return asyncio.run(run_simulate(cfg, args.scenario, for_s=args.for_s))
+    return asyncio.run(run_simulate(cfg, args.scenario, for_s=args.for_s, traces=args.trace))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", required=True, type=Path)
     p.add_argument("--scenario", type=Path)
     p.add_argument("--for", dest="for_s", type=float, help="stop after this many seconds")
+    p.add_argument("--trace", action="append", default=[], metavar="ID=FILE.csv",
+                   help="play a recorded meter trace into device ID (repeatable)")
     p.set_defaults(func=_cmd_simulate)
 
-    for module in (cli_alarms, cli_dashboards, cli_actions):
+    for module in (cli_alarms, cli_dashboards, cli_actions, cli_rules, cli_desk):
         module.add_parser(sub)
     return ap
 

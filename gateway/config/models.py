@@ -29,10 +29,12 @@ from pydantic import (
 from drivers.profiles import Profile, ProfileError, load_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
 from gateway.config.netaddr import is_loopback
+from gateway.config.places import PlacesError, load_point_map
 from gateway.notify.config import NotifyConfig
 from gateway.outputs.config import OutputsConfig
 from rules.settings import RulesSettings
 
+LabelKind = Literal["zone", "door", "exit", "loop", "sensor"]
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 
 
@@ -46,6 +48,10 @@ class GatewayIdentity(Strict):
     campus: Ident
     building: Ident
     name: str = ""
+    campus_name: str = Field(default="", max_length=16,
+                             description="the campus as people say it (北校区); pages, screens")
+    building_name: str = Field(default="", max_length=16,
+                               description="the building as people say it (3号宿舍楼)")
     data_dir: Path = Path("data")
     store_budget_mb: float = Field(default=256, gt=0)
 
@@ -173,6 +179,11 @@ class Device(Strict):
     floor: int | None = Field(default=None, ge=-5, le=200)
     room: str | None = None
     location: str = ""
+    labels: dict[LabelKind, dict[str, str]] = Field(
+        default_factory=dict, description="names of channels per kind: zone, door, exit, loop, "
+        "sensor (e.g. {door: {1: 东楼梯间防火门}})")
+    points_csv: Path | None = Field(default=None, description="a fire panel's point table from "
+                                    "the installer: 控制器号,回路号,部位号,部件类型,位置")
     ratings: dict[str, float] = {}
     poll: dict[str, float] = Field(default_factory=dict, description="period override per class")
     gap_fill: int | None = Field(default=None, ge=0, le=124)
@@ -184,6 +195,23 @@ class Device(Strict):
     enabled: bool = True
     actions: dict[str, DeviceAction] = Field(default_factory=dict,
                                              description="named actions allowed on this device")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _label_keys(cls, v: Any) -> Any:
+        """YAML reads ``{3: 3层东侧走廊}`` with an integer key; a channel is text."""
+        if not isinstance(v, dict):
+            return v
+        out: dict[Any, Any] = {}
+        for kind, names in v.items():
+            if isinstance(names, dict):
+                for ch, label in names.items():
+                    if not isinstance(label, str) or not label.strip():
+                        raise ValueError(f"labels.{kind}.{ch}: a label must be a non-empty "
+                                         f"text (got {label!r})")
+                names = {str(ch).strip(): str(label).strip() for ch, label in names.items()}
+            out[kind] = names
+        return out
 
 
 class Config(Strict):
@@ -472,7 +500,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     for part in loc:
         tags = ("tcp", "rtu", "rtu_over_tcp", "gbt26875")
         if isinstance(part, str) and ((part in tags and out and
-                                      isinstance(out[-1], int)) or part.startswith("function-")):
+                                      isinstance(out[-1], int)) or part.startswith("function-")
+                                     or part == "[key]"):
             continue
         out.append(part)
     return tuple(out)
@@ -572,6 +601,20 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
     if not cfg.gateway.data_dir.is_absolute():
         cfg.gateway.data_dir = base / cfg.gateway.data_dir
     cfg.profile_dirs = [p if p.is_absolute() else base / p for p in cfg.profile_dirs]
+    problems = []
+    for i, d in enumerate(cfg.devices):
+        if d.points_csv is None:
+            continue
+        if not d.points_csv.is_absolute():
+            d.points_csv = base / d.points_csv
+        try:
+            load_point_map(d.points_csv)
+        except PlacesError as exc:
+            loc = ("devices", i, "points_csv")
+            problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                                    str(exc)))
+    if problems:
+        raise ConfigError(problems)
     if check_profiles:
         try:
             profiles = load_profiles(*cfg.profile_dirs)

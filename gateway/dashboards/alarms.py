@@ -100,6 +100,23 @@ def _repeats() -> table.Panel:
             .sort_by([cb.TableSortByFieldState().display_name("times raised").desc(True)]))
 
 
+DESK_URL = "https://grafana.campus.example:8480"
+"""Where the control room's desk answers (deploy/central: the Grafana host, port 8480); the
+dashboard's ``desk`` constant, changed in the JSON or the dashboard settings for another host."""
+
+
+def desk_var() -> db.ConstantVariable:
+    return db.ConstantVariable("desk").value(DESK_URL)
+
+
+def desk_link() -> db.DashboardLink:
+    """Grafana shows alarms but cannot acknowledge or close them: the desk (firegate desk)
+    does, for the same building."""
+    return (db.DashboardLink("报警台 Alarm desk: acknowledge and close")
+            .type(dm.DashboardLinkType.LINK).url("${desk}/?building=${building}")
+            .target_blank(True).icon("external link"))
+
+
 def build() -> db.Dashboard:
     return (c.base_dashboard(c.UID_ALARMS, "Alarms",
                              "Active alarms, the alarm ledger with times to acknowledge and "
@@ -107,7 +124,8 @@ def build() -> db.Dashboard:
             .time("now-7d", "now")
             .with_variable(c.campus_var()).with_variable(c.building_var())
             .with_variable(c.lookback_var()).with_variable(c.stale_var())
-            .with_variable(c.known_var())
+            .with_variable(c.known_var()).with_variable(desk_var())
+            .link(desk_link())
             .refresh("10s")
             .with_panel(_active())
             .with_panel(_mean_time("Mean time to acknowledge",

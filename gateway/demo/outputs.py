@@ -65,7 +65,9 @@ async def _reply_to_fire_page(sim: Any) -> None:
     while True:
         await asyncio.sleep(0.5)
         for msg in sim.messages():
-            if "火" in msg.text and msg.number.endswith("0001"):
+            # A fire page, not a digest that merely mentions a fire door (防火门).
+            if "火警" in msg.text and not msg.text.startswith("【告警") and \
+                    msg.number.endswith("0001"):
                 m = re.search(r"\((\w{3,8})\)|回复\"1 (\w{3,8})\"", msg.text)
                 if m:
                     await asyncio.sleep(REPLY_AFTER_S)
@@ -90,7 +92,7 @@ async def _operator_rounds(gw: Gateway) -> None:
                     not a.acked_by and now - a.raised_at >= ACK_AFTER_S:
                 gw.acknowledge(a.id, who=CONTROL_ROOM, via="demo")
             if a.rule == "malicious_load" and a.state != "closed" and a.cleared_at:
-                gw.close_alarm(a.id, who=SUPERVISOR, note=KETTLE_NOTE)
+                gw.close_alarm(a.id, who=SUPERVISOR, note=KETTLE_NOTE, category="real")
 
 
 def demo_extras(args: argparse.Namespace, modem_sim: Any = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from drivers.profiles import Profile
 from gateway.config.models import Config, Gbt26875Bus, RtuBus, load_profiles_for
 from gateway.runtime.aio import cancel_all
 from simulators import Simulation
-from simulators.scenario import load_scenario
+from simulators.scenario import Scenario, ScenarioError, Step, load_scenario
 from simulators.spec import SimBus, SimDevice, SimSpec
 
 # Profiles of meters that refuse reads spanning undefined registers (exception 2), like the
@@ -47,6 +49,20 @@ def spec_from_config(cfg: Config, profiles: dict[str, Profile] | None = None, *,
     return SimSpec(buses=buses, devices=devices, seed=seed)
 
 
+def trace_steps(spec: SimSpec, traces: list[str]) -> list[Step]:
+    """``--trace ID=FILE`` options as scenario steps at 0 s; ScenarioError naming the bad one."""
+    steps = []
+    text = "\n".join(
+        f"- {{at: 0, device: {json.dumps(dev)}, set: {{trace: {json.dumps(path)}}}}}"
+        for dev, _, path in (t.partition("=") for t in traces))
+    for t in traces:
+        if "=" not in t:
+            raise ScenarioError(f"--trace {t}: write it as DEVICE_ID=FILE.csv")
+    if traces:
+        steps = load_scenario("--trace", spec, text=text).steps
+    return steps
+
+
 def transmission_devices(cfg: Config, *,
                          time_scale: float = 1.0) -> list[Coroutine[Any, Any, None]]:
     """A simulated GB/T 26875.3 transmission device for every device on a ``gbt26875`` bus: it
@@ -68,10 +84,19 @@ def transmission_devices(cfg: Config, *,
     return out
 
 
-async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | None = None) -> int:
+async def run_simulate(cfg: Config, scenario: Path | None, *, for_s: float | None = None,
+                       traces: list[str] | None = None) -> int:
     profiles = load_profiles_for(cfg)
     spec = spec_from_config(cfg, profiles)
-    scen = load_scenario(scenario, spec) if scenario else None
+    try:
+        scen = load_scenario(scenario, spec) if scenario else None
+        extra = trace_steps(spec, traces or [])
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if extra:
+        scen = scen or Scenario(source="--trace")
+        scen.steps = extra + scen.steps
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -69,7 +69,7 @@ class AliyunProvider(_Provider):
     region: str = "cn-hangzhou"
     template_code: str = Field(min_length=1)
     params: dict[str, str] = Field(
-        default_factory=lambda: {k: k for k in ("what", "where", "value", "time", "code")},
+        default_factory=lambda: {k: k for k in ("where", "what", "value", "time", "code")},
         description="template variable -> one of what, where, value, time, code")
 
 
@@ -83,7 +83,7 @@ class TencentProvider(_Provider):
     region: str = "ap-guangzhou"
     sdk_app_id: str = Field(min_length=1)
     template_id: str = Field(min_length=1)
-    params: list[str] = Field(default_factory=lambda: ["what", "where", "value", "time", "code"],
+    params: list[str] = Field(default_factory=lambda: ["where", "what", "value", "time", "code"],
                               description="the template's {1}, {2}, ... in order")
 
 
@@ -217,6 +217,11 @@ class NotifyConfig(Strict):
                            description="wait before trying again when every channel failed")
     stop_on_clear: bool = True
     confirm_replies: bool = True
+    overdue_every_h: float = Field(
+        default=24.0, gt=0, le=24 * 30,
+        description="an open alarm past its deadline (整改期限) goes one level up the "
+                    "administrative chain (rota.admin_levels, else the rota's last level) "
+                    "at the deadline and again every this many hours")
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:

@@ -41,11 +41,12 @@ from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.followup import FireFollowUp
 from gateway.notify.modem_channel import ChannelDown, ModemChannel
+from gateway.notify.pages import Names
 from gateway.notify.providers import ProviderError, make_channel
 from gateway.notify.rota import Rota
 from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
-from gateway.notify.text import compose, confirmation, local_tz
+from gateway.notify.text import compose, confirmation, local_tz, overdue_text, where
 from gateway.records import AlarmTransition
 from gateway.runtime.aio import run_all
 
@@ -96,6 +97,7 @@ class Notifier:
         self.clock = clock
         self.rota = Rota(cfg.rota)
         self.tz = local_tz(cfg.rota.utc_offset_h)
+        self.names = Names.of(identity)  # 北校区, 3号宿舍楼: what pages say
         self.storm = StormControl(cfg.storm)
         self.followup = FireFollowUp(cfg.fire_zone_window_s)
         self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
@@ -228,6 +230,28 @@ class Notifier:
                     return code
             n += 1
 
+    # ------------------------------------------------------------------ overdue
+    def admin_chain(self) -> list[list[str]]:
+        """The administrative chain told of overdue alarms: ``rota.admin_levels`` when the
+        rota has one, else the last level of the on-call chain (the head of the office)."""
+        rota = self.rota.cfg
+        return [list(lv) for lv in rota.admin_levels] or [list(rota.levels[-1])]
+
+    def page_overdue(self, alarm: AlarmTransition, level: int, now: float) -> list[str]:
+        """Tell level ``level`` (1-based) of the administrative chain that an alarm is past its
+        deadline and not closed; returns the names paged (for the ledger's history)."""
+        chain = self.admin_chain()
+        names = chain[min(level, len(chain)) - 1]
+        text = overdue_text(alarm, now, self.tz, self.names)
+        for name in names:
+            phone = self.rota.person(name).phone
+            self.store.add(phone, text, {"where": where(alarm, names=self.names),
+                                         "what": "超期未整改", "value": alarm.assignee or "",
+                                         "time": "", "code": alarm.id},
+                           [alarm.id], False, "overdue")
+        self._wake_send.set()
+        return names
+
     # ------------------------------------------------------------------ replies
     def _on_sms(self, sms: IncomingSms) -> None:
         self.handle_reply(sms.sender, sms.text)
@@ -255,7 +279,9 @@ class Notifier:
             outcome = "acknowledged"
             if self.cfg.confirm_replies:
                 a = self.alarms[alarm_id]
-                self.store.add(sender, confirmation(a.code, who, a.transition),
+                person = self.rota.cfg.people.get(who)
+                name = (person.name_zh if person is not None else "") or who
+                self.store.add(sender, confirmation(a.code, name, a.transition, self.names),
                                {"what": "已确认", "code": a.code}, [alarm_id], False, "confirm")
                 self._wake_send.set()
         entry = {"ts": self.clock(), "sender": sender, "text": text, "who": who,
@@ -296,7 +322,7 @@ class Notifier:
 
     def _store(self, out: list[OutMessage]) -> None:
         for msg in out:
-            text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz)
+            text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz, self.names)
             self.store.add(msg.phone, text, params, [i.alarm_id for i in msg.items],
                            msg.critical, msg.kind)
         if out:

@@ -10,6 +10,9 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
 - ``health``: retained outbox and sink health;
 - ``cmd/ack`` (subscribed): operator acknowledgements, applied only for operators listed in
   ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second);
+- ``cmd/{login}/ack`` and ``cmd/{login}/close`` (subscribed): the desk's commands, the operator
+  bound to the broker login in the topic (see :meth:`MqttSink.handle_login_command`).
+            return
 - ``cmd/shelve`` and ``cmd/maintenance`` (subscribed): ``{"operator", "device", "rule" (shelve
   only), "for_s", "reason", "end"}``, under the same operator list; the gateway decides them
   (never a live fire alarm, always with an expiry) and records who and why in the ledger.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import inspect
 import json
 import logging
@@ -44,10 +48,17 @@ from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
 WINDOW = 1000  # messages in flight at most (the default outputs.batch_size)
+try:
+    VERSION = importlib.metadata.version("firegate")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    VERSION = "unknown"
 BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
 Command = dict[str, Any]
-PENDING_CALLS_WARN = 100_000  # outputs batch_size is at most 100,000
+PENDING_CALLS_WARN = 100_000
+COMMAND_MAX_AGE_S = 60.0  # a command older than this is refused (a replay, a queued stale one)
+COMMAND_MAX_FUTURE_S = 10.0
+SEEN_IDS = 10_000  # outputs batch_size is at most 100,000
 OnCommand = Callable[[Command], Awaitable[None] | None]
 
 
@@ -175,8 +186,13 @@ class MqttSink:
         self.published = 0
         self.commands_applied = 0
         self.commands_ignored = 0
+        self._seen_ids: dict[str, None] = {}
         self._base = {"gateway": identity.id, "site": identity.site, "campus": identity.campus,
                       "building": identity.building}
+        # The names people use (北校区, 3号宿舍楼) beside the ids, for screens and the desk.
+        for key in ("campus_name", "building_name"):
+            if getattr(identity, key, ""):
+                self._base[key] = str(getattr(identity, key))
         # A stored telemetry row is ``{"device":…}``: its message is this head then the row
         # without its ``{``, byte for byte what ``_dumps({**base, **record})`` gives.
         self._head = _dumps(self._base)[:-1] + b","
@@ -265,6 +281,9 @@ class MqttSink:
         await client.publish(f"{self.prefix}/state", b"online", qos=max(1, qos), retain=True)
         await client.subscribe(f"{self.prefix}/cmd/ack", qos=max(1, qos))
         await client.subscribe(f"{self.prefix}/cmd/action", qos=max(1, qos))
+        # Per-login topics (the desk, operators): cmd/{login}/ack and cmd/{login}/close.
+        await client.subscribe(f"{self.prefix}/cmd/+/ack", qos=max(1, qos))
+        await client.subscribe(f"{self.prefix}/cmd/+/close", qos=max(1, qos))
         await client.subscribe(f"{self.prefix}/cmd/shelve", qos=max(1, qos))
         await client.subscribe(f"{self.prefix}/cmd/maintenance", qos=max(1, qos))
         for alarm in self.outbox.open_alarms():
@@ -282,7 +301,13 @@ class MqttSink:
     async def _publish_health(self, client: aiomqtt.Client) -> None:
         if self.health_source is None:
             return
-        body = {**self._base, "ts": time.time(), **self.health_source().to_json()}
+        # keepalive_s and health_interval_s let the desk call a gateway silent within
+        # 1.5 x keepalive even when the broker's last will comes later (Mosquitto 2.0 checks
+        # keepalives on a coarse timer: about 2 x keepalive was measured).
+        body = {**self._base, "ts": time.time(), "version": VERSION,
+                "keepalive_s": self.cfg.keepalive,
+                "health_interval_s": self.cfg.health_interval_s,
+                **self.health_source().to_json()}
         await client.publish(f"{self.prefix}/health", _dumps(body), qos=max(1, self.cfg.qos),
                              retain=True)
 
@@ -296,6 +321,11 @@ class MqttSink:
         """Apply one ``cmd/ack`` message if it is well formed and from a listed operator."""
         if topic.endswith("/cmd/action"):
             await self.handle_action(topic, payload)
+            return
+        rest = topic[len(self.prefix) + 5:].split("/") if topic.startswith(
+            self.prefix + "/cmd/") else []
+        if len(rest) == 2:
+            await self.handle_login_command(rest[0], rest[1], payload)
             return
         if topic.endswith(("/cmd/shelve", "/cmd/maintenance")):
             await self.handle_suppression(topic, payload)
@@ -318,6 +348,57 @@ class MqttSink:
         log.info("acknowledgement of alarm %s from operator %r", cmd["alarm_id"], operator)
         if self.on_command is not None:
             result = self.on_command({"command": "ack", **cmd})
+            if inspect.isawaitable(result):
+                await result
+
+    async def handle_login_command(self, login: str, kind: str, payload: Any) -> None:
+        """``cmd/{login}/ack`` ``{"id", "ts", "alarm_id", "seq", "note"}`` and
+        ``cmd/{login}/close`` (the same and ``category``), as the desk sends them.
+
+        The operator is the broker login in the topic, never a name in the payload: the
+        broker's ACL lets a login write only its own ``cmd/{login}/`` topics (deploy/central),
+        so whoever is not the desk cannot claim to be it. The login must be listed in
+        ``outputs.mqtt.operators``; ``ts`` must be fresh and ``id`` new (a replay is refused).
+        The ledger refuses an alarm this gateway does not own (unknown id)."""
+        try:
+            if not payload or len(payload) > 65536:
+                raise ValueError("empty or larger than 64 KB")
+            cmd = json.loads(payload)
+            if not isinstance(cmd, dict):
+                raise ValueError("not a JSON object")
+            cid, ts, alarm_id = cmd.get("id"), cmd.get("ts"), cmd.get("alarm_id")
+            if not (isinstance(cid, str) and 0 < len(cid) <= 64 and isinstance(alarm_id, str)
+                    and 0 < len(alarm_id) <= 32 and isinstance(ts, int | float)):
+                raise ValueError("needs id, ts and alarm_id")
+            age = time.time() - float(ts)
+            if age > COMMAND_MAX_AGE_S or age < -COMMAND_MAX_FUTURE_S:
+                raise ValueError(f"ts is {age:.0f} s old: stale or from the future")
+            if cid in self._seen_ids:
+                raise ValueError(f"id {cid!r} was seen before: a replay")
+            note = cmd.get("note") or ""
+            category = cmd.get("category")
+            if not isinstance(note, str) or len(note) > 1000:
+                raise ValueError("note must be text of at most 1,000 characters")
+            if kind == "close" and not (isinstance(category, str) and category):
+                raise ValueError("a close needs a category")
+        except (ValueError, TypeError) as exc:
+            self.commands_ignored += 1
+            log.warning("ignored %s from login %r: %s", kind, login[:64], exc)
+            return
+        if login not in self.cfg.operators:
+            self.commands_ignored += 1
+            log.warning("ignored %s of alarm %s from login %r: not listed in "
+                        "outputs.mqtt.operators", kind, alarm_id[:32], login[:64])
+            return
+        self._seen_ids[cid] = None
+        while len(self._seen_ids) > SEEN_IDS:
+            self._seen_ids.pop(next(iter(self._seen_ids)))
+        self.commands_applied += 1
+        log.info("%s of alarm %s from login %r", kind, alarm_id, login)
+        if self.on_command is not None:
+            result = self.on_command({"command": kind, "id": cid, "operator": login,
+                                      "alarm_id": alarm_id, "seq": cmd.get("seq"),
+                                      "note": note, "category": category})
             if inspect.isawaitable(result):
                 await result
 

@@ -31,6 +31,7 @@ from gateway.config.models import (
     device_profile,
     load_profiles_for,
 )
+from gateway.config.places import Places
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
 from gateway.runtime.aio import cancel_all
@@ -105,6 +106,7 @@ class Gateway:
         self.readers = {i: DeviceReader(i, device_profile(d, self.profiles), d.unit, d.gap_fill)
                         for i, d in self.devices.items() if d.bus not in gbt}
         self.engine = Engine(cfg.rules, self.info)
+        self.places = Places.from_config(cfg)
         self.with_outputs = with_outputs
         self.listeners: list[TransitionListener] = []
         self.started = time.time()
@@ -155,7 +157,7 @@ class Gateway:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.flush()
+        self._flush_at_stop()
         self._stack.close()
 
     def sink_names(self) -> list[str]:
@@ -270,7 +272,9 @@ class Gateway:
                                            r.values, r.failed, r.poll_class, r.bad, r.stuck,
                                            r.labels))
         if events or self._unrecorded:
-            self._unrecorded.extend(events)
+            # Names people use (a zone's label, the room) replace ids before anything records
+            # or pages the event.
+            self._unrecorded.extend(self.places.enrich(ev) for ev in events)
             self.record_events()
 
     def record(self, events: Sequence[Event]) -> None:
@@ -322,10 +326,13 @@ class Gateway:
             self.publish_transition(tr)
         return True
 
-    def close_alarm(self, alarm_id: str, who: str, note: str) -> bool:
-        """Close a cleared alarm with a note (销号) and publish the transition."""
+    def close_alarm(self, alarm_id: str, who: str, note: str,
+                    category: str | None = None) -> bool:
+        """Close a cleared alarm with a note (销号) and a review category, and publish the
+        transition."""
         try:
-            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time())
+            transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time(),
+                                            category=category)
         except (KeyError, ValueError) as exc:
             log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
             return False
@@ -343,6 +350,17 @@ class Gateway:
                 # polls: past that the oldest go, as the outbox's own budget would shed them.
                 self._telemetry = (batch + self._telemetry)[-MAX_HELD_RECORDS:]
                 raise
+
+    def _flush_at_stop(self) -> None:
+        """The last telemetry into the outbox; a full or failing disk at this point is said,
+        not raised, so the stop (and the ledger's clean close) always completes."""
+        try:
+            self.flush()
+        except Exception as exc:
+            log.error("stopping: %d telemetry record(s) could not be written to the outbox in "
+                      "%s (%s); they are lost, alarms are on the ledger", len(self._telemetry),
+                      self.cfg.gateway.data_dir, exc)
+            self._telemetry = []
 
     def health_records(self) -> list[HealthRecord]:
         now = time.time()
@@ -416,10 +434,10 @@ class Gateway:
             # Stop reading first, put what is held into the outbox, then give the outputs their
             # grace to deliver it (the live view keeps showing the count going down).
             await cancel_all(producers)
-            self.flush()
+            self._flush_at_stop()
             await self._drain(others)
             await cancel_all(others)
-        self.flush()
+        self._flush_at_stop()
 
     async def _drain(self, services: Sequence[asyncio.Task[Any]]) -> None:
         """Let the outputs deliver what is pending for up to ``outputs.stop_grace_s``.

@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from drivers.model import Value
-from gateway.alarms.ledger import Alarm, Suppression
+from gateway.alarms.ledger import Alarm, Suppression, by_severity
 from gateway.config.models import Device, GatewayIdentity
+from gateway.config.places import Places
 from gateway.runtime.poller import DeviceHealth
 from rules.model import DeviceInfo
+from rules.severity import label_zh
 
 if TYPE_CHECKING:
     from rich.console import Group, RenderableType
@@ -48,6 +50,9 @@ class RuntimeView(Protocol):
     def active_suppressions(self) -> list[Suppression]: ...
 
     def local_time(self, ts: float | None) -> str: ...
+
+    @property
+    def places(self) -> Places: ...
 
     def outbox_stats(self) -> Mapping[str, object]: ...
 
@@ -95,11 +100,11 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     online = sum(1 for h in gw.health.values() if h.online)
     head = Text.assemble(
         (f"firegate {gw.identity.id}", "bold"),
-        f"  {gw.identity.campus}/{gw.identity.building}",
+        f"  {gw.places.campus} {gw.places.building}",
         f"  up {now - gw.started:.0f} s  devices {online}/{len(gw.devices)} online"
         f"  requests {gw.requests}  points {gw.points}",
     )
-    open_alarms = gw.open_alarms()
+    open_alarms = by_severity(gw.open_alarms())  # the worst first, then the newest: a fire on top
     alarm_rows = open_alarms[:12]
     alarmed = {a.device for a in alarm_rows}
     order = sorted(gw.devices, key=lambda i: (gw.health[i].online, i not in alarmed))
@@ -109,7 +114,6 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     for col in ("device", "kind", "room", "state", "values", "ms", "errors"):
         devices.add_column(col, no_wrap=True)
     for i in shown:
-        d = gw.devices[i]
         h = gw.health[i]
         info = gw.info[i]
         latest = gw.latest[i]
@@ -117,20 +121,21 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
                          for k in HEADLINE.get(info.kind, ()) if k in latest)
         state = Text("online", "green") if h.online else Text(
             "offline" if h.ever_seen or h.polls else "waiting", "red" if h.polls else "dim")
-        where = f"F{d.floor} {d.room}" if d.floor is not None else (d.room or d.location)
+        where = gw.places.location(i, "", "") or i
         devices.add_row(i, info.kind, where, state, vals, f"{h.response_ms:.0f}",
                         str(sum(h.errors.values())))
     if len(order) > len(shown):
         devices.add_row(f"… {len(order) - len(shown)} more", "", "", Text("online", "green"),
                         "", "", "")
     alarms = Table(expand=True, show_edge=False, header_style="bold")
-    for col in ("alarm", "severity", "rule", "device", "state", "message"):
+    for col in ("alarm", "severity", "where", "rule", "state", "message"):
         alarms.add_column(col, no_wrap=True)
     for row in alarm_rows:
         sev = row.severity
         st_text = row.state + (f" ({row.suppressed})" if row.suppressed else "")
-        alarms.add_row(row.id, Text(sev, SEVERITY_STYLE.get(sev, "")), row.rule, row.device,
-                       st_text, (row.message_zh or "")[:60])
+        alarms.add_row(row.id, Text(label_zh(sev), SEVERITY_STYLE.get(sev, "")),
+                       row.location or row.device, row.rule, st_text,
+                       (row.message_zh or "")[:60])
     st = gw.outbox_stats()
     if gw.sink_names():
         store = (f"outbox pending {st.get('pending', 0)}  delivered {st.get('delivered', 0)}  "

@@ -9,8 +9,10 @@ declare (``gateway.actions.service.ActionHost``), so nothing is filled in after 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,6 +82,12 @@ def start_services(gw: Gateway) -> Services:
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
                     via="mqtt", reason=str(cmd.get("reason") or "")))
                 return
+            if cmd.get("command") == "close":  # the desk's cmd/{login}/close
+                category = cmd.get("category")
+                gw.close_alarm(str(cmd["alarm_id"]), who=str(cmd["operator"]),
+                               note=str(cmd.get("note") or ""),
+                               category=category if isinstance(category, str) else None)
+                return
             if cmd.get("command") in ("shelve", "maintenance"):
                 try:  # the outcome (refused or active) is logged and kept in the ledger
                     gw.suppressions.request(
@@ -97,7 +105,34 @@ def start_services(gw: Gateway) -> Services:
         services.coroutines.append(services.outputs.run())
     if notifier is not None:
         services.coroutines.append(notifier.run())
+        services.coroutines.append(overdue_rounds(gw, notifier,
+                                                  cfg.notify.overdue_every_h * 3600.0))
     return services
+
+
+async def overdue_rounds(gw: Gateway, notifier: Notifier, every_s: float,
+                         check_s: float = 60.0) -> None:
+    """Send alarms past their deadline up the administrative chain: level 1 at the deadline,
+    one level higher every ``every_s``; each step goes on the ledger (who was told, when)."""
+    while True:
+        escalate_overdue(gw, notifier, time.time(), every_s)
+        await asyncio.sleep(check_s)
+
+
+def escalate_overdue(gw: Gateway, notifier: Notifier, now: float, every_s: float) -> int:
+    """One round of :func:`overdue_rounds`; returns how many alarms went up a level."""
+    depth = len(notifier.admin_chain())
+    n = 0
+    for a in gw.ledger.overdue(now):
+        level = min(depth, 1 + int((now - (a.due_at or now)) // every_s))
+        if level <= a.overdue_level:
+            continue
+        names = notifier.page_overdue(AlarmTransition(event="overdue", ts=now,
+                                                      **dataclasses.asdict(a)), level, now)
+        for tr in gw.ledger.escalated(a.id, level, names, ts=now):
+            gw.publish_transition(tr)
+        n += 1
+    return n
 
 
 def _notifier(gw: Gateway) -> Notifier:

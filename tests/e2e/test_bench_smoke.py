@@ -46,3 +46,19 @@ def test_bare_loop_command_line_reports_counts(tmp_path: Path) -> None:
     assert counts["planned_requests_per_cycle"] == 5
     assert counts["requests"] >= 5 and counts["errors"] == 0
     assert counts["registers"] == 4 * counts["requests"]
+
+
+def test_desk_bench_runs_and_reports_its_figures(tmp_path: Path) -> None:
+    """bench.desk at a tenth of its size: the desk takes the publishers' traffic and shows every
+    open alarm; the figures come out (their values are the benchmark's business)."""
+    out = tmp_path / "desk.json"
+    subprocess.run([sys.executable, "-m", "bench.desk", "--gateways", "5", "--devices", "10",
+                    "--transitions", "5", "--health-s", "1", "--seconds", "1", "--warmup",
+                    "1", "--pages", "2", "--open", "50", "--json", str(out)], cwd=REPO,
+                   check=True, capture_output=True, timeout=120)
+    res = json.loads(out.read_text())
+    assert res["gateways_shown"] == 5 and res["open_alarms_shown"] == 50
+    assert res["transitions_stored"] > 0
+    for key in ("cpu_no_page_pct", "cpu_one_live_page_pct"):
+        assert res[key] >= 0
+    assert res["page_ms"]["p50"] > 0

@@ -96,6 +96,8 @@ def test_run_and_simulate_in_two_terminals_stop_cleanly_on_sigterm(tmp_path: Pat
     cfg["gateway"]["data_dir"] = str(tmp_path / "data")
     path = tmp_path / "building.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    # The fire panel's point table travels with the configuration (points_csv is relative).
+    shutil.copy(ROOT / "deploy/examples/demo-panel-points.csv", tmp_path)
     sim = start(["simulate", "-c", str(path)], tmp_path / "sim.log")
     try:
         deadline = time.monotonic() + 20
@@ -125,4 +127,4 @@ def test_demo_with_modem_pages_and_the_reply_acknowledges(demo_120: DemoRun) -> 
     lines = [json.loads(x) for x in
              (demo_120.line_protocol.parent / "sms.jsonl").read_text().splitlines()]
     assert lines and all({"pdu_hex", "number", "text"} <= set(x) for x in lines)
-    assert any("dorm-1" in x["text"] for x in lines)
+    assert any("1号宿舍楼" in x["text"] for x in lines)

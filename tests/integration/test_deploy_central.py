@@ -236,12 +236,52 @@ def test_operators_write_only_commands_and_gateways_read_only_their_own(
         gw1.subscribe("firegate/vc/gw-2/cmd/#")
         gw1.subscribe("firegate/vc/gw-1/#")
         operator.publish("firegate/vc/gw-1/telemetry/room-101", b"forged telemetry")
-        operator.publish("firegate/vc/gw-2/cmd/ack", b"for gw-2")
-        operator.publish("firegate/vc/gw-1/cmd/ack", b"for gw-1")
-        assert gw1.next() == ("firegate/vc/gw-1/cmd/ack", b"for gw-1")
+        operator.publish("firegate/vc/gw-2/cmd/control-room/ack", b"for gw-2")
+        operator.publish("firegate/vc/gw-1/cmd/ack", b"shared topic: not this login's")
+        operator.publish("firegate/vc/gw-1/cmd/mallory/ack", b"in another login's name")
+        operator.publish("firegate/vc/gw-1/cmd/control-room/ack", b"for gw-1")
+        assert gw1.next() == ("firegate/vc/gw-1/cmd/control-room/ack", b"for gw-1")
     finally:
         operator.close()
         gw1.close()
+
+
+def test_the_desk_reads_every_gateway_and_commands_only_as_itself(
+        broker: int, secrets: Path) -> None:
+    """The desk's login reads every gateway's alarms and writes only its own cmd/desk/ topics;
+    an operator cannot send a command in the desk's name."""
+    desk = Peer(broker, secrets, "desk", (secrets / "credentials" / "desk-desk").read_text())
+    operator = _peer(broker, secrets, "control-room")
+    gw1 = _peer(broker, secrets, "vc.gw-1")
+    gw2 = _peer(broker, secrets, "vc.gw-2")
+    try:
+        assert desk.rc == 0
+        desk.subscribe("firegate/+/+/alarms/+")
+        gw1.subscribe("firegate/vc/gw-1/cmd/#")
+        gw2.publish("firegate/vc/gw-2/alarms/A1", b"gw-2's alarm")
+        assert desk.next() == ("firegate/vc/gw-2/alarms/A1", b"gw-2's alarm")
+        desk.publish("firegate/vc/gw-1/alarms/A1", b"forged by the desk")
+        desk.publish("firegate/vc/gw-1/cmd/control-room/ack", b"in an operator's name")
+        operator.publish("firegate/vc/gw-1/cmd/desk/ack", b"in the desk's name")
+        desk.publish("firegate/vc/gw-1/cmd/desk/ack", b"from the desk")
+        assert gw1.next() == ("firegate/vc/gw-1/cmd/desk/ack", b"from the desk")
+        with pytest.raises(queue.Empty):
+            desk.got.get(timeout=0.5)  # its own forged alarm never reached anyone
+    finally:
+        for p in (desk, operator, gw1, gw2):
+            p.close()
+
+
+def test_desk_example_is_accepted_with_the_scripts_secrets(secrets: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.desk.config import load_desk_config
+
+    for line in (secrets / "desk.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        monkeypatch.setenv(key, value)
+    cfg = load_desk_config(CENTRAL / "desk" / "desk.yaml")
+    assert cfg.mqtt.login == "desk" and cfg.mqtt.tls and cfg.desk.secure_cookies
+    assert (secrets / "tls" / "desk.crt").exists()
 
 
 # --------------------------------------------------------------------------- the example building

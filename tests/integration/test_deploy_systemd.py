@@ -138,3 +138,15 @@ def test_watchdog_interval_is_half_of_watchdogsec(monkeypatch: pytest.MonkeyPatc
     assert systemd.watchdog_interval() is None
     monkeypatch.delenv("WATCHDOG_USEC")
     assert systemd.watchdog_interval() is None
+
+
+def test_systemd_analyze_verify_accepts_the_desk_unit(tmp_path: Path) -> None:
+    """The central desk's unit (deploy/central/desk), verified as installed."""
+    firegate = Path(sys.executable).with_name("firegate")
+    src = GATEWAY.parent / "central" / "desk" / "firegate-desk.service"
+    unit = tmp_path / "firegate-desk.service"
+    unit.write_text(src.read_text().replace("/opt/firegate/venv/bin/firegate", str(firegate)))
+    run = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "firegate-desk.service" not in run.stdout + run.stderr, run.stdout + run.stderr

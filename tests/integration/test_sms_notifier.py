@@ -179,7 +179,8 @@ async def test_fire_pages_first_and_second_level_at_once(tmp_path: Path) -> None
             n.on_transition(alarm("F1", rule="fire_alarm", severity="critical"))
             [w] = await sim.wait_for_messages(1, number=WANG)
             [li] = await sim.wait_for_messages(1, number=LI)
-            assert w.text.startswith("【火警】") and li.text.startswith("【火警】")
+            assert w.text.startswith("【特急】") and li.text.startswith("【特急】")
+            assert "火" in w.text
             assert sim.messages_to(ZHAO) == []
 
 
@@ -222,7 +223,7 @@ async def test_no_network_falls_back_to_the_provider_stand_in(tmp_path: Path) ->
             n.on_transition(alarm("N1"))
             await until(lambda: srv.accepted)
             assert srv.accepted[0]["phone"] == "13800000001"
-            assert srv.accepted[0]["params"]["where"] == "东校区 1号楼 3层 305室"
+            assert srv.accepted[0]["params"]["where"] == "东校区1号楼 3层305室"
             h = n.health()["channels"]["modem"]
             assert not h["ready"] and "not registered" in h["error"]
             assert sim.accepted == []
@@ -317,7 +318,7 @@ async def test_reply_acknowledges_in_the_real_ledger(tmp_path: Path) -> None:
                     campus="东校区", building="2号楼", floor=5, room="512"))
                 n.on_transition(tr)
                 [msg] = await sim.wait_for_messages(1, number=WANG)
-                assert "2号楼 5层 512室 剩余电流超限" in msg.text and "值420" in msg.text
+                assert "2号楼 5层512室 漏电420mA" in msg.text
                 sim.deliver(WANG, f"确认{code_of(msg.text)}")
                 sim.deliver(LI, f"1 {code_of(msg.text)}")  # a second ack: already done
                 await until(lambda: len(n.replies) == 2)

@@ -74,7 +74,9 @@ async def test_tencent_stand_in_accepts_a_tc3_signed_page() -> None:
     assert r.message_id == "s1"
     [got] = srv.accepted
     assert got["phone"] == "+8613800000001"
-    assert got["params"][0] == "火警:烟感报警" and got["params"][4] == "4821"
+    # the template's variables in the configured order: where first, then what (issue 14)
+    assert got["params"][:2] == ["东校区 1号楼 3层 305室", "火警:烟感报警"]
+    assert got["params"][4] == "4821"
 
 
 async def test_tencent_stand_in_wrong_key_is_refused() -> None:

@@ -38,6 +38,21 @@ def test_package_imports_only_downward(package: str) -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_desk_needs_no_gateway_runtime() -> None:
+    """The desk runs centrally, beside the broker: nothing of a gateway's runtime or the demo
+    (and so no simulators, no Modbus) may come in with it."""
+    bad = []
+    for path in sorted((ROOT / "gateway" / "desk").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                if name.startswith(("gateway.runtime", "gateway.demo", "simulators", "drivers")):
+                    bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
 def test_rules_never_read_the_clock() -> None:
     for path in sorted((ROOT / "rules").rglob("*.py")):
         text = path.read_text(encoding="utf-8")

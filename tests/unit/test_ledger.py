@@ -255,16 +255,17 @@ def test_cli_list_ack_close_history_export(tmp_path: Path,
     assert alarms_main(["alarms", "ack", aid, "--by", "Wang", "--data-dir", d]) == 0
     assert alarms_main(["alarms", "ack", aid, "--by", "Wang", "--data-dir", d]) == 2
     assert "already acknowledged by Wang" in capsys.readouterr().err
-    assert alarms_main(["alarms", "close", aid, "--by", "Li", "--note", "x", "--data-dir",
-                        d]) == 2
+    assert alarms_main(["alarms", "close", aid, "--by", "Li", "--category", "real", "--note",
+                        "x", "--data-dir", d]) == 2
     assert "still present" in capsys.readouterr().err
     with Ledger(tmp_path / "ledger.sqlite") as led:
         led.apply(ev("clear", DAY + 10))
-    assert alarms_main(["alarms", "close", aid, "--by", "Li", "--note", "kettle removed",
-                        "--data-dir", d]) == 0
+    assert alarms_main(["alarms", "close", aid, "--by", "Li", "--category", "real", "--note",
+                        "kettle removed", "--data-dir", d]) == 0
     assert alarms_main(["alarms", "history", aid, "--data-dir", d]) == 0
     out = capsys.readouterr().out
-    assert "by Wang" in out and "kettle removed" in out and out.count("\n") >= 4
+    assert "by Wang" in out and "kettle removed" in out and "[real]" in out
+    assert out.count("\n") >= 4
     assert alarms_main(["alarms", "history", "A999", "--data-dir", d]) == 1
     assert alarms_main(["alarms", "ack", "A999", "--by", "x", "--data-dir", d]) == 1
     assert alarms_main(["alarms", "export", "--from", "2026-03-01", "--to", "2026-03-02",

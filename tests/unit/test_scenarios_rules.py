@@ -25,7 +25,9 @@ RULES: dict[str, Any] = {
         "over_temperature": {"on_delay_s": 1.5},
         "temperature_rise": {"rate_c_per_min": 60, "window_s": 10, "min_span_s": 2},
         "malicious_load": {"on_delay_s": 2},
-        "ebike_charging": {"min_duration_s": 4, "off_delay_s": 2},
+        # a short watch: few polls to judge smoothness on, so a looser roughness limit
+        "ebike_charging": {"min_duration_s": 6, "settle_s": 1, "steady_ratio": 0.03,
+                           "off_delay_s": 2},
         "blocked_exit": {"hold_s": 3, "night_hold_s": 2},
         "fire_door_open": {"hold_s": 1.5, "alarm_after_s": 4, "transit_s": 1},
         "panel_fault": {"on_delay_s": 1},
@@ -68,8 +70,8 @@ async def play(tmp: Path) -> tuple[Rig, float]:
         dev("brk-trip").set({"breaker_closed": False, "trip_reason": "residual_current",
                              "temperature_c@2": 95})
         dev("room-101").set({"load": "kettle"})
-        dev("room-102").set({"load": {"ebike_charger": {"charge_s": 8}}})
-        dev("room-103").set({"load": ["laptop", "fan", "phone_charger"]})
+        dev("room-102").set({"load": {"ebike_charger": {"charge_s": 600}}})
+        dev("room-103").set({"load": ["laptop", "phone_charger"]})
         dev("rcm").set({"residual_current_ma@2": 500})
         dev("efd").set({"arcs": 20})
         dev("panel").set({"fire_alarm": True, "fire_alarm@3": True})
@@ -79,6 +81,8 @@ async def play(tmp: Path) -> tuple[Rig, float]:
         dev("lost").fault("offline")
         for i in range(6):  # a cable heating at 5 °C every second: 300 °C/min
             dev("efd").set({"temperature_c@3": 35.0 + 5 * i})
+            if i == 3:  # and the benign room switches its fan on a little later
+                dev("room-103").set({"load": "fan"})
             await asyncio.sleep(1.0)
         await asyncio.sleep(RUN_S - 6)
     return rig, t0
@@ -190,7 +194,7 @@ def test_kettle_is_a_malicious_load(scenario: Any, record_property: Any) -> None
     assert ev["room"] == "101"
 
 
-def test_ebike_charging_after_its_step_down(scenario: Any, record_property: Any) -> None:
+def test_ebike_charging_once_it_stayed_smooth(scenario: Any, record_property: Any) -> None:
     rig, t0 = scenario
     ev = rig.raised("ebike_charging", "room-102")
     assert ev, "no ebike_charging for the charger in room 102"
@@ -199,7 +203,7 @@ def test_ebike_charging_after_its_step_down(scenario: Any, record_property: Any)
     assert plugged is not None
     took = float(ev[0]["ts"]) - plugged
     record_property("detect_s", round(took, 2))
-    assert took >= 4.0  # min_duration_s
+    assert took >= 6.0  # min_duration_s
 
 
 def test_benign_room_raises_nothing(scenario: Any) -> None:

@@ -62,7 +62,8 @@ def test_a_kettle_is_a_resistive_step_and_a_laptop_is_not() -> None:
     after = m.values()
     dp = float(after["power_w"]) - float(before["power_w"])
     dq = float(after["reactive_power_var"]) - float(before["reactive_power_var"])
-    assert dp == pytest.approx(1800, abs=40)  # base load noise is a few per cent
+    # base load noise is a few per cent; an element follows V² and the mains wanders ±2 %
+    assert dp == pytest.approx(1800, abs=100)
     assert dp / math.hypot(dp, dq) >= 0.95
     m.set({"unload": "kettle", "load": {"laptop": {}}})
     with_laptop = m.values()
@@ -74,19 +75,19 @@ def test_a_kettle_is_a_resistive_step_and_a_laptop_is_not() -> None:
     assert float(m.values()["power_w"]) < 400
 
 
-def test_ebike_charger_falls_in_steps_and_floats() -> None:
+def test_ebike_charger_charges_cc_then_tapers_and_floats() -> None:
     clock = Clock()
     m = model("ddsu666", clock=clock, hour=3.0)
     base = float(m.values()["power_w"])
-    m.set({"load": {"ebike_charger": {"charge_s": 100}}})
+    m.set({"load": {"ebike_charger": {"charge_s": 100}}})  # 48 V 3 A lead-acid, squeezed
     powers = []
     for t in (10, 50, 70, 95, 150, 400):
         clock.t = 1000 + t
         powers.append(float(m.values()["power_w"]) - base)
     cc, cc2, cv, cv2, fl, fl2 = powers
-    assert cc == pytest.approx(200, abs=15) and cc2 == pytest.approx(200, abs=15)
-    assert cv == pytest.approx(110, abs=15) and cv2 == pytest.approx(110, abs=15)
-    assert fl == pytest.approx(60, abs=15) and fl2 == pytest.approx(60, abs=15)
+    assert cc == pytest.approx(180, abs=20) and cc2 > cc  # CC: rising with the pack voltage
+    assert cc2 > cv > cv2  # CV: the current decays
+    assert fl == pytest.approx(5, abs=15) and fl2 == pytest.approx(5, abs=15)  # float
     assert float(m.values()["power_factor"]) < 0.95
 
 

@@ -138,15 +138,17 @@ def test_storm_never_holds_a_critical_page() -> None:
     assert len(out) == 1 and out[0].critical and out[0].items[0].alarm_id == "a99"
 
 
-def test_text_is_chinese_first_with_place_value_time_and_code() -> None:
-    t = _tr(id="a1", rule="over_temperature", severity="major", campus="东校区",
-            building="1号楼", floor=3, room="305", value=68.24, threshold=55,
+def test_text_is_severity_where_what_with_units_action_and_code_in_one_sms() -> None:
+    t = _tr(id="a1", rule="over_temperature", severity="major", campus="east",
+            building="b1", floor=3, room="305", value=68.24, threshold=55,
             ts=ts(2026, 11, 29, 20, 3), message_zh="线缆温度过高", message_en="hot")
+    from gateway.notify.pages import Names
     from gateway.notify.storm import OutMessage
     text, params = compose(OutMessage("p", [PageItem("a1", "4821", t, False)], "single"), 600,
-                           local_tz(8))
-    assert text.startswith("【重要】东校区 1号楼 3层 305室 线缆温度过高")
-    assert "值68.2" in text and "阈值55" in text and "11-29 20:03" in text
+                           local_tz(8), Names("东校区", "1号楼"))
+    assert text.startswith("【严重】东校区1号楼 3层305室 线缆68.2℃超设定55℃，")
     assert text.endswith('回复"1 4821"确认')
     assert len(text) <= 70  # one SMS
-    assert params["code"] == "4821" and params["where"] == "东校区 1号楼 3层 305室"
+    assert list(params)[:2] == ["where", "what"]  # a provider's template leads with them
+    assert params["code"] == "4821" and params["where"] == "东校区1号楼 3层305室"
+    assert params["time"] == "11-29 20:03"

@@ -1,8 +1,8 @@
 #!/bin/bash
-# Make a private CA and TLS certificates for the broker and for Grafana, in secrets/tls/.
+# Make a private CA and TLS certificates for the broker, Grafana and the desk, in secrets/tls/.
 #   scripts/make-certs.sh MQTT_HOSTNAME [GRAFANA_HOSTNAME] [--days N]
 # InfluxDB gets a certificate for GRAFANA_HOSTNAME too (same server) and for "influxdb", the name
-# Grafana reaches it by inside the stack.
+# Grafana reaches it by inside the stack; so does the desk (port 8480, and "desk" in the stack).
 # Gateways trust ca.crt (copy it to each gateway as /etc/firegate/ca.crt). Existing files are
 # kept: delete secrets/tls/ to start again (gateways then need the new ca.crt).
 set -euo pipefail
@@ -56,7 +56,8 @@ issue() {  # issue NAME HOSTNAME [EXTRA_DNS_NAME]: EXTRA is the compose service 
 issue mqtt "$mqtt_host" mosquitto
 issue grafana "$grafana_host" grafana
 issue influxdb "$grafana_host" influxdb
+issue desk "$grafana_host" desk
 chmod 600 ./*.key
 # The containers run as non-root users: let them read the keys through the group/other bit only
 # on the copies they mount (compose mounts read-only). Tighten with chown if your host allows it.
-chmod 644 mqtt.key grafana.key influxdb.key
+chmod 644 mqtt.key grafana.key influxdb.key desk.key

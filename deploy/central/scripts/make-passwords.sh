@@ -5,7 +5,12 @@
 # configuration). OPERATORS_FILE: one operator user name per line. Blank lines and # comments are
 # ignored. Passwords already made are kept (secrets/credentials/), so the script can be run again
 # after adding a gateway. Each gateway may write only firegate/SITE/GATEWAY_ID/# and read its own
-# cmd/ topics; operators may read everything under firegate/ and write only cmd/ topics.
+# cmd/ topics; operators may read everything under firegate/ and write only their own command
+# topics, firegate/+/+/cmd/LOGIN/# (the gateway takes the operator from the topic: a login
+# cannot command in another operator's name).
+# The desk (`firegate desk`, login FIREGATE_DESK_LOGIN, default "desk") reads the gateways'
+# state, health, alarms and events and writes only firegate/+/+/cmd/DESK_LOGIN/#; list that login
+# in each gateway's outputs.mqtt.operators. Its password goes to secrets/desk.env.
 set -euo pipefail
 
 [ $# -ge 1 ] || { echo "usage: $0 GATEWAYS_FILE [OPERATORS_FILE]" >&2; exit 2; }
@@ -63,11 +68,23 @@ if [ -n "$operators" ]; then
       exit 2
     fi
     mpasswd -b "$passwd" "$op" "$(secret "operator-$op")"
-    printf '\n# operator %s\nuser %s\ntopic read firegate/#\ntopic write firegate/+/+/cmd/#\n' \
-      "$op" "$op" >> "$acl"
+    printf '\n# operator %s\nuser %s\ntopic read firegate/#\ntopic write firegate/+/+/cmd/%s/#\n' \
+      "$op" "$op" "$op" >> "$acl"
     m=$((m + 1))
   done < "$operators"
 fi
+desk="${FIREGATE_DESK_LOGIN:-desk}"
+if [[ ! "$desk" =~ $ident ]]; then
+  echo "make-passwords: bad desk login '$desk'" >&2
+  exit 2
+fi
+mpasswd -b "$passwd" "$desk" "$(secret "desk-$desk")"
+printf '\n# the control room desk (firegate desk)\nuser %s\n' "$desk" >> "$acl"
+for t in state health events 'alarms/+'; do
+  printf 'topic read firegate/+/+/%s\n' "$t" >> "$acl"
+done
+printf 'topic write firegate/+/+/cmd/%s/#\n' "$desk" >> "$acl"
+
 mv "$passwd" "$secrets/mosquitto/passwd"
 mv "$acl" "$secrets/mosquitto/acl"
 # The broker runs as user mosquitto in its container and reads these through a read-only mount.
@@ -79,10 +96,14 @@ DOCKER_INFLUXDB_INIT_PASSWORD=$(secret influxdb-admin)
 DOCKER_INFLUXDB_INIT_ADMIN_TOKEN=$(secret influxdb-admin-token)
 GRAFANA_INFLUX_PASSWORD=$(secret influxdb-grafana)
 ENV
+cat > "$secrets/desk.env" <<ENV
+FIREGATE_DESK_MQTT_USER=$desk
+FIREGATE_DESK_MQTT_PASSWORD=$(secret "desk-$desk")
+ENV
 cat > "$secrets/grafana.env" <<ENV
 GF_SECURITY_ADMIN_USER=admin
 GF_SECURITY_ADMIN_PASSWORD=$(secret grafana-admin)
 GRAFANA_INFLUX_PASSWORD=$(secret influxdb-grafana)
 ENV
-echo "make-passwords: $n gateways, $m operators; passwords in $secrets/credentials/" \
+echo "make-passwords: $n gateways, $m operators, desk login $desk; passwords in $secrets/credentials/" \
   "(give each gateway its own: gateway-SITE.GATEWAY_ID)"
