@@ -19,6 +19,7 @@ import math
 import random
 import struct
 import tempfile
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -290,23 +291,62 @@ def _sink() -> tuple[Any, list[dict[str, Any]]]:
 
 
 def _json_from(data: bytes) -> bytes:
+    """A command-shaped payload: the fields a command has (id, ts, seq, operator, …) with
+    values from the fuzzer, including the attacks of issue 15: deep nesting, lone surrogates,
+    control characters, huge strings, stale and future times, repeated ids."""
     rng = _rng(data)
-    keys = ["operator", "device", "action", "reason", "alarm_id", "note", "command", ""]
+    text = data.decode("utf-8", "replace")
+    now = time.time()
+    keys = ["id", "ts", "seq", "operator", "device", "action", "reason", "alarm_id", "note",
+            "command", "rule", "for_s", "end", "category", ""]
     vals: list[Any] = ["alice", "mallory", "控制室", "room-1", "cut_socket", "", None, 0, -1,
-                       1e308, True, [], {}, ["alice"], {"operator": "alice"}, "A251129001",
-                       data.decode("utf-8", "replace")]
-    obj = {rng.choice(keys): rng.choice(vals) for _ in range(rng.randrange(6))}
-    return json.dumps(obj, ensure_ascii=rng.random() < 0.5).encode()
+                       1, 2**63, 1e308, True, [], {}, ["alice"], {"operator": "alice"},
+                       "A251129001", text, "\ud800", "A1\nINFO forged", "\x1b[2J",
+                       "x" * rng.choice((64, 65, 1000, 1001, 70_000)), now, now - 61,
+                       now + 11, now - rng.random() * 50, "yesterday", float("nan"),
+                       f"id-{rng.randrange(50)}"]
+    obj: dict[str, Any] = {}
+    if rng.random() < 0.7:  # mostly well-formed around the edges
+        obj = {"id": f"id-{rng.randrange(1 << 30)}", "ts": now - rng.random() * 5,
+               "operator": rng.choice(["alice", "控制室", "mallory"]), "alarm_id": "A1",
+               "seq": rng.randrange(1, 5), "device": "room-1", "action": "cut_socket",
+               "reason": "fuzz", "rule": "malicious_load", "for_s": 600,
+               "note": "fuzz", "category": "false_alarm"}
+    for _ in range(rng.choice((0, 0, 1, 2, 5))):
+        obj[rng.choice(keys)] = rng.choice(vals)
+    try:
+        out = json.dumps(obj, ensure_ascii=rng.random() < 0.5, allow_nan=True)
+    except (ValueError, TypeError):
+        out = "{}"
+    shape = rng.random()
+    if shape < 0.05:
+        out = "[" * rng.randrange(1, 5000) + out
+    elif shape < 0.08:
+        out = '{"a":' * rng.randrange(1, 2000) + out
+    return out.encode("utf-8", "surrogatepass")
+
+
+_APPLIED_IDS: set[str] = set()
 
 
 def mqtt_command(data: bytes) -> None:
-    """A message on ``cmd/ack`` or ``cmd/action``: applied (only for a listed operator, with the
-    fields the gateway needs) or counted as ignored; never an exception."""
+    """A message on ``cmd/{ack,action,shelve,maintenance}`` or ``cmd/{login}/…``, retained or
+    not: applied
+    (only for a listed operator, with clean, bounded text, fresh, never the same id twice) or
+    counted as ignored; never an exception out of the sink."""
+    from gateway.inbound.guard import _UNSAFE, TEXT_LIMITS
+
     sink, applied = _sink()
-    topic = f"{sink.prefix}/cmd/{'action' if data[:1] and data[0] & 1 else 'ack'}"
-    payload = data[1:] if len(data) > 1 and data[0] & 2 else _json_from(data)
+    kinds = ("ack", "action", "shelve", "maintenance", "close")
+    kind = kinds[(data[0] ^ (data[-1] << 1)) % len(kinds)] if data else "ack"
+    login = ("alice", "mallory", "控制室", "a/b")[data[1] % 4] if len(data) > 1 and \
+        data[0] & 4 else None
+    topic = f"{sink.prefix}/cmd/{login + '/' if login else ''}{kind}"
+    flags = data[0] if data else 0
+    payload = data[2:] if len(data) > 2 and flags & 0x22 == 0x22 else _json_from(data)
+    retained = flags & 0x18 == 0x18
     before = (sink.commands_applied, sink.commands_ignored, len(applied))
-    _run(sink.handle_command(topic, payload))
+    _run(sink.handle_command(topic, payload, retained=retained))
     a, i, n = sink.commands_applied, sink.commands_ignored, len(applied)
     if (a - before[0]) + (i - before[1]) != 1:
         raise ContractBroken("a command was neither applied nor counted as ignored")
@@ -314,11 +354,25 @@ def mqtt_command(data: bytes) -> None:
         raise ContractBroken("applied count and commands passed on disagree")
     if n > before[2]:
         cmd = applied[-1]
+        if retained:
+            raise ContractBroken("a retained command was applied")
         if cmd["operator"] not in sink.cfg.operators:
             raise ContractBroken(f"passed on a command from {cmd['operator']!r}")
-        need = ("device", "action") if cmd["command"] == "action" else ("alarm_id",)
+        need = {"action": ("device", "action"), "ack": ("alarm_id", "seq"),
+                "shelve": ("device", "rule"), "maintenance": ("device",),
+                "close": ("alarm_id", "note", "category")}[cmd["command"]]
+        if cmd["command"] == "close" and login is None:
+            raise ContractBroken("a close was taken from a shared topic")
         if not all(cmd.get(k) for k in need):
             raise ContractBroken(f"passed on an incomplete command: {cmd}")
+        for k, v in cmd.items():
+            if isinstance(v, str) and (_UNSAFE.search(v) or len(v) > TEXT_LIMITS.get(k, 200)):
+                raise ContractBroken(f"passed on unclean or unbounded text in {k}")
+        if not abs(time.time() - float(cmd["ts"])) <= 61:
+            raise ContractBroken(f"passed on a command that is not fresh: ts {cmd['ts']}")
+        if cmd["id"] in _APPLIED_IDS:
+            raise ContractBroken(f"applied command id {cmd['id']!r} twice")
+        _APPLIED_IDS.add(cmd["id"])
         del applied[:]
 
 

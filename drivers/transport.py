@@ -110,6 +110,8 @@ class LinkSpec:
 
 _READS = {Table.HOLDING: "read_holding_registers", Table.INPUT: "read_input_registers",
           Table.COIL: "read_coils", Table.DISCRETE: "read_discrete_inputs"}
+_READ_FC = {Table.COIL: 1, Table.DISCRETE: 2, Table.HOLDING: 3, Table.INPUT: 4}
+FC_WRITE_COIL, FC_WRITE_REGISTER, FC_WRITE_REGISTERS = 5, 6, 16
 _Call = Callable[[AsyncModbusTcpClient | AsyncModbusSerialClient], Awaitable[Any]]
 
 
@@ -164,7 +166,7 @@ class Link:
         """Read one request from one unit. Raises a :class:`LinkError` subclass on failure."""
         read = _READS[request.table]
         rr = await self._transact(request, unit, "answer", lambda c: getattr(c, read)(
-            request.address, count=request.count, device_id=unit))
+            request.address, count=request.count, device_id=unit), _READ_FC[request.table])
         if rr.isError():
             code = int(getattr(rr, "exception_code", 0) or 0)
             raise ExceptionReply(code, request, unit)
@@ -185,13 +187,15 @@ class Link:
     async def write_coil(self, address: int, value: bool, unit: int) -> None:
         """Write one coil. Raises a :class:`LinkError` subclass on failure."""
         await self._write(Request(Table.COIL, address, 1), unit,
-                          lambda c: c.write_coil(address, bool(value), device_id=unit))
+                          lambda c: c.write_coil(address, bool(value), device_id=unit),
+                          FC_WRITE_COIL)
 
     async def write_register(self, address: int, value: int, unit: int) -> None:
         """Write one holding register (function 0x06)."""
         _check_word(value, address)
         await self._write(Request(Table.HOLDING, address, 1), unit,
-                          lambda c: c.write_register(address, value, device_id=unit))
+                          lambda c: c.write_register(address, value, device_id=unit),
+                          FC_WRITE_REGISTER)
 
     async def write_registers(self, address: int, values: Sequence[int], unit: int) -> None:
         """Write consecutive holding registers (function 0x10)."""
@@ -201,23 +205,42 @@ class Link:
             _check_word(v, address + i)
         words = list(values)
         await self._write(Request(Table.HOLDING, address, len(words)), unit,
-                          lambda c: c.write_registers(address, words, device_id=unit))
+                          lambda c: c.write_registers(address, words, device_id=unit),
+                          FC_WRITE_REGISTERS)
 
-    async def _write(self, request: Request, unit: int, call: _Call) -> None:
-        rr = await self._transact(request, unit, "confirm a write", call)
+    async def _write(self, request: Request, unit: int, call: _Call, fc: int) -> None:
+        rr = await self._transact(request, unit, "confirm a write", call, fc)
         if rr.isError():
             code = int(getattr(rr, "exception_code", 0) or 0)
             raise ExceptionReply(code, request, unit, op="write")
+        echoed = getattr(rr, "address", request.address)
+        if isinstance(echoed, int) and echoed != request.address:
+            raise BadReply(f"unit {unit} confirmed a write to {echoed}, not to "
+                           f"{request.address}: not taken as done")
 
-    async def _transact(self, request: Request, unit: int, verb: str, call: _Call) -> Any:
+    async def _transact(self, request: Request, unit: int, verb: str, call: _Call,
+                        fc: int) -> Any:
         """One transaction in the line's discipline: connect, keep the frame gap and any quiet
-        time, then map what went wrong onto the :class:`LinkError` kinds health counts."""
+        time, then map what went wrong onto the :class:`LinkError` kinds health counts.
+
+        A reply must answer this request: its function code (``fc``, or ``fc | 0x80`` for an
+        exception) and its unit id. A well-formed frame of another function (a holding read
+        answered as an input read) once passed as data and cleared ``comm_loss``: it is a
+        :class:`BadReply` now, counted in health, never data. pymodbus itself pairs a Modbus TCP
+        reply with its request by transaction id (a reply with another id is not this
+        request's reply: the request times out), and checks byte counts and CRCs while framing.
+        """
         await self.connect()
         wait = max(self._last_io + self.spec.frame_gap_s, self._quiet_until) - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            return await call(self._client)
+            rr = await call(self._client)
+            _check_reply(rr, fc, unit, self.spec)
+            return rr
+        except BadReply:
+            self._quiet_until = time.monotonic() + self.spec.timeout_s / 2
+            raise
         except ConnectionException as exc:
             raise NotConnected(f"{self.spec.describe()}: connection lost ({exc})") from exc
         except ModbusIOException as exc:
@@ -232,6 +255,17 @@ class Link:
                 from exc
         finally:
             self._last_io = time.monotonic()
+
+
+def _check_reply(rr: Any, fc: int, unit: int, spec: LinkSpec) -> None:
+    got_fc = getattr(rr, "function_code", None)
+    if not isinstance(got_fc, int) or got_fc & 0x7F != fc:
+        raise BadReply(f"unit {unit} on {spec.describe()} answered function {got_fc} to a "
+                       f"request of function {fc}: not this request's reply, ignored")
+    got_unit = getattr(rr, "dev_id", unit)
+    if isinstance(got_unit, int) and got_unit != unit and unit != 0:
+        raise BadReply(f"a reply from unit {got_unit} came to a request to unit {unit} on "
+                       f"{spec.describe()}: not this request's reply, ignored")
 
 
 def _check_word(value: int, address: int) -> None:

@@ -225,6 +225,9 @@ class GatewayHealth:
     sms_sent: int | None = None
     sms_failed: int | None = None
     modem_signal_csq: int | None = None
+    ledger_held: int = 0  # alarm events waiting in memory for the ledger (locked, disk full)
+    ledger_blocked_s: float = 0.0  # for how long the ledger has not taken writes
+    outbox_held: int = 0  # records waiting in memory for the outbox
 
     def as_fields(self) -> dict[str, float | int]:
         """Flat fields for the wire; paging fields only when paging is on."""

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,43 @@ MIN_SECRET_LEN = 4
 MASK = "***"
 
 
+class DataDirError(OSError):
+    """The data directory cannot be used; the message says why and what to do."""
+
+
+def data_dir_problems(data: Path) -> list[str]:
+    """Why the gateway could not keep its stores in ``data``: a symlink (whose target the
+    gateway would chmod), not a directory, or not writable (a read-only mount, wrong owner).
+    Written to by creating and removing a file, as the gateway will."""
+    data = Path(os.path.abspath(data))
+    if data.is_symlink():
+        return [f"data_dir {data} is a symbolic link (to {os.readlink(data)}); give the real "
+                "directory: the gateway would tighten the modes of what it points to"]
+    probe = data
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return [f"data_dir {data}: {probe} is not a directory"]
+    try:
+        fd, name = tempfile.mkstemp(prefix=".firegate-check-", dir=probe)
+    except OSError as exc:
+        what = "it" if probe == data else f"{probe}, where it would be created,"
+        return [f"data_dir {data}: {what} is not writable by this user ({exc.strerror}); the "
+                "gateway keeps its ledger and outbox there"]
+    os.close(fd)
+    os.unlink(name)
+    return []
+
+
 def prepare_data_dir(data: Path, stores: Iterable[str] = ("ledger.sqlite", "outbox.sqlite",
                                                           "actions.sqlite")
                      ) -> None:
     """Create the directory 0750 and the stores 0640 before SQLite opens them: SQLite gives its
-    WAL and shared-memory files the mode of the database, so they start private too."""
+    WAL and shared-memory files the mode of the database, so they start private too. Raises
+    :class:`DataDirError` for a symlinked or unwritable directory."""
+    problems = data_dir_problems(data)
+    if problems:
+        raise DataDirError(problems[0])
     # Created 0750 from the start: a directory the gateway makes itself is never reported as
     # "tightened" (the demo's temporary directory used to be, at every run).
     data.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)

@@ -7,7 +7,9 @@
 | ``exception`` | an exception reply, ``code`` 4 (device failure) unless told otherwise        |
 | ``garbage`` | a malformed reply: ``mode`` ``corrupt`` (RTU: wrong CRC; TCP: a byte count    |
 |             | that disagrees with the frame), ``truncate`` (the first half of the frame),   |
-|             | or ``noise`` (random bytes of the same length)                                |
+|             | ``noise`` (random bytes of the same length), or a well-formed frame that      |
+|             | answers the wrong request: ``wrong_function`` (a holding-register read        |
+|             | answered as an input-register read, same data) or ``wrong_unit``              |
 
 A fault can also hold a whole bus (``BUS_WIDE``): a cut or shorted RS-485 pair silences every
 device, a noisy line garbles every reply.
@@ -26,7 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 FAULT_KINDS = ("offline", "slow", "exception", "garbage")
-GARBAGE_MODES = ("corrupt", "truncate", "noise")
+GARBAGE_MODES = ("corrupt", "truncate", "noise", "wrong_function", "wrong_unit")
+# The function code a confused (or malicious) device answers instead: same layout of data.
+_OTHER_FUNCTION = {1: 2, 2: 1, 3: 4, 4: 3}
 DEFAULT_SLOW_S = 0.3
 BUS_WIDE = -1  # the unit key of a fault that holds every device of the bus
 
@@ -119,6 +123,18 @@ def mangle(frame: bytes, framing: str, mode: str, rng: random.Random) -> bytes:
     if mode == "noise":
         return bytes(rng.randrange(256) for _ in frame)
     buf = bytearray(frame)
+    if mode in ("wrong_function", "wrong_unit"):
+        unit_at, fc_at = (0, 1) if framing == "rtu" else (6, 7)
+        if len(buf) <= fc_at:
+            return bytes(buf)
+        if mode == "wrong_function":
+            buf[fc_at] = _OTHER_FUNCTION.get(buf[fc_at], buf[fc_at])
+        else:
+            buf[unit_at] = (buf[unit_at] % 247) + 1
+        if framing == "rtu":
+            crc = _crc16(bytes(buf[:-2]))
+            buf[-2:] = crc.to_bytes(2, "little")
+        return bytes(buf)
     if framing == "rtu":
         buf[-1] ^= 0xFF
         buf[-2] ^= 0x5A
@@ -127,3 +143,13 @@ def mangle(frame: bytes, framing: str, mode: str, rng: random.Random) -> bytes:
     else:
         buf[-1] ^= 0xFF
     return bytes(buf)
+
+
+def _crc16(data: bytes) -> int:
+    """Modbus RTU CRC-16 (polynomial 0xA001, initial 0xFFFF)."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc

@@ -35,10 +35,11 @@ class RequestQueue:
     """Both ends: :meth:`submit` / :meth:`wait` for the command line, :meth:`take` /
     :meth:`answer` for the gateway."""
 
-    def __init__(self, data_dir: str | Path, *, ttl_s: float = TTL_S) -> None:
+    def __init__(self, data_dir: str | Path, *, ttl_s: float = TTL_S,
+                 busy_timeout_s: float = 10.0) -> None:
         self.path = Path(data_dir) / FILE
         self.ttl_s = ttl_s
-        self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        self.db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
 

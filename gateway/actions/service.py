@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,8 @@ from drivers.codecs import decode
 from drivers.model import Request, Table, Value
 from drivers.profiles import ActionDef, Profile
 from drivers.transport import Line, LinkError
+from gateway.alarms.ledger import WRITE_RESULTS
+from gateway.inbound.guard import Refusal, clean_text, escape_controls, shown
 from gateway.records import ActionRecord, AlarmTransition
 
 if TYPE_CHECKING:
@@ -121,6 +124,7 @@ class ActionService:
         lock = self._lock.setdefault(req.device, asyncio.Lock())
         async with lock:  # one action per device at a time: checks see the previous result
             try:
+                _clean(req)
                 act, prof = self._allowed(req)
                 self._who(req, act)
                 await self._interlocks(req, act, prof)
@@ -129,11 +133,26 @@ class ActionService:
                 return self._finish(req, None, "refused", str(exc))
             if req.dry_run or self.cfg.dry_run:
                 return self._finish(req, act, "dry_run", "dry run: would " + self._what(req, act))
+            # Audit before action: the row is on disk (fsynced) before the device is touched,
+            # and it counts against the rate limit from then on; no row, no write.
+            try:
+                audit_id = self.gw.ledger.record_action(
+                    who=req.who, via=req.via, device=req.device, action=req.action,
+                    params=self._params(req, act, "writing", "about to write"),
+                    result="writing", ts=self.clock(), alarm_id=req.alarm_id,
+                    note=req.reason or None)
+            except Exception as exc:
+                self.counters["refused"] += 1
+                detail = f"not written: the audit record cannot be stored ({exc})"
+                log.error("action %s on %s by %s: %s", req.action, req.device, shown(req.who),
+                          detail)
+                return ActionResult(req, "refused", detail)
             try:
                 await self._write(req, act)
             except (LinkError, ValueError) as exc:
-                return self._finish(req, act, "failed", f"the write did not go through: {exc}")
-            return await self._confirm(req, act, prof)
+                return self._finish(req, act, "failed", f"the write did not go through: {exc}",
+                                    audit_id=audit_id)
+            return await self._confirm(req, act, prof, audit_id)
 
     def _allowed(self, req: ActionRequest) -> tuple[ActionDef, Profile]:
         dev = self.gw.devices.get(req.device)
@@ -210,7 +229,7 @@ class ActionService:
     def _rate(self, req: ActionRequest) -> None:
         since = self.clock() - 3600
         writes = [r for r in self.gw.ledger.actions(req.device)
-                  if r["ts"] >= since and r["result"] in ("done", "failed")]
+                  if r["ts"] >= since and r["result"] in WRITE_RESULTS]
         if len(writes) >= self.cfg.max_per_device_per_hour:
             raise Refused(f"{req.device} already had {len(writes)} writes in the last hour "
                           f"(actions.max_per_device_per_hour is "
@@ -248,10 +267,11 @@ class ActionService:
             return bool(data[0])
         return decode(pt, [int(w) for w in data])
 
-    async def _confirm(self, req: ActionRequest, act: ActionDef, prof: Profile) -> ActionResult:
+    async def _confirm(self, req: ActionRequest, act: ActionDef, prof: Profile,
+                       audit_id: int) -> ActionResult:
         if act.readback is None:
             return self._finish(req, act, "done", self._what(req, act) + " (no read-back "
-                                "defined by the profile)")
+                                "defined by the profile)", audit_id=audit_id)
         last: Value | None = None
         error = ""
         for i in range(self.cfg.readback_tries):
@@ -264,39 +284,58 @@ class ActionService:
             if _same(last, act.expect):
                 self.gw.remember(req.device, act.readback, last)
                 return self._finish(req, act, "done", f"{self._what(req, act)}; read back "
-                                    f"{act.readback} = {_show(last)}", readback=last)
+                                    f"{act.readback} = {_show(last)}", readback=last,
+                                    audit_id=audit_id)
         if last is None:
             detail = f"written, but {act.readback} could not be read back: {error}"
         else:
             detail = (f"written, but {req.device} did not confirm: {act.readback} reads "
                       f"{_show(last)}, expected {_show(act.expect)}; check the device on site")
-        return self._finish(req, act, "failed", detail, readback=last)
+        return self._finish(req, act, "failed", detail, readback=last, audit_id=audit_id)
 
     # ------------------------------------------------------------------ audit
-    def _finish(self, req: ActionRequest, act: ActionDef | None, outcome: Outcome, detail: str,
-                readback: Value | None = None) -> ActionResult:
-        now = self.clock()
-        params: dict[str, object] = {"reason": req.reason, "outcome": outcome, "detail": detail,
+    def _params(self, req: ActionRequest, act: ActionDef | None, outcome: str, detail: str,
+                readback: Value | None = None) -> dict[str, object]:
+        params: dict[str, object] = {"reason": escape_controls(req.reason), "outcome": outcome,
+                                     "detail": escape_controls(detail),
                                   "dry_run": req.dry_run or self.cfg.dry_run}
         if act is not None:
             params.update(kind=act.kind, table=act.table, address=act.address,
                           value=act.value, readback=act.readback, expect=act.expect,
                           read=readback)
-        audit_id = self.gw.ledger.record_action(
-            who=req.who, via=req.via, device=req.device, action=req.action, params=params,
-            result=outcome, ts=now, alarm_id=req.alarm_id, note=req.reason or None)
+        return params
+
+    def _finish(self, req: ActionRequest, act: ActionDef | None, outcome: Outcome, detail: str,
+                readback: Value | None = None, audit_id: int = 0) -> ActionResult:
+        now = self.clock()
+        params = self._params(req, act, outcome, detail, readback)
+        try:
+            if audit_id:
+                self.gw.ledger.finish_action(audit_id, result=outcome, params=params)
+            else:
+                audit_id = self.gw.ledger.record_action(
+                    who=escape_controls(req.who), via=req.via, device=escape_controls(req.device),
+                    action=escape_controls(req.action), params=params, result=outcome, ts=now,
+                    alarm_id=req.alarm_id, note=escape_controls(req.reason) or None)
+        except Exception as exc:  # the "writing" row stays: it still counts for the rate
+            log.error("cannot record the outcome of action %s on %s (%s): %s",
+                      shown(req.action), shown(req.device), outcome, exc)
         res = ActionResult(req, outcome, detail, audit_id, readback, now)
         self.counters[outcome] += 1
         level = logging.INFO if res.ok else logging.WARNING
-        log.log(level, "action %s on %s by %s via %s: %s — %s", req.action, req.device, req.who,
-                req.via, outcome, detail)
+        log.log(level, "action %s on %s by %s via %s: %s — %s", shown(req.action),
+                shown(req.device), shown(req.who), req.via, outcome, shown(detail, 300))
         self._publish(res, act)
         return res
 
     def _publish(self, res: ActionResult, act: ActionDef | None) -> None:
         """An ``action`` record on the alarm lane: MQTT ``events`` and InfluxDB ``alarm``. It
         is born closed, so it never stays retained and the notifier never pages for it."""
-        req = res.request
+        # Escaped: a refused request may carry text that cannot be stored or shown as it is.
+        r = res.request
+        req = ActionRequest(escape_controls(r.device), escape_controls(r.action),
+                            who=escape_controls(r.who), via=r.via,
+                            reason=escape_controls(r.reason), alarm_id=r.alarm_id)
         tags = self.gw.tags.get(req.device, {})
         rec = ActionRecord(
             id=f"action-{res.audit_id}", ts=res.ts, device=req.device, action=req.action,
@@ -357,18 +396,33 @@ class ActionService:
         """Take requests handed in by ``firegate action`` through the data directory."""
         from gateway.actions.requests import RequestQueue
 
-        with RequestQueue(self.gw.cfg.gateway.data_dir) as queue:
+        # A short busy wait: a shell holding the queue's lock delays requests, never the loop.
+        with RequestQueue(self.gw.cfg.gateway.data_dir, busy_timeout_s=0.05) as queue:
             try:
                 while True:
-                    for rid, req in queue.take():
-                        res = await self.request(req)
-                        queue.answer(rid, res)
+                    try:
+                        for rid, req in queue.take():
+                            res = await self.request(req)
+                            queue.answer(rid, res)
+                    except sqlite3.Error as exc:
+                        log.warning("the action request queue is busy (%s); trying again", exc)
                     await asyncio.sleep(self.cfg.request_poll_s)
             finally:
                 for t in self._pending.values():
                     t.cancel()
                 with contextlib.suppress(Exception):
                     await asyncio.gather(*self._pending.values(), return_exceptions=True)
+
+
+def _clean(req: ActionRequest) -> None:
+    """Every text of a request fit to store and show (a lone surrogate in a reason once made
+    the audit fail after the write), whatever channel it came by."""
+    try:
+        for name in ("device", "action", "reason"):
+            clean_text(getattr(req, name), name)
+        clean_text(req.who, "operator")
+    except Refusal as exc:
+        raise Refused(exc.reason) from None
 
 
 def _same(got: Value | None, want: object) -> bool:

@@ -84,7 +84,17 @@ CREATE TABLE IF NOT EXISTS actions (
     via TEXT NOT NULL, device TEXT NOT NULL, action TEXT NOT NULL, params TEXT NOT NULL,
     result TEXT NOT NULL, alarm_id TEXT, note TEXT
 );
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, channel TEXT NOT NULL,
+    kind TEXT NOT NULL, cmd_id TEXT, operator TEXT, outcome TEXT NOT NULL, detail TEXT
+);
+CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts);
 """
+# Results of an action audit row that count against the rate limit: a write that was about to
+# go out ("writing", written before the device is touched) counts even if its end never got
+# recorded, so a failing audit cannot bypass the limit.
+WRITE_RESULTS = ("writing", "done", "failed")
+MAX_NOTE_CHARS = 2000  # a closing note is a paragraph for the review, not a document
 
 
 @dataclass(slots=True)
@@ -201,13 +211,16 @@ class Ledger:
     """``with Ledger(data_dir / "ledger.sqlite") as ledger: ledger.apply(event)``."""
 
     def __init__(self, path: str | Path, *, repeat_window_s: float = 7 * 86400.0,
-                 utc_offset_h: float = 8.0, repeats: Repeats | None = None) -> None:
+                 utc_offset_h: float = 8.0, repeats: Repeats | None = None,
+                 busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
         self.repeat_window_s = repeat_window_s
         self.repeats = repeats or Repeats()
         self.tz = timezone(timedelta(hours=utc_offset_h))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        # The running gateway opens it with a short busy timeout (its loop must not wait for
+        # another process's lock: the events wait in memory instead); the shell waits longer.
+        self.db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -400,14 +413,25 @@ class Ledger:
 
     # ------------------------------------------------------------------ people
     def ack(self, alarm_id: str, who: str, via: str = "cli",
-            ts: float | None = None) -> builtins.list[AlarmTransition]:
+            ts: float | None = None, seq: int | None = None
+            ) -> builtins.list[AlarmTransition]:
         """A person has seen the alarm. Raises KeyError for an unknown id and LedgerError when
-        it is closed or already acknowledged."""
+        it is closed or already acknowledged. ``seq`` (MQTT acks carry it) is the alarm's seq
+        the person saw, and ``alarm_id`` may name the occurrence (``A260301001#2``, its
+        ``occurrence_id``): an ack of an earlier occurrence never silences the one raised
+        since."""
         ts = time.time() if ts is None else ts
         if not who.strip():
             raise LedgerError("say who acknowledges (a name or phone number)")
+        alarm_id, _, occurrence = alarm_id.partition("#")
         with self._tx():
             a = self._require(alarm_id)
+            if occurrence and occurrence.strip() != str(a.occurrence):
+                raise LedgerError(f"the acknowledgement names occurrence {occurrence.strip()} of "
+                                  f"alarm {a.id}; it is at occurrence {a.occurrence} now: look "
+                                  "at it again and acknowledge that")
+            if seq is not None:
+                self._same_occurrence(a, seq)
             if a.state == "closed":
                 raise LedgerError(f"alarm {a.id} was closed by {a.closed_by} at "
                                   f"{self.local(a.closed_at)}; nothing to acknowledge")
@@ -419,6 +443,21 @@ class Ledger:
                 a.state = "acknowledged"
             return [self._save(a, "ack", ts)]
 
+    def occurrence_seq(self, alarm_id: str) -> int:
+        """The seq of the alarm's latest raise: its current occurrence."""
+        row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE alarm_id = ? "
+                              "AND event = 'raise'", (alarm_id.strip(),)).fetchone()
+        return int(row[0])
+
+    def _same_occurrence(self, a: Alarm, seq: int) -> None:
+        if seq > a.seq:
+            raise LedgerError(f"alarm {a.id} has no seq {seq} yet (it is at {a.seq})")
+        raised = self.occurrence_seq(a.id)
+        if seq < raised:
+            raise LedgerError(f"the acknowledgement names seq {seq} of alarm {a.id}, an earlier "
+                              f"occurrence; it raised again at seq {raised}: look at it again "
+                              "and acknowledge that")
+
     def close(self, alarm_id: str, who: str, note: str, ts: float | None = None,
               category: str | None = None) -> builtins.list[AlarmTransition]:
         """A person closes a cleared alarm with a note of what was found and done (销号) and a
@@ -429,6 +468,9 @@ class Ledger:
         if not note or not note.strip():
             raise LedgerError("a note is required to close an alarm: write what was found and "
                               "what was done, for the two-monthly review")
+        if len(note) > MAX_NOTE_CHARS:
+            raise LedgerError(f"the note is {len(note)} characters long; at most "
+                              f"{MAX_NOTE_CHARS}: write the summary, keep reports elsewhere")
         if category is not None and category not in CATEGORIES:
             raise LedgerError(f"unknown category {category!r}; use one of: "
                               f"{', '.join(CATEGORIES)}")
@@ -491,13 +533,50 @@ class Ledger:
                       note: str | None = None) -> int:
         """Audit of an action on a device (a remote trip, a setting written): who, how, result."""
         ts = time.time() if ts is None else ts
-        with self._tx():
+        with self._durable(), self._tx():
             cur = self.db.execute(
                 "INSERT INTO actions (ts, who, via, device, action, params, result, alarm_id, "
                 "note) VALUES (?,?,?,?,?,?,?,?,?)",
                 (ts, who, via, device, action, json.dumps(params or {}, ensure_ascii=False),
                  result, alarm_id, note))
             return int(cur.lastrowid or 0)
+
+    def finish_action(self, audit_id: int, *, result: str,
+                      params: Mapping[str, object]) -> None:
+        """The outcome of an action whose ``writing`` row was recorded before the write."""
+        with self._durable(), self._tx():
+            self.db.execute("UPDATE actions SET result = ?, params = ? WHERE id = ?",
+                            (result, json.dumps(params, ensure_ascii=False), audit_id))
+
+    @contextmanager
+    def _durable(self) -> Iterator[None]:
+        """Commit with an fsync of the WAL (``synchronous=FULL``): an audit row written before
+        a device write must survive a power cut that follows it."""
+        self.db.execute("PRAGMA synchronous=FULL")
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def record_command(self, *, ts: float, channel: str, kind: str, cmd_id: str | None,
+                       operator: str | None, outcome: str, detail: str = "") -> int:
+        """Audit of an inbound command (accepted or refused, and why)."""
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO commands (ts, channel, kind, cmd_id, operator, outcome, detail) "
+                "VALUES (?,?,?,?,?,?,?)", (ts, channel, kind, cmd_id, operator, outcome, detail))
+            return int(cur.lastrowid or 0)
+
+    def commands(self, since: float = 0.0) -> builtins.list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM commands WHERE ts >= ? ORDER BY id",
+                               (since,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def seen_command_ids(self, since: float) -> builtins.list[tuple[str, float]]:
+        """Ids of commands received since ``since``: a replay after a restart is refused too."""
+        rows = self.db.execute("SELECT cmd_id, ts FROM commands WHERE ts >= ? AND cmd_id IS NOT "
+                               "NULL", (since,)).fetchall()
+        return [(str(r[0]), float(r[1])) for r in rows]
 
     def actions(self, device: str | None = None) -> builtins.list[dict[str, Any]]:
         sql = "SELECT * FROM actions" + (" WHERE device = ?" if device else "") + " ORDER BY id"

@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway.alarms.ledger import CATEGORIES, Alarm, Ledger, LedgerError, by_severity, parse_when
 from gateway.alarms.review import build, write_csv, write_html
+from gateway.inbound.guard import escape_controls
 
 OK, NOT_FOUND, BAD_INPUT, PENDING = 0, 1, 2, 3
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -193,8 +194,10 @@ def _line(ledger: Ledger, a: Alarm, lang: str) -> str:
         extra += f" [{a.category}]"
     if a.suppressed:
         extra += f" [{a.suppressed}]"
-    return (f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
-            f"{a.rule:<17} {a.device}{'/' + a.channel if a.channel else ''}{extra}  {msg}")
+    # Escaped: notes, names and messages may hold what a terminal would obey (escape codes).
+    return escape_controls(
+        f"{a.id}  {ledger.local(a.first_raised_at)}  {a.severity:<8} {a.state:<12} "
+        f"{a.rule:<17} {a.device}{'/' + a.channel if a.channel else ''}{extra}  {msg}")
 
 
 def _ack(ledger: Ledger, args: argparse.Namespace) -> int:
@@ -265,9 +268,11 @@ def _history(ledger: Ledger, args: argparse.Namespace) -> int:
         elif ev == "overdue":
             more = f"escalated to level {h.overdue_level}: {h.escalated_to or ''} "
         occ = f"#{h.occurrence}"
-        print(f"{h.seq:>3} {occ:>3} {ledger.local(h.ts)}  {ev:<7} {h.state:<12} "
-              f"{h.severity:<8} {('by ' + who) if who else ''} {more}"
-              f"{(h.note or '') if ev == 'close' else ''}  {h.message_zh}".rstrip())
+        # A note or a name can hold terminal escape codes or line breaks: shown, never obeyed.
+        print(escape_controls(
+            f"{h.seq:>3} {occ:>3} {ledger.local(h.ts)}  {ev:<7} {h.state:<12} "
+            f"{h.severity:<8} {('by ' + who) if who else ''} {more}"
+            f"{(h.note or '') if ev == 'close' else ''}  {h.message_zh}".rstrip()))
     return OK
 
 

@@ -45,8 +45,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for w in warnings(cfg, profiles):
             print(f"warning: {w}", file=sys.stderr)
         return 0
-    from gateway.security import loose_modes
+    from gateway.security import data_dir_problems, loose_modes
 
+    bad = data_dir_problems(cfg.gateway.data_dir)
+    if bad:
+        for msg in bad:
+            print(f"error: {args.config}: gateway.data_dir: {msg}", file=sys.stderr)
+        return EXIT_INVALID
     for path, now, want in loose_modes(cfg.gateway.data_dir):
         print(f"warning: {path} is mode {now:o}; the gateway tightens it to {want:o} at start "
               f"(chmod {want:o} {path})", file=sys.stderr)
@@ -67,9 +72,15 @@ def _load(path: Path) -> Config | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from gateway.runtime.process import run_gateway
+    from gateway.security import data_dir_problems
 
     cfg = _load(args.config)
     if cfg is None:
+        return EXIT_INVALID
+    bad = data_dir_problems(cfg.gateway.data_dir)
+    if bad:
+        for msg in bad:
+            print(f"error: {args.config}: gateway.data_dir: {msg}", file=sys.stderr)
         return EXIT_INVALID
     return asyncio.run(run_gateway(cfg, for_s=args.for_s, summary=args.summary,
                                    view=not args.no_view))

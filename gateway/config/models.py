@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,21 +417,45 @@ def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> Iterator[tuple[
 
 
 _SECRET_NAME = re.compile(r"pass|token|secret|key|pwd|pin|credential", re.IGNORECASE)
+# Where ``${file:…}`` may read from, besides the configuration's own directory.
+SECRET_DIRS = (Path("/etc/firegate"), Path("/run/secrets"))
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def _field_kind(path: tuple[str | int, ...]) -> str:
+    """``secret`` (a password, token or key: ``${ENV}`` and ``${file:…}``), ``path`` (a
+    ``*_file`` setting: ``${ENV}`` only, e.g. systemd's $CREDENTIALS_DIRECTORY) or ``plain``
+    (neither: a name or a location is published, so nothing is substituted into it)."""
+    name = str(path[-1]) if path and isinstance(path[-1], str) else ""
+    if name.endswith(("_file", "_dir")):
+        return "path"
+    return "secret" if _SECRET_NAME.search(name) else "plain"
 
 
 def _substitute(data: Any, path: tuple[str | int, ...], missing: list[tuple[tuple[str | int, ...],
                                                                            str]],
-                secrets: list[str] | None = None) -> Any:
+                secrets: list[str] | None = None, base: Path | None = None) -> Any:
     if isinstance(data, dict):
-        return {k: _substitute(v, (*path, k), missing, secrets) for k, v in data.items()}
+        return {k: _substitute(v, (*path, k), missing, secrets, base) for k, v in data.items()}
     if isinstance(data, list):
-        return [_substitute(v, (*path, i), missing, secrets) for i, v in enumerate(data)]
+        return [_substitute(v, (*path, i), missing, secrets, base) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
+        kind = _field_kind(path)
+        refs = list(_ENV.finditer(data))
+        if refs and (kind == "plain" or (kind == "path" and any(m.group(3) for m in refs))):
+            # ``${HOME}`` in gateway.name, ``${file:/etc/shadow}`` in a device's location: the
+            # text would be published on MQTT. Refused, naming the field and its line.
+            ref = refs[0].group(0)[:60]
+            where = ("secret fields (passwords, tokens, keys)" if kind == "plain" else
+                     "secret fields; a *_file setting takes ${ENV} only")
+            missing.append((path, f"plain:{ref} is substituted only in {where}; write the "
+                            "value here itself"))
+            return data
 
         def repl(m: re.Match[str]) -> str:
             # One pass for both forms: a secret's own text is never substituted again.
             if m.group(3) is not None:
-                text = _read_secret_file(m.group(3).strip(), path, missing)
+                text = _read_secret_file(m.group(3).strip(), path, missing, base)
                 if secrets is not None and text:
                     secrets.append(text)
                 return text
@@ -453,12 +478,35 @@ log = logging.getLogger("firegate.config")
 
 
 def _read_secret_file(name: str, path: tuple[str | int, ...],
-                      missing: list[tuple[tuple[str | int, ...], str]]) -> str:
-    """``${file:/etc/firegate/mqtt.pass}``: a secret kept in a file only the service can read."""
+                      missing: list[tuple[tuple[str | int, ...], str]],
+                      base: Path | None = None) -> str:
+    """``${file:/etc/firegate/mqtt.pass}``: a secret kept in a file only the service can read.
+    Only a regular file, of at most 64 KB, under /etc/firegate, /run/secrets or the
+    configuration's own directory (``${file:/dev/zero}`` once read until MemoryError)."""
     p = Path(name)
+    if base is not None and not p.is_absolute():
+        p = base / p
+    allowed = [d for d in (*SECRET_DIRS, base) if d is not None]
     try:
-        mode = p.stat().st_mode
-        text = p.read_text(encoding="utf-8")
+        real = p.resolve()
+        if not any(real.is_relative_to(d.resolve()) for d in allowed):
+            dirs = ", ".join(str(d) for d in allowed)
+            raise OSError(0, f"not in a directory secrets may come from ({dirs})")
+        st = real.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "not a regular file")
+        if st.st_size > MAX_SECRET_BYTES:
+            raise OSError(0, f"{st.st_size} bytes; a secret file holds at most "
+                          f"{MAX_SECRET_BYTES}")
+        mode = st.st_mode
+        with open(real, "rb") as f:
+            raw = f.read(MAX_SECRET_BYTES + 1)
+        if len(raw) > MAX_SECRET_BYTES:
+            raise OSError(0, f"more than {MAX_SECRET_BYTES} bytes")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        missing.append((path, f"file:{name}:not UTF-8 text"))
+        return ""
     except OSError as exc:
         missing.append((path, f"file:{name}:{exc.strerror or exc}"))
         return ""
@@ -553,7 +601,16 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
     lines = dict(_lines(node))
     missing: list[tuple[tuple[str | int, ...], str]] = []
     secrets: list[str] = []
-    data = _substitute(data, (), missing, secrets)
+    data = _substitute(data, (), missing, secrets, path.parent.resolve())
+    # A secret's text typed into a field that is published (a name, a location) would go out on
+    # MQTT, InfluxDB, SMS and into the ledger: refused here, so no output has to mask it.
+    known = [s for s in secrets if len(s) >= 4] + [
+        v for p, v in _strings(data) if _field_kind(p) == "secret" and len(v) >= 6
+        and "${" not in v]
+    for loc, value in _strings(data):
+        if _field_kind(loc) == "plain" and any(s in value for s in known):
+            missing.append((loc, "plain:this field holds the text of a secret (a password, "
+                            "token or key), and it would be published; remove it"))
     try:
         return _validate(data, fname, lines, missing, path, check_profiles)
     except ConfigError as exc:
@@ -562,6 +619,18 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
         # A secret put in the wrong field must not come back in the error that names it.
         raise ConfigError([Problem(p.file, p.line, p.field, _redact(p.message, secrets))
                            for p in exc.problems]) from None
+
+
+def _strings(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
+                                                                                ...], str]]:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _strings(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _strings(v, (*path, i))
+    elif isinstance(data, str):
+        yield path, data
 
 
 def _redact(text: str, secrets: list[str]) -> str:
@@ -577,7 +646,8 @@ def _validate(data: Any, fname: str, lines: dict[tuple[str | int, ...], int],
     problems = [
         Problem(fname, _line_for(loc, lines), _field_name(loc, data),
                 f"cannot read secret file {var.split(':')[1]}: {var.split(':', 2)[2]}"
-                if var.startswith("file:") else
+                if var.startswith("file:") else var.removeprefix("plain:")
+                if var.startswith("plain:") else
                 f"environment variable {var} is not set (export it, or write ${{{var}:-default}})")
         for loc, var in missing
     ]

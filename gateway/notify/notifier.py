@@ -30,6 +30,7 @@ import fnmatch
 import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.sms.modem import IncomingSms, ModemError, ModemSilent
+from gateway.inbound.guard import shown
 from gateway.notify.config import NotifyConfig
 from gateway.notify.escalation import Escalation
 from gateway.notify.followup import FireFollowUp
@@ -48,7 +50,7 @@ from gateway.notify.store import PageStore, StoredPage
 from gateway.notify.storm import OutMessage, PageItem, StormControl
 from gateway.notify.text import compose, confirmation, local_tz, overdue_text, where
 from gateway.records import AlarmTransition
-from gateway.runtime.aio import run_all
+from gateway.runtime.aio import run_all, wait_writable
 
 log = logging.getLogger("firegate.notify")
 
@@ -100,7 +102,11 @@ class Notifier:
         self.names = Names.of(identity)  # 北校区, 3号宿舍楼: what pages say
         self.storm = StormControl(cfg.storm)
         self.followup = FireFollowUp(cfg.fire_zone_window_s)
-        self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite")
+        # A short busy wait: a process holding notify.sqlite delays pages (held in memory, in
+        # order), never the event loop.
+        self.store = PageStore(Path(data_dir or identity.data_dir) / "notify.sqlite",
+                               busy_timeout_s=0.05)
+        self._held: list[tuple[str, str, dict[str, str], list[str], bool, str]] = []
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
         self.retired: dict[str, str] = {}  # code of an earlier occurrence -> its occurrence id
@@ -281,15 +287,16 @@ class Notifier:
                 a = self.alarms[alarm_id]
                 person = self.rota.cfg.people.get(who)
                 name = (person.name_zh if person is not None else "") or who
-                self.store.add(sender, confirmation(a.code, name, a.transition, self.names),
-                               {"what": "已确认", "code": a.code}, [alarm_id], False, "confirm")
+                self._add(sender, confirmation(a.code, name, a.transition, self.names),
+                          {"what": "已确认", "code": a.code}, [alarm_id], False, "confirm")
                 self._wake_send.set()
         entry = {"ts": self.clock(), "sender": sender, "text": text, "who": who,
                  "alarm_id": alarm_id if outcome == "acknowledged" else None,
                  "outcome": outcome}
         self.replies.append(entry)
         (log.info if outcome == "acknowledged" else log.warning)(
-            "SMS reply from %s (%s) %r: %s", sender, who or "unknown", text, outcome)
+            "SMS reply from %s (%s) %s: %s", shown(sender, 40), shown(who or "unknown", 40),
+            shown(text), outcome)
         return outcome
 
     def _ledger_ack(self, alarm_id: str, who: str) -> bool:
@@ -323,8 +330,8 @@ class Notifier:
     def _store(self, out: list[OutMessage]) -> None:
         for msg in out:
             text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz, self.names)
-            self.store.add(msg.phone, text, params, [i.alarm_id for i in msg.items],
-                           msg.critical, msg.kind)
+            self._add(msg.phone, text, params, [i.alarm_id for i in msg.items],
+                      msg.critical, msg.kind)
         if out:
             self._wake_send.set()
 
@@ -339,7 +346,8 @@ class Notifier:
     # ------------------------------------------------------------------ sending
     def _retry_now(self) -> None:
         """A channel came back: pending pages go now instead of at their next retry."""
-        self.store.db.execute("UPDATE pages SET next_try=0 WHERE state='pending'")
+        with contextlib.suppress(sqlite3.OperationalError):  # locked: they go at next_try
+            self.store.db.execute("UPDATE pages SET next_try=0 WHERE state='pending'")
         self._wake_send.set()
 
     async def _deliver(self, page: StoredPage) -> bool:
@@ -411,12 +419,42 @@ class Notifier:
 
     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that meets a
     # finishing wait, and the notifier would then outlive its TaskGroup.
+    def _add(self, phone: str, text: str, params: dict[str, str], alarm_ids: list[str],
+             critical: bool, kind: str) -> None:
+        """Store a page; while the store is locked by another process it waits in memory, in
+        order, and is stored by the scheduler once the lock is free (never lost, never a
+        blocked loop)."""
+        row = (phone, text, params, alarm_ids, critical, kind)
+        if not self._held:
+            try:
+                self.store.add(*row)
+                return
+            except sqlite3.OperationalError as exc:
+                log.error("cannot store a page in %s (%s): held in memory and stored when it "
+                          "can be", self.store.path, exc)
+        self._held.append(row)
+
+    async def _store_held(self) -> None:
+        if not self._held:
+            return
+        await asyncio.to_thread(wait_writable, self.store.path, 1.0)
+        while self._held:
+            try:
+                self.store.add(*self._held[0])
+            except sqlite3.OperationalError:
+                return
+            self._held.pop(0)
+            self._wake_send.set()
+
     async def _scheduler(self) -> None:
         while True:
+            await self._store_held()
             now = self.clock()
             self._tick(now)
             deadline = self._next_deadline()
             wait = 60.0 if deadline is None else min(60.0, max(0.0, deadline - self.clock()))
+            if self._held:
+                wait = min(wait, 0.5)
             self._wake_sched.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait + 0.005):
@@ -429,9 +467,16 @@ class Notifier:
                     await self.modem.first_attempt.wait()
         while True:
             self._wake_send.clear()
-            pages = self.store.due(self.clock())
-            for page in pages:
-                await self._deliver(page)
+            try:
+                pages = self.store.due(self.clock())
+                for page in pages:
+                    await self._deliver(page)
+            except sqlite3.OperationalError as exc:
+                # Another process holds notify.sqlite: wait for it in a thread, then go on.
+                log.warning("the page store %s is locked (%s); sending waits", self.store.path,
+                            exc)
+                await asyncio.to_thread(wait_writable, self.store.path, 1.0)
+                continue
             if pages:
                 continue
             nt = self.store.next_try()

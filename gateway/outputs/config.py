@@ -49,6 +49,17 @@ class MqttConfig(Batching):
                            description="allow a password in clear text to a non-loopback host")
     operators: list[str] = Field(default_factory=list,
                                  description="operator names whose cmd/ack is applied")
+    logins: dict[str, str] = Field(
+        default_factory=dict,
+        description="MQTT login -> operator name, for commands on cmd/{login}/ack and "
+        "cmd/{login}/action (the deploy kit's ACL lets a login write only its own topic); a "
+        "login not listed here is its own operator name")
+    command_max_bytes: int = Field(default=64 * 1024, ge=256, le=1024 * 1024,
+                                   description="larger cmd/ payloads are refused unread")
+    command_max_age_s: float = Field(default=60.0, gt=0, le=3600,
+                                     description="older commands (by their ts) are refused")
+    command_max_future_s: float = Field(default=10.0, ge=0, le=600,
+                                        description="allowed clock skew of a command's ts")
     topic_prefix: str = "firegate"
     telemetry: bool = True
     telemetry_bundle: bool = Field(

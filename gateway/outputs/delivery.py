@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from typing import Protocol
 
-from gateway.outputs.outbox import Batch, Lane, Outbox
+from gateway.outputs.outbox import Batch, Lane, Outbox, OutboxError
 
 log = logging.getLogger("firegate.outputs")
 
@@ -69,6 +70,7 @@ class Delivery:
         self._alarm = asyncio.Event()
         self.failures = 0
         self.batches = 0
+        self.store_errors = 0
         self.records = 0
         self.last_delivery: float | None = None
 
@@ -92,7 +94,14 @@ class Delivery:
             await self.sink.wait_ready()
             self._any.clear()
             self._alarm.clear()
-            batch = self.outbox.fetch(name, self.batch_size)
+            try:
+                batch = self.outbox.fetch(name, self.batch_size)
+            except (sqlite3.Error, OutboxError) as exc:
+                # Another process holds the outbox: delivery waits, the gateway goes on.
+                self.store_errors += 1
+                log.warning("%s: cannot read the outbox (%s); trying again in 1 s", name, exc)
+                await asyncio.sleep(1.0)
+                continue
             if not batch:
                 await self._wait(self._any, self.max_age_s)
                 continue
@@ -112,7 +121,15 @@ class Delivery:
                             len(batch), batch.lane, delay, exc)
                 await asyncio.sleep(delay)
                 continue
-            self.outbox.ack(name, batch)
+            try:
+                self.outbox.ack(name, batch)
+            except (sqlite3.Error, OutboxError) as exc:
+                # Delivered but not marked: sent again later (at least once; events carry
+                # id and seq so a receiver knows a repeat).
+                self.store_errors += 1
+                log.warning("%s: delivered, but cannot mark it in the outbox (%s)", name, exc)
+                await asyncio.sleep(1.0)
+                continue
             self.failures = 0
             self.batches += 1
             self.records += len(batch)
@@ -120,4 +137,5 @@ class Delivery:
 
     def health(self) -> dict[str, object]:
         return {"batches": self.batches, "records": self.records,
+                "store_errors": self.store_errors,
                 "consecutive_failures": self.failures, "last_delivery": self.last_delivery}

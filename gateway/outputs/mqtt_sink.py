@@ -8,14 +8,12 @@ Topics under ``{topic_prefix}/{site}/{gateway}/``:
 - ``events``: every alarm transition (carries the alarm's ``id`` and ``seq``, so a repeat after a
   reconnect is recognisable);
 - ``health``: retained outbox and sink health;
-- ``cmd/ack`` (subscribed): operator acknowledgements, applied only for operators listed in
-  ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second);
-- ``cmd/{login}/ack`` and ``cmd/{login}/close`` (subscribed): the desk's commands, the operator
-  bound to the broker login in the topic (see :meth:`MqttSink.handle_login_command`).
-            return
-- ``cmd/shelve`` and ``cmd/maintenance`` (subscribed): ``{"operator", "device", "rule" (shelve
-  only), "for_s", "reason", "end"}``, under the same operator list; the gateway decides them
-  (never a live fire alarm, always with an expiry) and records who and why in the ledger.
+- ``cmd/{ack,action,shelve,maintenance}`` and ``cmd/{login}/{…}`` (subscribed; ``close`` only
+  on ``cmd/{login}/close``, as the desk sends it): operator commands, each through the guarded
+  inbound path (:mod:`gateway.inbound.guard`):
+  bounded, schema-checked, fresh, never replayed, never retained, and only from operators listed
+  in ``outputs.mqtt.operators`` (the broker's ACL is the first check, this is the second). On a
+  per-login topic the operator is the login's (``outputs.mqtt.logins``), not the payload's.
 
 aiomqtt does not reconnect by itself: :meth:`MqttSink.run` loops around ``async with Client``
 with backoff and jitter, and on every connect publishes the birth and the retained state of every
@@ -32,6 +30,7 @@ import inspect
 import json
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +38,17 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as paho
+from aiomqtt.exceptions import MqttConnectError
 
+from gateway.inbound.guard import (
+    AckCommand,
+    ActionCommand,
+    Audit,
+    CloseCommand,
+    Guard,
+    InboundLimits,
+    shown,
+)
 from gateway.outputs.config import MqttConfig
 from gateway.outputs.delivery import SinkError, backoff
 from gateway.outputs.lineproto import Identity
@@ -56,10 +65,8 @@ BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
 Command = dict[str, Any]
 PENDING_CALLS_WARN = 100_000
-COMMAND_MAX_AGE_S = 60.0  # a command older than this is refused (a replay, a queued stale one)
-COMMAND_MAX_FUTURE_S = 10.0
-SEEN_IDS = 10_000  # outputs batch_size is at most 100,000
 OnCommand = Callable[[Command], Awaitable[None] | None]
+COMMAND_KINDS = ("ack", "close", "action", "shelve", "maintenance")
 
 
 def _dumps(obj: Any) -> bytes:
@@ -78,14 +85,21 @@ def _device_of(row: str) -> str:
 
 
 def explain(exc: BaseException, where: str) -> str:
-    """An MQTT failure in words an IT admin can act on."""
+    """An MQTT failure in words an IT admin can act on.
+
+    Only a CONNACK that refused (``MqttConnectError`` with code 4/5 or 134/135) is a refused
+    login: paho's ``MQTT_ERR_NO_CONN`` ("not currently connected") is also code 4, and was
+    misreported as one."""
     text = str(exc)
     low = text.lower()
     rc = getattr(exc, "rc", None)
     code = getattr(rc, "value", rc)
-    if code in (4, 5, 134, 135) or "not authori" in low or "password" in low:
+    refused_login = isinstance(exc, MqttConnectError) and code in (4, 5, 134, 135)
+    if refused_login or "not authori" in low or "bad user name or password" in low:
         return (f"the broker at {where} refused the login ({text}): check outputs.mqtt.username "
                 "and password, and that the broker allows this user")
+    if "not currently connected" in low or code == 4:
+        return f"the connection to the broker at {where} was lost ({text})"
     if "certificate" in low or "ssl" in low or "tls" in low:
         return (f"TLS to the broker at {where} failed ({text}): the broker's certificate must be "
                 "signed by outputs.mqtt.ca_file and name the host in the url")
@@ -160,13 +174,18 @@ class PubackWindow:
                                     f" messages within {timeout_s:g} s")
 
 
+def _not_network(exc: BaseException) -> bool:
+    return not isinstance(exc, BaseExceptionGroup | aiomqtt.MqttError | ssl.SSLError | OSError)
+
+
 class MqttSink:
     name = "mqtt"
 
     def __init__(self, cfg: MqttConfig, identity: Identity, outbox: Outbox, *,
                  on_command: OnCommand | None = None,
                  health_source: Callable[[], OutputsHealth] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, audit: Audit | None = None,
+                 seen_commands: list[tuple[str, float]] | None = None) -> None:
         self.cfg = cfg
         self.identity = identity
         self.outbox = outbox
@@ -186,7 +205,11 @@ class MqttSink:
         self.published = 0
         self.commands_applied = 0
         self.commands_ignored = 0
-        self._seen_ids: dict[str, None] = {}
+        self.commands_failed = 0
+        self.guard = Guard(
+            InboundLimits(max_bytes=cfg.command_max_bytes, max_age_s=cfg.command_max_age_s,
+                          max_future_s=cfg.command_max_future_s),
+            cfg.operators, logins=cfg.logins, audit=audit, seen=seen_commands or ())
         self._base = {"gateway": identity.id, "site": identity.site, "campus": identity.campus,
                       "building": identity.building}
         # The names people use (北校区, 3号宿舍楼) beside the ids, for screens and the desk.
@@ -246,6 +269,14 @@ class MqttSink:
                         except asyncio.CancelledError:
                             await self._goodbye(client)
                             raise
+                        except BaseExceptionGroup as group:
+                            if group.subgroup(_not_network) is not None:
+                                # A bug, not the network: the process is going to stop. Drop
+                                # the connection without DISCONNECT, so the broker sends the
+                                # last will and nobody sees this gateway "online" while it is
+                                # not.
+                                self._abort(client)
+                            raise
                 except* (aiomqtt.MqttError, ssl.SSLError, OSError) as group:
                     exc = group.exceptions[0]
                     self._down(explain(exc, self.where))
@@ -258,13 +289,28 @@ class MqttSink:
             self._ready.clear()
             self._client = None
             self._window = None
-            self.state = "stopped"
+            self.state = "crashed" if self.state == "crashed" else "stopped"
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         """On a clean stop the broker sends no will, so say ``offline`` ourselves."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.publish(f"{self.prefix}/state", b"offline", qos=1,
                                                   retain=True), 2)
+
+    def _abort(self, client: aiomqtt.Client) -> None:
+        """End the connection without a DISCONNECT packet, so the broker sends the will.
+
+        paho has no public abort: shut the socket down under it (the broker sees the TCP
+        connection end) and mark the aiomqtt client disconnected, so leaving ``async with``
+        does not try a clean DISCONNECT on the dead socket."""
+        self.state = "crashed"
+        sock = client._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
+        done = client._disconnected
+        if not done.done():
+            done.set_result(None)
 
     def _down(self, msg: str) -> None:
         self._ready.clear()
@@ -279,13 +325,9 @@ class MqttSink:
         self.connects += 1
         qos = self.cfg.qos
         await client.publish(f"{self.prefix}/state", b"online", qos=max(1, qos), retain=True)
-        await client.subscribe(f"{self.prefix}/cmd/ack", qos=max(1, qos))
-        await client.subscribe(f"{self.prefix}/cmd/action", qos=max(1, qos))
-        # Per-login topics (the desk, operators): cmd/{login}/ack and cmd/{login}/close.
-        await client.subscribe(f"{self.prefix}/cmd/+/ack", qos=max(1, qos))
-        await client.subscribe(f"{self.prefix}/cmd/+/close", qos=max(1, qos))
-        await client.subscribe(f"{self.prefix}/cmd/shelve", qos=max(1, qos))
-        await client.subscribe(f"{self.prefix}/cmd/maintenance", qos=max(1, qos))
+        for kind in COMMAND_KINDS:  # shared topics, and per-login ones (cmd/{login}/{kind})
+            await client.subscribe(f"{self.prefix}/cmd/{kind}", qos=max(1, qos))
+            await client.subscribe(f"{self.prefix}/cmd/+/{kind}", qos=max(1, qos))
         for alarm in self.outbox.open_alarms():
             await client.publish(f"{self.prefix}/alarms/{alarm.id}",
                                  _dumps({**self._base, **alarm.to_json()}), qos=qos, retain=True)
@@ -315,156 +357,65 @@ class MqttSink:
 
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            await self.handle_command(str(message.topic), message.payload)
+            topic = str(message.topic)
+            try:
+                await self.handle_command(topic, message.payload, retained=message.retain)
+            except Exception:
+                # The guard should have refused anything bad; whatever still fails is logged
+                # and the message dropped: no message may end the task that takes commands.
+                self.commands_failed += 1
+                log.exception("a command on %s failed; dropped", shown(topic, 120))
+            if message.retain and message.payload:
+                # One-shot: clear a retained command so it does not come back at every
+                # reconnect (the deploy kit's ACL lets the gateway write its own cmd/ topics).
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.publish(topic, b"", qos=1, retain=True)
 
-    async def handle_command(self, topic: str, payload: Any) -> None:
-        """Apply one ``cmd/ack`` message if it is well formed and from a listed operator."""
-        if topic.endswith("/cmd/action"):
-            await self.handle_action(topic, payload)
-            return
+    async def handle_command(self, topic: str, payload: Any, *, retained: bool = False) -> None:
+        """Apply one message on ``cmd/ack``, ``cmd/action`` or ``cmd/{login}/…`` if the guard
+        lets it through (:mod:`gateway.inbound.guard`); count it as ignored otherwise."""
         rest = topic[len(self.prefix) + 5:].split("/") if topic.startswith(
             self.prefix + "/cmd/") else []
-        if len(rest) == 2:
-            await self.handle_login_command(rest[0], rest[1], payload)
-            return
-        if topic.endswith(("/cmd/shelve", "/cmd/maintenance")):
-            await self.handle_suppression(topic, payload)
-            return
-        try:
-            cmd = json.loads(payload)
-            if not isinstance(cmd, dict) or not cmd.get("alarm_id") or not cmd.get("operator"):
-                raise ValueError("needs alarm_id and operator")
-        except (ValueError, TypeError) as exc:
+        kind = rest[-1] if rest else ""
+        login = rest[0] if len(rest) == 2 else None
+        if kind not in COMMAND_KINDS or len(rest) > 2 or (kind == "close" and login is None):
             self.commands_ignored += 1
-            log.warning("ignored a message on %s: not a JSON acknowledgement (%s)", topic, exc)
+            log.warning("ignored a message on %s: not a command topic", shown(topic, 120))
             return
-        operator = str(cmd["operator"])
-        if operator not in self.cfg.operators:
+        if not payload:
+            self.commands_ignored += 1  # the clearing of a retained command, echoed
+            return
+        cmd = self.guard.accept("mqtt", kind, payload, retained=retained, login=login,
+                                where=topic)
+        if cmd is None:
             self.commands_ignored += 1
-            log.warning("ignored acknowledgement of alarm %s from operator %r: not listed in "
-                        "outputs.mqtt.operators", cmd["alarm_id"], operator)
             return
         self.commands_applied += 1
-        log.info("acknowledgement of alarm %s from operator %r", cmd["alarm_id"], operator)
+        out: Command
+        if isinstance(cmd, AckCommand):
+            log.info("acknowledgement of alarm %s (seq %d) from operator %s", shown(cmd.alarm_id),
+                     cmd.seq, shown(cmd.operator))
+            out = {"command": "ack", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
+                   "alarm_id": cmd.alarm_id, "seq": cmd.seq, "note": cmd.note}
+        elif isinstance(cmd, CloseCommand):
+            log.info("close of alarm %s from operator %s", shown(cmd.alarm_id),
+                     shown(cmd.operator))
+            out = {"command": "close", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
+                   "alarm_id": cmd.alarm_id, "seq": cmd.seq, "note": cmd.note,
+                   "category": cmd.category}
+        elif isinstance(cmd, ActionCommand):
+            log.info("action %s on %s requested by operator %s", shown(cmd.action),
+                     shown(cmd.device), shown(cmd.operator))
+            out = {"command": "action", "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
+                   "device": cmd.device, "action": cmd.action, "reason": cmd.reason}
+        else:  # shelve or maintenance: the gateway decides (never a live fire alarm)
+            log.info("%s of %s requested by operator %s", cmd.kind, shown(cmd.device),
+                     shown(cmd.operator))
+            out = {"command": cmd.kind, "id": cmd.id, "ts": cmd.ts, "operator": cmd.operator,
+                   "device": cmd.device, "rule": cmd.rule or "*", "for_s": cmd.for_s,
+                   "reason": cmd.reason, "end": cmd.end}
         if self.on_command is not None:
-            result = self.on_command({"command": "ack", **cmd})
-            if inspect.isawaitable(result):
-                await result
-
-    async def handle_login_command(self, login: str, kind: str, payload: Any) -> None:
-        """``cmd/{login}/ack`` ``{"id", "ts", "alarm_id", "seq", "note"}`` and
-        ``cmd/{login}/close`` (the same and ``category``), as the desk sends them.
-
-        The operator is the broker login in the topic, never a name in the payload: the
-        broker's ACL lets a login write only its own ``cmd/{login}/`` topics (deploy/central),
-        so whoever is not the desk cannot claim to be it. The login must be listed in
-        ``outputs.mqtt.operators``; ``ts`` must be fresh and ``id`` new (a replay is refused).
-        The ledger refuses an alarm this gateway does not own (unknown id)."""
-        try:
-            if not payload or len(payload) > 65536:
-                raise ValueError("empty or larger than 64 KB")
-            cmd = json.loads(payload)
-            if not isinstance(cmd, dict):
-                raise ValueError("not a JSON object")
-            cid, ts, alarm_id = cmd.get("id"), cmd.get("ts"), cmd.get("alarm_id")
-            if not (isinstance(cid, str) and 0 < len(cid) <= 64 and isinstance(alarm_id, str)
-                    and 0 < len(alarm_id) <= 32 and isinstance(ts, int | float)):
-                raise ValueError("needs id, ts and alarm_id")
-            age = time.time() - float(ts)
-            if age > COMMAND_MAX_AGE_S or age < -COMMAND_MAX_FUTURE_S:
-                raise ValueError(f"ts is {age:.0f} s old: stale or from the future")
-            if cid in self._seen_ids:
-                raise ValueError(f"id {cid!r} was seen before: a replay")
-            note = cmd.get("note") or ""
-            category = cmd.get("category")
-            if not isinstance(note, str) or len(note) > 1000:
-                raise ValueError("note must be text of at most 1,000 characters")
-            if kind == "close" and not (isinstance(category, str) and category):
-                raise ValueError("a close needs a category")
-        except (ValueError, TypeError) as exc:
-            self.commands_ignored += 1
-            log.warning("ignored %s from login %r: %s", kind, login[:64], exc)
-            return
-        if login not in self.cfg.operators:
-            self.commands_ignored += 1
-            log.warning("ignored %s of alarm %s from login %r: not listed in "
-                        "outputs.mqtt.operators", kind, alarm_id[:32], login[:64])
-            return
-        self._seen_ids[cid] = None
-        while len(self._seen_ids) > SEEN_IDS:
-            self._seen_ids.pop(next(iter(self._seen_ids)))
-        self.commands_applied += 1
-        log.info("%s of alarm %s from login %r", kind, alarm_id, login)
-        if self.on_command is not None:
-            result = self.on_command({"command": kind, "id": cid, "operator": login,
-                                      "alarm_id": alarm_id, "seq": cmd.get("seq"),
-                                      "note": note, "category": category})
-            if inspect.isawaitable(result):
-                await result
-
-    async def handle_action(self, topic: str, payload: Any) -> None:
-        """``cmd/action`` ``{"operator", "device", "action", "reason"}``: passed on as
-        ``{"command": "action", ...}`` only from a listed operator; the gateway's action service
-        checks everything else (allowlist, interlocks, rate) and audits the outcome."""
-        try:
-            cmd = json.loads(payload)
-            if not isinstance(cmd, dict) or not all(
-                    isinstance(cmd.get(k), str) and cmd[k] for k in ("operator", "device",
-                                                                      "action")):
-                raise ValueError("needs operator, device and action as text")
-        except (ValueError, TypeError) as exc:
-            self.commands_ignored += 1
-            log.warning("ignored a message on %s: not a JSON action request (%s)", topic, exc)
-            return
-        operator = cmd["operator"]
-        if operator not in self.cfg.operators:
-            self.commands_ignored += 1
-            log.warning("ignored action %s on %s from operator %r: not listed in "
-                        "outputs.mqtt.operators", cmd["action"], cmd["device"], operator)
-            return
-        self.commands_applied += 1
-        log.info("action %s on %s requested by operator %r", cmd["action"], cmd["device"],
-                 operator)
-        if self.on_command is not None:
-            reason = cmd.get("reason")
-            result = self.on_command({"command": "action", "operator": operator,
-                                      "device": cmd["device"], "action": cmd["action"],
-                                      "reason": reason if isinstance(reason, str) else ""})
-            if inspect.isawaitable(result):
-                await result
-
-    async def handle_suppression(self, topic: str, payload: Any) -> None:
-        """``cmd/shelve`` / ``cmd/maintenance``: passed on as ``{"command": "shelve" |
-        "maintenance", ...}`` only from a listed operator; the gateway decides the rest."""
-        kind = "shelve" if topic.endswith("/cmd/shelve") else "maintenance"
-        try:
-            cmd = json.loads(payload)
-            need = ("operator", "device", "rule") if kind == "shelve" else ("operator", "device")
-            if not isinstance(cmd, dict) or not all(
-                    isinstance(cmd.get(k), str) and cmd[k] for k in need):
-                raise ValueError(f"needs {', '.join(need)} as text")
-            for_s = cmd.get("for_s")
-            if for_s is not None and (isinstance(for_s, bool)
-                                      or not isinstance(for_s, int | float) or for_s <= 0):
-                raise ValueError("for_s must be a positive number of seconds")
-        except (ValueError, TypeError) as exc:
-            self.commands_ignored += 1
-            log.warning("ignored a message on %s: not a JSON %s request (%s)", topic, kind, exc)
-            return
-        operator = cmd["operator"]
-        if operator not in self.cfg.operators:
-            self.commands_ignored += 1
-            log.warning("ignored %s of %s from operator %r: not listed in "
-                        "outputs.mqtt.operators", kind, cmd["device"], operator)
-            return
-        self.commands_applied += 1
-        reason = cmd.get("reason")
-        if self.on_command is not None:
-            result = self.on_command({
-                "command": kind, "operator": operator, "device": cmd["device"],
-                "rule": str(cmd.get("rule") or "*"), "for_s": cmd.get("for_s"),
-                "reason": reason if isinstance(reason, str) else "",
-                "end": cmd.get("end") is True})
+            result = self.on_command(out)
             if inspect.isawaitable(result):
                 await result
 
@@ -510,4 +461,5 @@ class MqttSink:
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "connects": self.connects, "published": self.published,
                 "commands_applied": self.commands_applied,
-                "commands_ignored": self.commands_ignored}
+                "commands_ignored": self.commands_ignored,
+                "commands_failed": self.commands_failed}

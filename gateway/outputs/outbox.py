@@ -125,8 +125,10 @@ class Outbox:
     cannot pin old records forever.
     """
 
-    def __init__(self, path: str | Path, *, budget_bytes: int, sinks: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, *, budget_bytes: int, sinks: Sequence[str],
+                 busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
+        self.busy_timeout_ms = max(1, int(busy_timeout_s * 1000))
         self.budget_bytes = int(budget_bytes)
         self.sinks = list(dict.fromkeys(sinks))
         self._lock = threading.RLock()
@@ -148,7 +150,7 @@ class Outbox:
         db = self._db
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
         # Keep the WAL file small: checkpoint often and truncate it back after a big backlog.
         db.execute("PRAGMA wal_autocheckpoint=1000")
         db.execute(f"PRAGMA journal_size_limit={8 * 1024 * 1024}")

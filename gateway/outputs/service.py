@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from gateway.inbound.guard import Audit
 from gateway.outputs.config import OutputsConfig
 from gateway.outputs.delivery import Delivery, Sink
 from gateway.outputs.lineproto import Identity
@@ -28,7 +29,9 @@ class Outputs:
 
     def __init__(self, cfg: OutputsConfig, outbox: Outbox, identity: Identity,
                  on_command: OnCommand | None = None, *,
-                 runtime_health: Callable[[], Mapping[str, object]] | None = None) -> None:
+                 runtime_health: Callable[[], Mapping[str, object]] | None = None,
+                 audit: Audit | None = None,
+                 seen_commands: list[tuple[str, float]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.sinks: dict[str, Sink] = {}
@@ -36,7 +39,8 @@ class Outputs:
         self.runtime_health = runtime_health
         if cfg.mqtt is not None:
             self.sinks["mqtt"] = MqttSink(cfg.mqtt, identity, outbox, on_command=on_command,
-                                          health_source=self.health)
+                                          health_source=self.health, audit=audit,
+                                          seen_commands=seen_commands)
         if cfg.influx is not None:
             # Imported only when configured (it posts line protocol itself and costs little now,
             # but an MQTT-only installation needs none of it).

@@ -9,7 +9,9 @@ the gateway, from stopping on SIGTERM. These helpers cancel again until every ch
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -50,3 +52,17 @@ async def run_all(*coros: Awaitable[Any]) -> None:
         for t in tasks:  # nothing left unretrieved
             if t.done() and not t.cancelled():
                 t.exception()
+
+
+def wait_writable(path: Path, timeout_s: float) -> bool:
+    """True once the SQLite database at ``path`` takes a write lock (run in a thread: it is the
+    busy wait the event loop must not do)."""
+    db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -32,9 +33,10 @@ from gateway.config.models import (
     load_profiles_for,
 )
 from gateway.config.places import Places
+from gateway.inbound.guard import shown
 from gateway.outputs.outbox import Outbox
 from gateway.records import AlarmTransition, GatewayHealth, HealthRecord, TelemetryRecord
-from gateway.runtime.aio import cancel_all
+from gateway.runtime.aio import cancel_all, wait_writable
 from gateway.runtime.poller import BackoffPolicy, BusPoller, DeviceHealth, Job
 from gateway.security import (
     install_redaction,
@@ -54,6 +56,10 @@ is down); a connected broker empties thousands of records in that time."""
 TransitionListener = Callable[[AlarmTransition], None]
 
 MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be written
+# The longest the event loop ever waits for a store's lock held by another process (a shell
+# ``alarms ack``, a backup): past it the records wait in memory and polling goes on. Waiting
+# for the lock to come free is done in a thread (:func:`wait_writable`).
+STORE_WAIT_S = 0.05
 
 
 def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
@@ -117,7 +123,9 @@ class Gateway:
         self._telemetry: list[TelemetryRecord] = []
         self._published: set[tuple[str, int]] = set()
         self._unrecorded: list[Event] = []  # rule events the ledger could not take yet
+        self._unqueued: list[AlarmTransition] = []  # transitions the outbox could not take yet
         self._ledger_failing = False
+        self._ledger_failing_since: float | None = None
         self._outbox_failing = False
         self._history_tail = 0
         self._stack = contextlib.ExitStack()
@@ -136,7 +144,8 @@ class Gateway:
         rules = self.cfg.rules
         self.ledger = self._stack.enter_context(Ledger(
             data / "ledger.sqlite", repeat_window_s=rules.repeat_window_h * 3600,
-            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats))
+            utc_offset_h=rules.utc_offset_h, repeats=rules.repeats,
+            busy_timeout_s=STORE_WAIT_S))
         # Alarms open before a restart stay open; the rules pick them up so that one that ended
         # while the gateway was down clears at the next poll instead of staying up for ever.
         self.engine.restore(self.ledger.active_events())
@@ -144,7 +153,7 @@ class Gateway:
         self.outbox = self._stack.enter_context(Outbox(
             data / "outbox.sqlite",
             budget_bytes=int(self.cfg.gateway.store_budget_mb * 1024 * 1024),
-            sinks=self.sink_names(),
+            sinks=self.sink_names(), busy_timeout_s=STORE_WAIT_S,
         ))
         # A kill between the ledger's commit and the outbox's would leave a transition that is
         # never published; the difference is exact, so send it now.
@@ -271,10 +280,13 @@ class Gateway:
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
                                            r.values, r.failed, r.poll_class, r.bad, r.stuck,
                                            r.labels))
-        if events or self._unrecorded:
+        if events:
             # Names people use (a zone's label, the room) replace ids before anything records
             # or pages the event.
             self._unrecorded.extend(self.places.enrich(ev) for ev in events)
+        # While the ledger fails (locked by another process, disk full) only the flusher tries
+        # again, after a thread saw the lock free: a poll never waits for the ledger.
+        if self._unrecorded and not self._ledger_failing:
             self.record_events()
 
     def record(self, events: Sequence[Event]) -> None:
@@ -293,38 +305,75 @@ class Gateway:
                 transitions = self.ledger.apply(ev)
             except Exception as exc:
                 if not self._ledger_failing:
+                    hint = ("another process holds its lock" if "locked" in str(exc) else
+                            "free space there")
                     log.error("cannot record alarms on the ledger in %s (%s): %d event(s) kept "
-                              "in memory and retried; free space there", self.cfg.gateway.data_dir,
-                              exc, len(self._unrecorded))
+                              "in memory and retried; %s", self.cfg.gateway.data_dir, exc,
+                              len(self._unrecorded), hint)
+                    self._ledger_failing_since = time.time()
                 self._ledger_failing = True
                 return
             self._unrecorded.pop(0)
             if self._ledger_failing:
                 log.warning("the ledger takes writes again; recorded the alarms held in memory")
                 self._ledger_failing = False
+                self._ledger_failing_since = None
             for tr in transitions:
                 self.publish_transition(tr)
 
     def publish_transition(self, tr: AlarmTransition) -> None:
         self._published.add((tr.id, tr.seq))
         self.alarm_ids.setdefault(tr.id)
-        self.outbox.put_alarm(tr)
+        try:
+            if self._unqueued:
+                raise sqlite3.OperationalError("earlier transitions still wait")
+            self.outbox.put_alarm(tr)
+        except Exception:
+            # The ledger has it; the outbox takes it at the next flush, in order.
+            self._unqueued.append(tr)
         for listener in self.listeners:
             try:
                 listener(tr)
             except Exception:  # a listener must never stop the data path
                 log.exception("alarm listener failed for %s", tr.id)
 
-    def acknowledge(self, alarm_id: str, who: str, via: str) -> bool:
-        """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed."""
+    def acknowledge(self, alarm_id: str, who: str, via: str, seq: int | None = None) -> bool:
+        """Acknowledge from any channel (CLI, MQTT cmd, SMS reply); False if unknown/closed,
+        or when ``seq`` names an earlier occurrence than the alarm's current one."""
         try:
-            transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time())
-        except (KeyError, ValueError) as exc:
-            log.warning("acknowledgement of %s by %s via %s refused: %s", alarm_id, who, via, exc)
+            transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time(), seq=seq)
+        except (KeyError, ValueError, sqlite3.Error) as exc:
+            log.warning("acknowledgement of %s by %s via %s refused: %s", shown(alarm_id),
+                        shown(who), via, shown(str(exc), 300))
             return False
         for tr in transitions or []:
             self.publish_transition(tr)
         return True
+
+    async def acknowledge_soon(self, alarm_id: str, who: str, via: str, seq: int | None = None,
+                               wait_s: float = 10.0) -> bool:
+        """:meth:`acknowledge`, waiting up to ``wait_s`` (in a thread, never on the loop) while
+        another process (a shell ``alarms ack``, a backup) holds the ledger's lock, so an
+        operator's acknowledgement is not lost to a lock held for a moment."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                transitions = self.ledger.ack(alarm_id, who=who, via=via, ts=time.time(),
+                                              seq=seq)
+            except sqlite3.OperationalError as exc:
+                if time.monotonic() < deadline:
+                    await asyncio.to_thread(wait_writable, self.ledger.path, 1.0)
+                    continue
+                log.warning("acknowledgement of %s by %s via %s not recorded: %s",
+                            shown(alarm_id), shown(who), via, exc)
+                return False
+            except (KeyError, ValueError, sqlite3.Error) as exc:
+                log.warning("acknowledgement of %s by %s via %s refused: %s", shown(alarm_id),
+                            shown(who), via, shown(str(exc), 300))
+                return False
+            for tr in transitions or []:
+                self.publish_transition(tr)
+            return True
 
     def close_alarm(self, alarm_id: str, who: str, note: str,
                     category: str | None = None) -> bool:
@@ -333,14 +382,18 @@ class Gateway:
         try:
             transitions = self.ledger.close(alarm_id, who=who, note=note, ts=time.time(),
                                             category=category)
-        except (KeyError, ValueError) as exc:
-            log.warning("closing %s by %s refused: %s", alarm_id, who, exc)
+        except (KeyError, ValueError, sqlite3.Error) as exc:
+            log.warning("closing %s by %s refused: %s", shown(alarm_id), shown(who),
+                        shown(str(exc), 300))
             return False
         for tr in transitions:
             self.publish_transition(tr)
         return True
 
     def flush(self) -> None:
+        while self._unqueued:
+            self.outbox.put_alarm(self._unqueued[0])
+            self._unqueued.pop(0)
         if self._telemetry:
             batch, self._telemetry = self._telemetry, []
             try:
@@ -386,13 +439,19 @@ class Gateway:
 
     def gateway_health(self) -> GatewayHealth:
         """The gateway's own polling health (``gateway_health`` in InfluxDB, ``health`` on
-        MQTT); runtime.wiring adds paging when it is on."""
+        MQTT); runtime.wiring adds paging when it is on. Alarm transitions waiting in memory for
+        a store (locked by another process, a full disk), and for how long, show a store
+        problem to the control room."""
         return GatewayHealth(
             devices=len(self.devices),
             devices_online=sum(1 for h in self.health.values() if h.online),
             poll_cycle_ms=round(max((p.lag_s for p in self.pollers), default=0.0) * 1000, 1),
             polls_late=sum(p.cycles_late for p in self.pollers),
-            requests=self.requests)
+            requests=self.requests,
+            ledger_held=len(self._unrecorded),
+            ledger_blocked_s=round(time.time() - self._ledger_failing_since, 1)
+            if self._ledger_failing_since is not None else 0.0,
+            outbox_held=len(self._unqueued) + len(self._telemetry))
 
     async def _flusher(self, interval_s: float = 0.25, health_every_s: float = 10.0) -> None:
         next_health = time.monotonic() + 2.0
@@ -401,7 +460,11 @@ class Gateway:
             if time.monotonic() >= next_health:
                 self._telemetry.extend(h.as_telemetry() for h in self.health_records())
                 next_health = time.monotonic() + health_every_s
+            if self._ledger_failing and self._unrecorded:
+                await asyncio.to_thread(wait_writable, self.ledger.path, 1.0)
             self.record_events()
+            if self._outbox_failing:
+                await asyncio.to_thread(wait_writable, self.outbox.path, 1.0)
             try:
                 self.suppressions.poll()
             except Exception:  # never stop the data path; the next flush tries again
@@ -415,9 +478,11 @@ class Gateway:
             except Exception as exc:
                 # The batch stays in memory (flush puts it back) and is written next time.
                 if not self._outbox_failing:
-                    log.error("cannot write to the outbox in %s (%s): telemetry is held in "
-                              "memory and retried; free space there", self.cfg.gateway.data_dir,
-                              exc)
+                    hint = ("another process holds its lock" if "locked" in str(exc) else
+                            "free space there")
+                    log.error("cannot write to the outbox in %s (%s): telemetry and alarm "
+                              "records are held in memory and retried; %s",
+                              self.cfg.gateway.data_dir, exc, hint)
                 self._outbox_failing = True
 
     async def run(self, stop: asyncio.Event,

@@ -211,7 +211,7 @@ def _kind(error: str) -> str:
         return "exception"
     if "connect" in error:
         return "connection"
-    if "malformed" in error or "in reply" in error:
+    if "malformed" in error or "in reply" in error or "not this request's reply" in error:
         return "bad_reply"
     if "is not one of" in error:
         return "decode"

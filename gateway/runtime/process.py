@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -18,6 +19,8 @@ from gateway.runtime.wiring import Services, start_services
 
 Extra = Callable[[Gateway], list[Coroutine[Any, Any, object]]]
 OnSummary = Callable[[Services, dict[str, object]], None]
+EXIT_CRASHED = 70  # EX_SOFTWARE: an internal error; systemd's Restart=always restarts it
+log = logging.getLogger("firegate")
 
 
 async def _systemd_watchdog(gw: Gateway) -> None:
@@ -72,7 +75,18 @@ async def run_gateway(
         coros.append(_systemd_watchdog(gw))
         if for_s is not None:
             loop.call_later(for_s, stop.set)
-        await gw.run(stop, extra=coros)
+        try:
+            await gw.run(stop, extra=coros)
+        except Exception as exc:
+            # A service task the gateway needs has crashed. Never stay half alive (polling
+            # without outputs, or the reverse): stop with a non-zero status so systemd restarts
+            # the whole process; the MQTT sink dropped its link so the broker sent the will.
+            log.critical("a service task of the gateway crashed (%s); stopping with status %d "
+                         "so the service manager restarts it", _first(exc), EXIT_CRASHED,
+                         exc_info=exc)
+            crashed = True
+        else:
+            crashed = False
         result = gw.summary()
         result.update(services.summary())
         if on_summary:
@@ -82,4 +96,10 @@ async def run_gateway(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(sig)
-    return 0
+    return EXIT_CRASHED if crashed else 0
+
+
+def _first(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {str(exc)[:200]}"

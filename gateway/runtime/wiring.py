@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import sqlite3
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway.actions.service import ActionRequest, ActionService
+from gateway.inbound.guard import shown
 from gateway.records import AlarmTransition, GatewayHealth
+from gateway.runtime.aio import wait_writable
 from gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
@@ -74,9 +77,51 @@ def start_services(gw: Gateway) -> Services:
     if gw.sink_names():
         from gateway.outputs.service import Outputs
 
+        pending: set[asyncio.Task[None]] = set()
+
+        def audit(row: dict[str, Any]) -> None:
+            gw.ledger.record_command(**row)
+
+        def accepted(cmd: Command) -> dict[str, Any]:
+            return {"ts": time.time(), "channel": "mqtt", "kind": str(cmd["command"]),
+                    "cmd_id": cmd.get("id"), "operator": cmd.get("operator"),
+                    "outcome": "accepted", "detail": ""}
+
+        async def ack(cmd: Command, wait_s: float = 10.0) -> None:
+            # A shell holding the ledger for a moment must not lose an operator's ack: wait for
+            # the lock in a thread (never on the loop), audit, then acknowledge.
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    audit(accepted(cmd))
+                    break
+                except sqlite3.OperationalError as exc:
+                    if time.monotonic() >= deadline:
+                        log.error("acknowledgement %s not applied: its audit cannot be written "
+                                  "(%s)", cmd.get("id"), exc)
+                        return
+                    await asyncio.to_thread(wait_writable, gw.ledger.path, 1.0)
+            await gw.acknowledge_soon(
+                str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt",
+                seq=int(cmd["seq"]) if cmd.get("seq") is not None else None,
+                wait_s=max(0.0, deadline - time.monotonic()))
+
         def on_command(cmd: Command) -> None:
-            # The sink already checked that the operator is listed; the ledger checks the alarm,
-            # the action service every rule of an action (and the operator again).
+            # The sink's guard checked form, freshness, replay and that the operator is listed;
+            # the ledger checks the alarm and its occurrence, the action service every rule of
+            # an action (and the operator again). The command is audited before it is applied,
+            # and not applied if that audit cannot be written.
+            if cmd.get("command") == "ack":
+                task = asyncio.get_running_loop().create_task(ack(cmd))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                return
+            try:
+                audit(accepted(cmd))
+            except Exception as exc:  # no audit, no action: the operator is told in the log
+                log.error("%s command %s not applied: its audit cannot be written (%s)",
+                          cmd.get("command"), cmd.get("id"), exc)
+                return
             if cmd.get("command") == "action":
                 actions.submit(ActionRequest(
                     str(cmd["device"]), str(cmd["action"]), who=str(cmd["operator"]),
@@ -96,12 +141,14 @@ def start_services(gw: Gateway) -> Services:
                         for_s=cmd.get("for_s"), op="end" if cmd.get("end") else "start")
                 except ValueError as exc:  # no reason given: nothing to record
                     log.warning("%s of %s from operator %s refused: %s", cmd["command"],
-                                cmd["device"], cmd["operator"], exc)
-                return
-            gw.acknowledge(str(cmd["alarm_id"]), who=str(cmd["operator"]), via="mqtt")
+                                shown(cmd["device"]), shown(cmd["operator"]), exc)
 
+        mq = cfg.outputs.mqtt
+        horizon = time.time() - (mq.command_max_age_s + mq.command_max_future_s if mq else 0)
         services.outputs = Outputs(cfg.outputs, gw.outbox, cfg.gateway, on_command=on_command,
-                                   runtime_health=lambda: services.health(gw).as_fields())
+                                   runtime_health=lambda: services.health(gw).as_fields(),
+                                   audit=audit,
+                                   seen_commands=gw.ledger.seen_command_ids(horizon))
         services.coroutines.append(services.outputs.run())
     if notifier is not None:
         services.coroutines.append(notifier.run())

@@ -110,7 +110,10 @@ def test_influxdb_accepts_every_demo_line(
 def _params() -> Iterator[object]:
     for dashboard, what, query in QUERIES:
         why = _gap(query)
-        marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
+        # Hourly energy does have two readings when the two minutes straddle a full hour: that
+        # gap closes by itself now and then, so it alone is not strict.
+        strict = why is not None and "hourly energy" not in why
+        marks = [pytest.mark.xfail(reason=why, strict=strict)] if why else []
         yield pytest.param(dashboard, what, query, marks=marks, id=f"{dashboard}:{what}")
 
 

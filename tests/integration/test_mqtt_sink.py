@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -123,15 +124,17 @@ async def test_cmd_ack_only_from_listed_operators(tmp_path: Path, mosquitto: Mos
     async with running(cfg, tmp_path / "o.sqlite", on_command) as (outputs, _ob):
         await until(lambda: outputs.sinks["mqtt"].health()["state"] == "connected")
         async with client_for(mosquitto) as op:
+            sent = time.time()
             for who in ("mallory", "li.wei"):
-                body = json.dumps({"alarm_id": "AL-9", "operator": who, "note": "on my way"})
+                body = json.dumps({"alarm_id": "AL-9", "seq": 1, "operator": who,
+                                   "note": "on my way", "id": f"ack-{who}", "ts": sent})
                 check("cmd_ack", body.encode())
                 await op.publish(f"{PREFIX}/cmd/ack", body, qos=1)
             await op.publish(f"{PREFIX}/cmd/ack", b"not json", qos=1)
         await until(lambda: applied and outputs.sinks["mqtt"].health()["commands_ignored"] == 2,
                     what="commands handled")
-    assert applied == [{"command": "ack", "alarm_id": "AL-9", "operator": "li.wei",
-                        "note": "on my way"}]
+    assert applied == [{"command": "ack", "alarm_id": "AL-9", "operator": "li.wei", "seq": 1,
+                        "note": "on my way", "id": "ack-li.wei", "ts": sent}]
     assert any("mallory" in r.getMessage() and "not listed" in r.getMessage()
                for r in caplog.records)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ async def test_mqtt_shelve_and_maintenance_from_listed_operators(tmp_path: Path,
                 collector = asyncio.create_task(collect())
 
                 async def send(kind: str, body: dict[str, Any]) -> None:
+                    # One-shot and fresh (issue 15): every command has a unique id and its ts.
+                    body = {"id": uuid.uuid4().hex, "ts": time.time(), **body}
                     raw = json.dumps(body).encode()
                     check(f"cmd_{kind}", raw)
                     await op.publish(f"{PREFIX}/cmd/{kind}", raw, qos=1)

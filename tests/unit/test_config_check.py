@@ -39,8 +39,8 @@ BAD = {
                    "less than or equal to 247"),
     "missing_bus": (VALID.replace("bus: line-1", "bus: line-9"), "bus: line-9",
                     "bus 'line-9' does not exist"),
-    "missing_env": (VALID.replace("host: 127.0.0.1", "host: ${FIREGATE_TEST_UNSET_HOST}"),
-                    "FIREGATE_TEST_UNSET_HOST", "FIREGATE_TEST_UNSET_HOST is not set"),
+    "env_in_plain_field": (VALID.replace("host: 127.0.0.1", "host: ${FIREGATE_TEST_HOST}"),
+                           "FIREGATE_TEST_HOST", "substituted only in secret fields"),
     "unknown_setting": (VALID.replace("baudrate: 9600", "baudrat: 9600"), "baudrat:",
                         "not a known setting"),
     "fire_panel_in_maintenance": (

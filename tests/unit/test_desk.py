@@ -148,9 +148,15 @@ def cmd(**kw: Any) -> bytes:
 async def test_the_operator_is_the_login_of_the_topic(
         sink: tuple[MqttSink, list[dict[str, Any]]]) -> None:
     s, got = sink
-    await s.handle_command("firegate/vc/gw-1/cmd/desk/ack", cmd(operator="someone-else"))
-    assert got == [{"command": "ack", "id": "c1", "operator": "desk", "alarm_id": "A1",
-                    "seq": 1, "note": "by wang", "category": None}]
+    # A name in the payload that is not the login's is a false claim: refused (issue 15).
+    await s.handle_command("firegate/vc/gw-1/cmd/desk/ack", cmd(id="c0",
+                                                                operator="someone-else"))
+    assert got == [] and s.commands_ignored == 1
+    await s.handle_command("firegate/vc/gw-1/cmd/desk/ack", cmd())
+    [ack] = got
+    assert {k: ack[k] for k in ("command", "id", "operator", "alarm_id", "seq", "note")} == \
+        {"command": "ack", "id": "c1", "operator": "desk", "alarm_id": "A1", "seq": 1,
+         "note": "by wang"}
     await s.handle_command("firegate/vc/gw-1/cmd/desk/close",
                            cmd(id="c2", category="false_alarm"))
     assert got[-1]["command"] == "close" and got[-1]["category"] == "false_alarm"
