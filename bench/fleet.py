@@ -95,9 +95,15 @@ def sim_spec(fleet: Fleet, run: Path) -> Path:
     return path
 
 
+PHONE = "+8613800000001"
+
+
 def firegate_config(fleet: Fleet, run: Path, ports: dict[str, int], mqtt_port: int | None,
-                    name: str = "firegate.yaml") -> Path:
-    """A firegate configuration polling the fleet at ``fleet.period_s``, delivering to MQTT."""
+                    name: str = "firegate.yaml", *, influx_url: str | None = None,
+                    modem: str | None = None, bundle: bool = False) -> Path:
+    """A firegate configuration polling the fleet at ``fleet.period_s``, delivering to MQTT
+    (firegate's default per-device topics unless ``bundle``), to InfluxDB at ``influx_url`` and
+    paging through the GSM modem on the pty ``modem`` when given."""
     write_profile(run / "profiles", fleet.points)
     buses = [{"id": b, "type": "tcp", "host": "127.0.0.1", "port": int(p), "timeout_s": 1.0}
              for b, p in ports.items()]
@@ -117,11 +123,30 @@ def firegate_config(fleet: Fleet, run: Path, ports: dict[str, int], mqtt_port: i
         "buses": buses,
         "devices": devices,
     }
+    outputs: dict[str, Any] = {}
     if mqtt_port is not None:
-        # Bundled telemetry, as ThingsBoard's gateway API does (many devices a message); the
-        # per-device topics are firegate's default and cost one QoS 1 publish per device poll.
-        cfg["outputs"] = {"mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}", "qos": 1,
-                                   "telemetry_bundle": True}}
+        # firegate's default: one QoS 1 message per device poll on telemetry/{device}; with
+        # ``bundle`` many device records a message, as ThingsBoard's gateway API does.
+        outputs["mqtt"] = {"url": f"mqtt://127.0.0.1:{mqtt_port}", "qos": 1,
+                           "telemetry_bundle": bundle}
+    if influx_url is not None:
+        outputs["influx"] = {"url": influx_url, "org": "bench", "bucket": "bench",
+                             "token": "bench-token"}
+    if outputs:
+        cfg["outputs"] = outputs
+    if modem is not None:
+        # Paging as a building has it: the on-call electrician first; no storm limit in the
+        # way of the latency figures (a raise every second or so for the window).
+        cfg["notify"] = {"enabled": True,
+                         "modem": {"port": modem},
+                         "rota": {"people": {"electrician": {"phone": PHONE}},
+                                  "levels": [["electrician"]], "waits_s": [0]},
+                         "storm": {"group_window_s": 0, "rate_window_s": 60,
+                                   "max_per_window": 100},
+                         # The bench's fires are one after another in different zones: each
+                         # pages at once (by default further zones of a panel within 60 s go
+                         # out as one follow-up).
+                         "fire_zone_window_s": 0}
     path = run / name
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
@@ -133,17 +158,22 @@ class Sims:
 
     spec: Path
     cpus: set[int]
+    modem_log: Path | None = None  # also a GSM modem on a pty, logging every PDU here
     ports: dict[str, Any] = field(default_factory=dict)
+    modem: str | None = None  # the modem's pty
     proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Sims:
-        self.proc = subprocess.Popen([PY, "-m", "bench.simproc", str(self.spec)], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        extra = [str(self.modem_log)] if self.modem_log is not None else []
+        self.proc = subprocess.Popen([PY, "-m", "bench.simproc", str(self.spec), *extra],
+                                     cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
         pin(self.proc.pid, self.cpus)
         first = self._line()
         if "ports" not in first:
             raise RuntimeError(f"simulators did not start from {self.spec}: {first}")
         self.ports = first["ports"]
+        self.modem = first.get("modem")
         pin(self.proc.pid, self.cpus)  # again: pymodbus started threads while listening
         return self
 
@@ -177,6 +207,13 @@ class Sims:
 
     def stats(self) -> dict[str, Any]:
         return self._ask("stats")
+
+    def pdus(self) -> list[dict[str, Any]]:
+        """Every PDU the modem took so far (``ts``: wall time it arrived, ``text``)."""
+        if self.modem_log is None or not self.modem_log.exists():
+            return []
+        return [json.loads(line) for line in
+                self.modem_log.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def set(self, device: str, values: dict[str, Any]) -> float:
         """Change values at a simulated device; returns the wall time it changed."""

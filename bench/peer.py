@@ -21,7 +21,10 @@ from typing import Any
 from bench.fleet import Fleet
 from bench.procs import PY, REPO, pin, stop
 
-KIT = REPO.parent / "shared" / "peers" / "thingsboard-gateway"
+# The shared folder sits next to the repository; a git worktree one level deeper finds it too.
+KIT = next((p / "shared" / "peers" / "thingsboard-gateway" for p in REPO.parents
+            if (p / "shared" / "peers" / "thingsboard-gateway").is_dir()),
+           REPO.parent / "shared" / "peers" / "thingsboard-gateway")
 VENV = REPO / ".peer-venv"
 PACKAGES = ["thingsboard-gateway==3.8.5", "pymodbus==3.9.2", "pyserial", "pyserial-asyncio"]
 

@@ -134,3 +134,29 @@ class Mosquitto:
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+class VictoriaMetrics:
+    """A private VictoriaMetrics single node: the InfluxDB v2 write endpoint firegate's InfluxDB
+    output delivers to in the benchmark (Debian's ``victoria-metrics``)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, cpus: set[int]) -> None:
+        self.proc = subprocess.Popen(
+            ["victoria-metrics", f"-storageDataPath={self.dir / 'data'}",
+             f"-httpListenAddr=127.0.0.1:{self.port}", "-loggerLevel=ERROR"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        pin(self.proc.pid, cpus)
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        stop(self.proc)

@@ -1,6 +1,9 @@
-"""``python -m bench.simproc SPEC.yaml``: the simulators in their own process, driven over stdin.
+"""``python -m bench.simproc SPEC.yaml [MODEM_LOG]``: the simulators in their own process, driven
+over stdin.
 
-Like ``python -m simulators`` (one JSON line ``{"ports": ...}`` once listening), but it also
+Like ``python -m simulators`` (one JSON line ``{"ports": ...}`` once listening; with
+``MODEM_LOG`` also a GSM modem on a pty, ``"modem": PATH``, that writes every PDU it takes to
+``MODEM_LOG`` as a JSON line with its arrival time ``ts``), but it also
 answers, one JSON line per command, so a benchmark can count requests inside a measuring window
 and change values while a gateway polls:
 
@@ -23,12 +26,19 @@ def _bytes(sim: Simulation) -> int:
                for s in sim.servers.values() if s.relay is not None)
 
 
-async def _serve(path: str) -> None:
+async def _serve(path: str, modem_log: str | None) -> None:
+    import contextlib
     import time
 
+    from simulators.modem import ModemSimulator
+
     spec = load_spec(path)
-    async with Simulation(spec) as sim:
-        print(json.dumps({"ports": sim.ports()}), flush=True)
+    async with contextlib.AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(Simulation(spec))
+        first: dict[str, object] = {"ports": sim.ports()}
+        if modem_log:
+            first["modem"] = await stack.enter_async_context(ModemSimulator(log_path=modem_log))
+        print(json.dumps(first), flush=True)
         while True:
             line = await asyncio.to_thread(sys.stdin.readline)
             if not line or line.strip() == "quit":
@@ -50,7 +60,7 @@ async def _serve(path: str) -> None:
 
 
 def main() -> None:
-    asyncio.run(_serve(sys.argv[1]))
+    asyncio.run(_serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
 
 
 if __name__ == "__main__":

@@ -78,9 +78,13 @@ def _wait_requests(sims: Sims, timeout: float) -> None:
 
 def firegate(fleet: Fleet, run: Path, sims: Sims, meter: Meter, broker_port: int,
              cpus: set[int], window_s: float, warmup_s: float,
-             during: During | None = None, name: str = "firegate") -> dict[str, Any]:
+             during: During | None = None, name: str = "firegate",
+             influx_url: str | None = None) -> dict[str, Any]:
+    """firegate on the fleet, delivering to MQTT (per-device topics), to InfluxDB at
+    ``influx_url`` and paging through the simulators' modem when they have one."""
     run.mkdir(parents=True, exist_ok=True)
-    cfg = firegate_config(fleet, run, sims.ports, broker_port, name=f"{name}.yaml")
+    cfg = firegate_config(fleet, run, sims.ports, broker_port, name=f"{name}.yaml",
+                          influx_url=influx_url, modem=sims.modem)
     before = meter.count(FIREGATE)
     with (run / f"{name}.log").open("ab") as log:
         proc = subprocess.Popen([PY, "-m", "gateway.cli.main", "run", "-c", str(cfg), "--no-view",

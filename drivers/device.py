@@ -88,10 +88,12 @@ class DeviceReader:
     async def poll(self, link: Link, poll_class: str) -> PollResult:
         started = time.monotonic()
         result = PollResult(self.device_id, time.time(), poll_class)
-        reads = [*self.plans.get(poll_class, []), *self._due_retries(poll_class)]
+        reads = self.plans.get(poll_class, [])
+        if self.unreadable:  # nothing to retry on a device that reads whole (the usual case)
+            reads = [*reads, *self._due_retries(poll_class)]
         for i, pr in enumerate(reads):
             try:
-                await self._read(link, pr.request, [p for p, _ in pr.points], result)
+                await self._read_planned(link, pr, result)
             except LinkError as exc:
                 if exc.kind in ("timeout", "connection"):
                     # A silent device or a dead link: the rest of this poll would only wait.
@@ -114,21 +116,27 @@ class DeviceReader:
 
         Values read by the probes go into this poll's result: learning loses no reading.
         """
+        return await self._read_planned(link, _planned(request, points), result)
+
+    async def _read_planned(self, link: Link, pr: PlannedRead, result: PollResult) -> bool:
+        """:meth:`_read` of a read planned once (its points and offsets kept with the plan, so
+        a poll does no planning work per request)."""
         result.requests += 1
-        pr = _planned(request, points)
+        request = pr.request
         try:
             data = await link.read(request, self.unit)
         except ExceptionReply as exc:
             if exc.code != ILLEGAL_ADDRESS:
                 self._fail(result, pr, exc)
                 return False
-            return await self._bisect(link, points, result, exc)
+            return await self._bisect(link, [p for p, _ in pr.points], result, exc)
         except LinkError as exc:
             self._fail(result, pr, exc)
             raise
         self._decode(result, pr, data)
-        if any(p.key in self.unreadable for p in points):  # a retried point answers again
-            for p in points:
+        if self.unreadable and any(p.key in self.unreadable for p, _ in pr.points):
+            # a retried point answers again
+            for p, _ in pr.points:
                 self.unreadable.pop(p.key, None)
             self._replan()
         return True

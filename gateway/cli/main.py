@@ -40,6 +40,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         # One line per device: a plan of 150 rooms stays readable and diffable.
         rows = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in plan.items()]
         print("{\n" + ",\n".join(rows) + "\n}")
+        from gateway.runtime.linebudget import warnings
+
+        for w in warnings(cfg, profiles):
+            print(f"warning: {w}", file=sys.stderr)
         return 0
     from gateway.security import data_dir_problems, loose_modes
 
@@ -108,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a configuration (exit 2 when invalid)")
     p.add_argument("-c", "--config", required=True, type=Path)
     p.add_argument("--plan", action="store_true",
-                   help="print the read plan (requests of one full poll per device) as JSON")
+                   help="print the read plan (requests of one full poll per device) as JSON, "
+                   "and warn about any RS-485 line that cannot hold its poll classes")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("run", help="run the gateway from a configuration")

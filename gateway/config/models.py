@@ -58,8 +58,17 @@ class PollClass(Strict):
     priority: int = Field(default=5, ge=0, le=9, description="0 is served first on a shared line")
 
 
+FIRE_PERIOD_S = 0.25
+"""The ``fire`` class: a panel's alarm bits. A fire alarm must reach the monitoring centre
+within 10 s (GB/T 26875.3, ../shared/domain.md); polling them every 0.25 s keeps the panel bit →
+``events`` time under 400 ms on a TCP link, so most of the 10 s is left for the paths beyond the
+gateway (SMS, the centre). On an RS-485 line the class is bounded by what the line can carry:
+``firegate check --plan`` says when a line cannot hold its classes."""
+
+
 def default_poll_classes() -> dict[str, PollClass]:
     return {
+        "fire": PollClass(period_s=FIRE_PERIOD_S, priority=0),
         "fast": PollClass(period_s=1, priority=0),
         "normal": PollClass(period_s=5, priority=1),
         "slow": PollClass(period_s=60, priority=2),
@@ -213,6 +222,13 @@ class Config(Strict):
     outputs: OutputsConfig = OutputsConfig()
     notify: NotifyConfig = NotifyConfig()
     actions: ActionsConfig = ActionsConfig()
+
+    @field_validator("poll_classes")
+    @classmethod
+    def _with_defaults(cls, v: dict[str, PollClass]) -> dict[str, PollClass]:
+        """A configuration that names some classes keeps the built-in others (``fire`` among
+        them), so a profile's ``poll: fire`` works under an older configuration."""
+        return {**default_poll_classes(), **v}
 
     @model_validator(mode="after")
     def _references(self) -> Config:

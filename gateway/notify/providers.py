@@ -1,6 +1,6 @@
 """SMS HTTP providers: Aliyun SendSms and Tencent Cloud SendSms, each with its own signing.
 
-HTTP is done with aiohttp: it is already installed with ``influxdb-client[async]``, it is
+HTTP is done with aiohttp (a dependency of its own, imported only with an HTTP provider): it is
 cancellable (a page stuck on a dead link ends with the notifier), and it needs no thread. Both
 providers send a pre-approved template with parameters, not free text.
 
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
-
-import aiohttp
 
 from gateway.notify.config import (
     PROVIDER_TYPES,
@@ -187,6 +185,10 @@ class TencentChannel:
 
 async def _request(name: str, method: str, url: str, timeout_s: float,
                    **kw: Any) -> dict[str, Any]:
+    # Imported at the first page through a provider, not with the notifier: a gateway that
+    # pages through its modem only never holds aiohttp's ~10 MB.
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     sent = False
     try:

@@ -1,7 +1,7 @@
 """Northbound: the durable outbox and its sinks (MQTT, InfluxDB).
 
 ``gateway.config.models`` imports :mod:`gateway.outputs.config`, so this package imports the heavier
-sink modules (aiomqtt, influxdb-client) only when they are asked for.
+sink modules (aiomqtt, the InfluxDB poster) only when they are asked for.
 """
 
 from __future__ import annotations

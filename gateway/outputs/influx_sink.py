@@ -1,6 +1,8 @@
-"""InfluxDB sink: line protocol over the v2 write API with influxdb-client's async client.
+"""InfluxDB sink: line protocol POSTed to the v2 write API (``/api/v2/write``).
 
-The client has no batching and no retry; the outbox and :mod:`gateway.outputs.delivery` do both.
+The POST is made by :mod:`gateway.outputs.httppost` over one kept-alive connection, not by
+influxdb-client: its async client cost ~47 MB of RSS for one request kind (see that module).
+Batching and retry are the outbox's and :mod:`gateway.outputs.delivery`'s.
 How server answers are handled:
 - 2xx: the batch is acknowledged in the outbox;
 - 429 / 503: retried after the server's Retry-After (or the usual backoff);
@@ -18,19 +20,17 @@ With ``line_protocol_file`` every line the server accepted is appended there too
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
-
-from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
-from influxdb_client.client.write_api_async import WriteApiAsync
-from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.rest import ApiException
+from typing import IO
+from urllib.parse import urlencode
 
 from gateway.outputs.config import InfluxConfig, SinkConfig
 from gateway.outputs.delivery import SinkContext, SinkError
+from gateway.outputs.httppost import HttpPoster, Reply
 from gateway.outputs.lineproto import Identity, LineBuilder, flatten_health
 from gateway.outputs.outbox import Batch
 from gateway.records import OutputsHealth
@@ -44,9 +44,8 @@ _AUTH = {
 }
 
 
-def _retry_after(exc: ApiException) -> float | None:
-    headers: Any = exc.headers or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+def _retry_after(reply: Reply) -> float | None:
+    value = reply.headers.get("retry-after")
     if value is None:
         return None
     try:
@@ -64,7 +63,16 @@ class InfluxSink:
         self.builder = LineBuilder(identity, poll_health=cfg.poll_health)
         self._health_source = health_source
         self._ready = asyncio.Event()
-        self._api: WriteApiAsync | None = None
+        self._api: HttpPoster | None = None
+        self._path = "/api/v2/write?" + urlencode({"org": cfg.org, "bucket": cfg.bucket,
+                                                    "precision": "ms"})
+        token = cfg.token.get_secret_value() if cfg.token else ""
+        self._headers = {"Content-Type": "text/plain; charset=utf-8",
+                         "Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+        if cfg.gzip:
+            self._headers["Content-Encoding"] = "gzip"
         self._file: IO[str] | None = None
         self.state = "connecting" if cfg.url else "file"
         self.last_error: str | None = None
@@ -85,18 +93,14 @@ class InfluxSink:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")  # noqa: ASYNC230 (once, at start)
         try:
-            if self.cfg.url is None:
-                self._ready.set()
-                await self._health_loop()
-            token = self.cfg.token.get_secret_value() if self.cfg.token else ""
-            async with InfluxDBClientAsync(url=self.cfg.url, token=token, org=self.cfg.org,
-                                           timeout=int(self.cfg.timeout_s * 1000),
-                                           enable_gzip=self.cfg.gzip) as client:
-                self._api = client.write_api()
-                self._ready.set()
-                await self._health_loop()
+            if self.cfg.url is not None:
+                self._api = HttpPoster(self.cfg.url)
+            self._ready.set()
+            await self._health_loop()
         finally:
             self._ready.clear()
+            if self._api is not None:
+                await self._api.close()
             self._api = None
             if self._file is not None:
                 if self._health_source is not None:  # the last word, for a short demo run
@@ -142,30 +146,27 @@ class InfluxSink:
 
     async def _write(self, body: bytes) -> None:
         assert self._api is not None
+        if self.cfg.gzip:
+            body = gzip.compress(body, compresslevel=1)  # line protocol shrinks ~10× even so
         try:
-            await self._api.write(bucket=self.cfg.bucket, org=self.cfg.org, record=body,
-                                  write_precision=WritePrecision.MS)  # type: ignore[arg-type]
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            if status in _AUTH:
-                raise self._fail(f"InfluxDB at {self.cfg.url} refused the write: {_AUTH[status]};"
-                                 f" the data waits, next try in {self.cfg.auth_retry_s:.0f} s",
-                                 self.cfg.auth_retry_s) from exc
-            if status in (429, 503):
-                raise self._fail(f"InfluxDB at {self.cfg.url} is busy ({status}); retrying",
-                                 _retry_after(exc)) from exc
-            if status in (400, 422):
-                raise _Rejected(str(exc.body or exc.reason)) from exc
-            raise self._fail(f"InfluxDB at {self.cfg.url} answered {status} {exc.reason}") \
-                from exc
+            reply = await self._api.post(self._path, body, self._headers, self.cfg.timeout_s)
         except (TimeoutError, OSError) as exc:
             raise self._fail(f"cannot reach InfluxDB at {self.cfg.url}: "
                              f"{exc.__class__.__name__} {exc}") from exc
-        except Exception as exc:  # aiohttp.ClientError and friends
-            if exc.__class__.__module__.startswith("aiohttp"):
-                raise self._fail(f"cannot reach InfluxDB at {self.cfg.url}: {exc}") from exc
-            raise
-        self.state = "connected"
+        status = reply.status
+        if 200 <= status < 300:
+            self.state = "connected"
+            return
+        if status in _AUTH:
+            raise self._fail(f"InfluxDB at {self.cfg.url} refused the write: {_AUTH[status]};"
+                             f" the data waits, next try in {self.cfg.auth_retry_s:.0f} s",
+                             self.cfg.auth_retry_s)
+        if status in (429, 503):
+            raise self._fail(f"InfluxDB at {self.cfg.url} is busy ({status}); retrying",
+                             _retry_after(reply))
+        if status in (400, 422):
+            raise _Rejected(reply.body[:500].decode("utf-8", "replace") or reply.reason)
+        raise self._fail(f"InfluxDB at {self.cfg.url} answered {status} {reply.reason}")
 
     async def send(self, batch: Batch) -> None:
         lines = self.builder.lines(batch)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 from aiomqtt.exceptions import MqttConnectError
 
 from gateway.inbound.guard import (
@@ -55,11 +56,11 @@ from gateway.outputs.outbox import Batch, Outbox
 from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
+WINDOW = 1000  # messages in flight at most (the default outputs.batch_size)
 try:
     VERSION = importlib.metadata.version("firegate")
 except importlib.metadata.PackageNotFoundError:  # running from a source tree
     VERSION = "unknown"
-PUBLISH_SLICE = 32
 BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
 PENDING_CALLS_WARN = 100_000
@@ -68,6 +69,17 @@ COMMAND_KINDS = ("ack", "close", "action", "shelve", "maintenance")
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_DEVICE_KEY = '{"device":"'
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+def _device_of(row: str) -> str:
+    """The device of a stored telemetry row, without decoding the rest of it."""
+    if row.startswith(_DEVICE_KEY):
+        return _scanstring(row, len(_DEVICE_KEY))[0]
+    return str(json.loads(row)["device"])
 
 
 def explain(exc: BaseException, where: str) -> str:
@@ -94,6 +106,72 @@ def explain(exc: BaseException, where: str) -> str:
     return f"MQTT connection to {where} failed: {text}"
 
 
+class PubackWindow:
+    """Publish many QoS 1 messages and wait once for all their PUBACKs.
+
+    aiomqtt's ``publish`` makes an event, a pending-call entry and a wait per message, and scans
+    its pending calls on each; for a batch of device polls that bookkeeping cost as much CPU as
+    the rest of the gateway's work on a request. Here each message goes straight to paho
+    (``Client._client.publish``, which only queues the packet; aiomqtt 2.x, pinned ``<3``), and
+    one event fires when the broker has acknowledged the whole window.
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.paho: paho.Client = client._client
+        self._waiting: set[int] = set()
+        self._done = asyncio.Event()
+        chained = self.paho.on_publish  # aiomqtt's own: it completes its single publishes
+
+        def on_publish(c: paho.Client, userdata: Any, mid: int, *rest: Any) -> None:
+            if mid in self._waiting:
+                self._waiting.discard(mid)
+                if not self._waiting:
+                    self._done.set()
+                return
+            if chained is not None:
+                chained(c, userdata, mid, *rest)
+
+        self.paho.on_publish = on_publish
+
+    async def publish(self, messages: list[tuple[str, bytes]], qos: int,
+                      timeout_s: float) -> None:
+        """Publish ``messages`` in order, at most :data:`WINDOW` unacknowledged at a time;
+        return once the broker acknowledged them all (QoS 1), raise ``MqttError`` if it did not
+        within ``timeout_s`` a window or the connection went."""
+        for i in range(0, len(messages), WINDOW):
+            await self._publish_window(messages[i:i + WINDOW], qos, timeout_s)
+
+    async def _publish_window(self, messages: list[tuple[str, bytes]], qos: int,
+                              timeout_s: float) -> None:
+        if self._waiting:
+            raise RuntimeError("one window at a time")  # the delivery loop sends one batch
+        mids = []
+        for topic, payload in messages:
+            info = self.paho.publish(topic, payload, qos)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                self._waiting.clear()
+                raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+            mids.append(info.mid)
+        if qos == 0:
+            return
+        # No await since the first publish: no acknowledgement can have been handled yet.
+        self._waiting.update(mids)
+        self._done.clear()
+        done = asyncio.ensure_future(self._done.wait())
+        gone: asyncio.Future[Any] = self.client._disconnected
+        try:
+            await asyncio.wait([done, gone], timeout=timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+            left = len(self._waiting)
+            self._waiting.clear()
+        if left:
+            raise aiomqtt.MqttError(f"the broker acknowledged {len(mids) - left} of {len(mids)}"
+                                    f" messages within {timeout_s:g} s")
+
+
 def _not_network(exc: BaseException) -> bool:
     return not isinstance(exc, BaseExceptionGroup | aiomqtt.MqttError | ssl.SSLError | OSError)
 
@@ -116,6 +194,7 @@ class MqttSink:
         self.where = f"{cfg.host}:{cfg.port}"
         self._rng = rng or random.Random()
         self._client: aiomqtt.Client | None = None
+        self._window: PubackWindow | None = None
         self._ready = asyncio.Event()
         self.state = "connecting"
         self.last_error: str | None = None
@@ -135,6 +214,9 @@ class MqttSink:
         for key in ("campus_name", "building_name"):
             if getattr(identity, key, ""):
                 self._base[key] = str(getattr(identity, key))
+        # A stored telemetry row is ``{"device":…}``: its message is this head then the row
+        # without its ``{``, byte for byte what ``_dumps({**base, **record})`` gives.
+        self._head = _dumps(self._base)[:-1] + b","
 
     # ------------------------------------------------------------------ connection
 
@@ -154,7 +236,11 @@ class MqttSink:
             self.cfg.host, self.cfg.port, username=self.cfg.username, password=password,
             identifier=self.client_id, clean_session=False, keepalive=self.cfg.keepalive,
             will=aiomqtt.Will(f"{self.prefix}/state", b"offline", qos=1, retain=True),
-            tls_context=self._tls(), timeout=10, max_inflight_messages=100)
+            tls_context=self._tls(), timeout=10,
+            # No paho limit: with one, paho scans every outstanding message on each PUBACK
+            # (O(n²) a batch, the largest CPU cost measured); PubackWindow bounds what is in
+            # flight to WINDOW messages instead.
+            max_inflight_messages=0)
         # A telemetry batch is published as concurrent calls; aiomqtt warns (and formats a log
         # line) on every call beyond 10 pending, which cost a tenth of the gateway's CPU.
         client.pending_calls_threshold = PENDING_CALLS_WARN
@@ -172,6 +258,7 @@ class MqttSink:
                         await self._on_connect(client)
                         failures = 0
                         self._client = client
+                        self._window = PubackWindow(client)
                         self._ready.set()
                         try:
                             async with asyncio.TaskGroup() as tg:
@@ -199,6 +286,7 @@ class MqttSink:
         finally:
             self._ready.clear()
             self._client = None
+            self._window = None
             self.state = "crashed" if self.state == "crashed" else "stopped"
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
@@ -225,6 +313,7 @@ class MqttSink:
     def _down(self, msg: str) -> None:
         self._ready.clear()
         self._client = None
+        self._window = None
         self.state = "disconnected"
         self.last_error = msg
         self.last_error_at = time.time()
@@ -346,21 +435,18 @@ class MqttSink:
                     await client.publish(f"{self.prefix}/alarms/{rec.id}", payload, qos=qos,
                                          retain=True)
             elif self.cfg.telemetry and self.cfg.telemetry_bundle:
-                recs = [r.to_json() for r in batch.telemetry]
-                await asyncio.gather(*(
-                    client.publish(f"{self.prefix}/telemetry",
-                                   _dumps({**self._base, "records": recs[i:i + BUNDLE_RECORDS]}),
-                                   qos=qos)
-                    for i in range(0, len(recs), BUNDLE_RECORDS)))
-            elif self.cfg.telemetry:
-                # In flight together, but in slices: aiomqtt scans its pending calls on every
-                # publish, so a thousand at once costs a thousand squared.
-                tel = batch.telemetry
-                for i in range(0, len(tel), PUBLISH_SLICE):
-                    await asyncio.gather(*(
-                        client.publish(f"{self.prefix}/telemetry/{rec.device}",
-                                       _dumps({**self._base, **rec.to_json()}), qos=qos)
-                        for rec in tel[i:i + PUBLISH_SLICE]))
+                assert self._window is not None
+                rows = batch.rows
+                await self._window.publish(
+                    [(f"{self.prefix}/telemetry", self._head + b'"records":[' +
+                      ",".join(rows[i:i + BUNDLE_RECORDS]).encode() + b"]}")
+                     for i in range(0, len(rows), BUNDLE_RECORDS)], qos, float(self.cfg.keepalive))
+            elif self.cfg.telemetry and batch.rows:
+                assert self._window is not None
+                topic, head = f"{self.prefix}/telemetry/", self._head
+                await self._window.publish(
+                    [(topic + _device_of(row), head + row[1:].encode()) for row in batch.rows],
+                    qos, float(self.cfg.keepalive))
         except aiomqtt.MqttError as exc:
             # The run loop notices a dead connection and reconnects; here only report.
             msg = explain(exc, self.where)

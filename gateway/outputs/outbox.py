@@ -75,24 +75,41 @@ Record: TypeAlias = AlarmLaneRecord | TelemetryRecord
 @dataclass(slots=True)
 class Batch:
     """Records fetched for one sink, all from one lane, in id order: ``alarms`` for the alarm
-    lane, ``telemetry`` for the other (the empty one stays empty)."""
+    lane, ``telemetry`` for the other (the empty one stays empty).
+
+    Telemetry keeps the stored JSON text of each record (``rows``) and decodes it only when a
+    sink asks for ``telemetry``: the MQTT sink publishes the text as it is (see
+    :meth:`gateway.outputs.mqtt_sink.MqttSink.send`), so a record is encoded once, when it is
+    stored, and never decoded on its way to the broker."""
 
     lane: Lane
     first_id: int = 0
     last_id: int = 0
     alarms: list[AlarmLaneRecord] = field(default_factory=list)
-    telemetry: list[TelemetryRecord] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)  # telemetry records as stored (JSON)
     oldest_at: float = 0.0  # when the oldest record was put (time.time())
+    _telemetry: list[TelemetryRecord] | None = None
+
+    @property
+    def telemetry(self) -> list[TelemetryRecord]:
+        if self._telemetry is None:
+            self._telemetry = [TelemetryRecord.from_json(json.loads(r)) for r in self.rows]
+        return self._telemetry
+
+    @telemetry.setter
+    def telemetry(self, records: list[TelemetryRecord]) -> None:
+        self._telemetry = list(records)
+        self.rows = [_dumps(r) for r in self._telemetry]
 
     @property
     def records(self) -> Sequence[Record]:
         return self.alarms if self.lane == "alarm" else self.telemetry
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.alarms) if self.lane == "alarm" else len(self.rows)
 
     def __bool__(self) -> bool:
-        return bool(self.records)
+        return len(self) > 0
 
 
 def _dumps(record: Record) -> str:
@@ -282,7 +299,7 @@ class Outbox:
                 if lane == "alarm":
                     batch.alarms = [alarm_lane_from_json(json.loads(r[2])) for r in rows]
                 else:
-                    batch.telemetry = [TelemetryRecord.from_json(json.loads(r[2])) for r in rows]
+                    batch.rows = [r[2] for r in rows]
                 return batch
         return Batch(lane="telemetry")
 

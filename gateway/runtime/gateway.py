@@ -218,6 +218,10 @@ class Gateway:
             pollers.append(BusPoller(line, {d.id: self.readers[d.id] for d in devs}, jobs,
                                      self.on_result, policy, self.health))
         self.pollers = pollers
+        from gateway.runtime.linebudget import warnings
+
+        for w in warnings(cfg, self.profiles):
+            log.warning("%s", w)
         return pollers
 
     def build_frame_listeners(self) -> list[Any]:

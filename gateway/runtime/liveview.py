@@ -10,12 +10,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
-
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.model import Value
 from gateway.alarms.ledger import Alarm, Suppression, by_severity
@@ -25,6 +20,10 @@ from gateway.runtime.poller import DeviceHealth
 from rules.kinds import KINDS
 from rules.model import DeviceInfo
 from rules.severity import BY_NAME, label_zh
+
+if TYPE_CHECKING:
+    from rich.console import Group, RenderableType
+    from rich.table import Table
 
 
 class RuntimeView(Protocol):
@@ -94,6 +93,12 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
     A building has more devices than a terminal has lines, so devices that are offline or have
     an open alarm come first and healthy ones fill what room is left.
     """
+    # rich is imported here, not with the module: a gateway under systemd (``--no-view``)
+    # never draws a table and need not hold rich's ~2 MB.
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     now = time.time()
     online = sum(1 for h in gw.health.values() if h.online)
     head = Text.assemble(
@@ -137,6 +142,9 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
 
 def _device_table(gw: RuntimeView, order: list[str], shown: list[str]) -> Table:
     """One row per shown device: kind, place, state, headline values, response time, errors."""
+    from rich.table import Table
+    from rich.text import Text
+
     devices = Table(expand=True, show_edge=False, pad_edge=False, header_style="bold")
     for col in ("device", "kind", "room", "state", "values", "ms", "errors"):
         devices.add_column(col, no_wrap=True)
@@ -180,6 +188,9 @@ async def live_view(gw: RuntimeView, stop: asyncio.Event, *, interactive: bool |
             except TimeoutError:
                 pass
         return
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console()
     with Live(render(gw, height=console.height), console=console, refresh_per_second=2,
               screen=False) as live:

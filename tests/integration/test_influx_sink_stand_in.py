@@ -103,3 +103,23 @@ async def test_influx_stand_in_busy_honours_retry_after(tmp_path: Path, stand_in
     assert headers.get("Content-Encoding") == "gzip"
     assert headers.get("Authorization") == "Token t"
     assert b"power_w=104.0 1700000000000" in body1
+
+
+@pytest.mark.parametrize("status", [400, 422])
+async def test_influx_stand_in_rejected_lines_are_counted_and_not_resent(
+        tmp_path: Path, stand_in: StandIn, status: int) -> None:
+    stand_in.answers = [(status, {})]
+    cfg = cfg_for(stand_in.url)
+    with Outbox(tmp_path / "o.sqlite", budget_bytes=10_000_000, sinks=cfg.sinks()) as ob:
+        ob.put_telemetry([tele(f"bad{i}", 1_700_000_000.0) for i in range(3)])
+        outputs = Outputs(cfg, ob, Ident())
+        task = asyncio.create_task(outputs.run())
+        await drained(ob, "influx")
+        ob.put_telemetry([tele("good", 1_700_000_001.0, power_w=5.0)])
+        await drained(ob, "influx")
+        h = outputs.health().sinks["influx"]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert h["rejected"] == 3, "the refused batch is counted"
+    assert len(stand_in.seen) == 2, "the refused lines are not sent again; later ones go"
+    assert b"good" in stand_in.seen[1][2]

@@ -182,3 +182,26 @@ def test_config_refuses_password_in_clear_text_off_loopback(tmp_path: Path) -> N
         MqttConfig.model_validate({"url": "mqtts://b:8883", "ca_file": str(tmp_path / "no")})
     with pytest.raises(ValueError, match="not an MQTT address"):
         MqttConfig.model_validate({"url": "http://b:1883"})
+
+
+async def test_a_batch_beyond_the_inflight_window_arrives_whole_as_stored(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A batch of 1,000 polls (ten times paho's in-flight limit) is published from the stored
+    rows in one window of PUBACKs: every message arrives, each exactly the record plus the
+    gateway's identity, device ids with quotes and Chinese intact."""
+    cfg = OutputsConfig(batch_size=1000, max_age_s=0.1, mqtt=MqttConfig.model_validate(
+        {"url": mosquitto.url, "health_interval_s": 3600, "client_id": "fg-window"}))
+    names = [f'室-{i}"q' if i % 100 == 0 else f"room-{i}" for i in range(1000)]
+    recs = [tele(n, 1_700_000_000.0 + i, power_w=i + 0.5) for i, n in enumerate(names)]
+    async with Watcher(mosquitto) as w, running(cfg, tmp_path / "o.sqlite") as (outputs, ob):
+        await until(lambda: w.on("state"), what="the birth message")
+        ob.put_telemetry(recs)
+        await drained(ob, "mqtt")
+        await until(lambda: sum(len(w.on(f"telemetry/{n}")) for n in names) == 1000,
+                    what="all 1,000 messages")
+        assert outputs.deliveries["mqtt"].batches == 1, "one batch, one window"
+    for rec in [*recs[::97], recs[500]]:
+        got = json.loads(w.on(f"telemetry/{rec.device}")[0])
+        assert got == {"gateway": "gw-a1", "site": "vc", "campus": "north",
+                       "building": "dorm-3", **rec.to_json()}
+        check("telemetry", w.on(f"telemetry/{rec.device}")[0])
