@@ -39,6 +39,9 @@ def notify(port: str, waits: list[float]) -> dict[str, Any]:
                      "admin_levels": [["supervisor"], ["student_affairs"]],
                      "waits_s": waits},
             "storm": {"group_window_s": 0, "rate_window_s": 60, "max_per_window": 10},
+            # each zone pages on its own here: grouping further zones of one fire into a
+            # follow-up is scenario (h) in test_safety_scenarios.py
+            "fire_zone_window_s": 0,
             "retry_s": 1}
 
 
