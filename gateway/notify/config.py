@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.config.base import LocatedError, Strict
+from gateway.config.base import Strict, validate_typed
 from rules.settings import DEFAULT_UTC_OFFSET_H, LIFE_SAFETY_RULES, minutes_of_day
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -243,26 +243,8 @@ class NotifyConfig(Strict):
     @classmethod
     def _typed(cls, items: Any) -> Any:
         """Each entry validated by the model its ``type`` names in :data:`PROVIDER_TYPES`."""
-        if not isinstance(items, list):
-            return items
-        out: list[Any] = []
-        for i, item in enumerate(items):
-            if isinstance(item, ProviderConfig) or not isinstance(item, dict):
-                out.append(item)
-                continue
-            kind = item.get("type")
-            entry = PROVIDER_TYPES.get(str(kind))
-            if entry is None:
-                raise LocatedError(("notify", "providers", i, "type"),
-                                   f"unknown SMS provider {kind!r}; use one of: "
-                                   f"{', '.join(sorted(PROVIDER_TYPES))}")
-            try:
-                out.append(entry.config.model_validate(item))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise LocatedError(("notify", "providers", i, *err["loc"]),
-                                   str(err["msg"]).removeprefix("Value error, ")) from None
-        return out
+        return validate_typed(items, PROVIDER_TYPES, ProviderConfig, ("notify", "providers"),
+                              "SMS provider")
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:

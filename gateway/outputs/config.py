@@ -16,12 +16,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from gateway.config.base import LocatedError, Strict
+from gateway.config.base import LocatedError, Strict, validate_typed
 from gateway.config.netaddr import is_loopback
 
 
@@ -213,26 +212,7 @@ class OutputsConfig(Strict):
     @classmethod
     def _typed(cls, items: Any) -> Any:
         """Each entry validated by the model its ``type`` names in :data:`SINK_TYPES`."""
-        if not isinstance(items, list):
-            return items
-        out: list[Any] = []
-        for i, item in enumerate(items):
-            if isinstance(item, SinkConfig) or not isinstance(item, dict):
-                out.append(item)
-                continue
-            kind = item.get("type")
-            entry = SINK_TYPES.get(str(kind))
-            if entry is None:
-                raise LocatedError(("outputs", "sinks", i, "type"),
-                                   f"unknown output type {kind!r}; use one of: "
-                                   f"{', '.join(sorted(SINK_TYPES))}")
-            try:
-                out.append(entry.config.model_validate(item))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise LocatedError(("outputs", "sinks", i, *err["loc"]),
-                                   str(err["msg"]).removeprefix("Value error, ")) from None
-        return out
+        return validate_typed(items, SINK_TYPES, SinkConfig, ("outputs", "sinks"), "output type")
 
     @model_validator(mode="after")
     def _unique(self) -> OutputsConfig:
