@@ -183,31 +183,37 @@ class HttpPoster:
         """Read one answer; return it and whether it was read to its end. On a reused
         connection that ends (or is reset) before the answer's first byte, raise ``_Stale``."""
         h = conn.h11
-        got = 0
+        start = b""  # the answer's first bytes, to refuse a non-HTTP one at once
         eof = False
         reply: Reply | None = None
         body = bytearray()
         while True:
             try:
                 event = h.next_event()
-            except h11.RemoteProtocolError:
-                if got == 0 and reused:
-                    raise _Stale from None
+            except h11.RemoteProtocolError as exc:
+                if eof:
+                    raise HttpError(f"{self.base_url}: the connection closed mid-answer "
+                                    f"({exc})") from exc
                 raise
             if event is h11.NEED_DATA:
                 if eof:  # h11 waits for the rest of a line that will never come
-                    if got == 0 and reused:
-                        raise _Stale
-                    raise HttpError(f"{self.base_url}: " + (
-                        "the connection closed mid-answer" if got else
-                        "the server closed the connection without answering"))
+                    raise HttpError(f"{self.base_url}: the connection closed mid-answer")
                 try:
                     data = await conn.reader.read(_READ)
                 except (ConnectionResetError, BrokenPipeError):
-                    if got == 0 and reused:
+                    if not start and reused:
                         raise _Stale from None
                     raise
-                got += len(data)
+                if not data and not start:
+                    if reused:
+                        raise _Stale
+                    raise HttpError(f"{self.base_url}: the server closed the connection "
+                                    "without answering")
+                if len(start) < 5:
+                    start = (start + data)[:5]
+                    if not b"HTTP/".startswith(start):  # a server that is not HTTP may
+                        # well wait for more of the request rather than close
+                        raise h11.RemoteProtocolError(f"it starts with {start!r}")
                 eof = not data
                 h.receive_data(data)  # b"" is the end of the stream
             elif isinstance(event, h11.InformationalResponse):
@@ -225,11 +231,8 @@ class HttpPoster:
                 assert reply is not None
                 reply.body = bytes(body)
                 return reply, True
-            else:  # ConnectionClosed before the end of the answer, or PAUSED (never: one
-                # request per cycle)
-                if got == 0 and reused:
-                    raise _Stale
-                raise HttpError(f"{self.base_url}: the connection closed mid-answer ({event!r})")
+            else:  # ConnectionClosed, or PAUSED (never: one request per cycle)
+                raise HttpError(f"{self.base_url}: the connection closed mid-answer")
 
     async def _drop(self, *, abort: bool) -> None:
         conn, self._conn = self._conn, None
