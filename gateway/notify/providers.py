@@ -2,7 +2,7 @@
 
 HTTP is done by :class:`gateway.outputs.httppost.HttpPoster` (h11 over asyncio streams, imported
 only with an HTTP provider): it is cancellable (a page stuck on a dead link ends with the
-notifier), needs no thread, and costs ~0.25 MB where aiohttp cost ~7–9 MB (issue 17). Both
+notifier), needs no thread, and costs ~0.25 MB where aiohttp cost 7.3–9.9 MB (issue 17). Both
 providers send a pre-approved template with parameters, not free text.
 
 Aliyun's SendSms is not idempotent: asking twice sends twice. The notifier gives every page a
@@ -197,7 +197,10 @@ async def _request(name: str, method: str, url: str, timeout_s: float, *,
     query = "&".join(q for q in (parts.query, urlencode(params or {}, quote_via=quote)) if q)
     if query:
         target += "?" + query
-    poster = HttpPoster(f"{parts.scheme}://{parts.netloc}")
+    try:
+        poster = HttpPoster(f"{parts.scheme}://{parts.netloc}")
+    except ValueError as exc:  # the endpoint is not an http(s) URL: a configuration mistake
+        raise ProviderError(name, f"endpoint {url!r}: {exc}", retryable=False) from exc
     try:
         r = await poster.request(method, target, data, headers or {}, timeout_s)
     except HttpError as exc:

@@ -7,13 +7,19 @@ batching and retrying a client library would add.
 
 Why h11 and not aiohttp or influxdb-client (issue 17, ``resource.getrusage`` peak RSS on top of
 asyncio, pymodbus and aiomqtt): influxdb-client's async client cost ~47 MB (aiohttp, urllib3,
-dateutil, reactivex, its generated API models); aiohttp alone ~7–9 MB (its C parsers, yarl,
+dateutil, reactivex, its generated API models); aiohttp alone 7.3–9.9 MB (its C parsers, yarl,
 multidict, frozenlist, aiosignal, propcache); h11 ~0.25 MB. h11 is python-hyper's sans-IO
 HTTP/1.1 protocol library (maintained, the parser under httpcore/httpx and uvicorn): it does
 the parsing that must not be hand-written (status line, headers, Content-Length and chunked
 bodies, keep-alive and ``Connection: close`` rules); this module only moves its bytes over an
 asyncio stream. TLS (``https``) uses :func:`ssl.create_default_context`: the server's
 certificate and host name are verified.
+
+Errors: :class:`HttpError` (an ``OSError``) naming the URL when the connection fails or the
+answer is not HTTP; ``TimeoutError`` when the whole exchange takes longer than asked. After
+either, or a cancel, or an answer cut at ``MAX_BODY``, the connection is dropped: a half-read
+answer is never taken for the next request's. A kept-alive connection found closed by the
+server is replaced; see ``_exchange`` for the one re-send this allows.
 """
 
 from __future__ import annotations
