@@ -69,7 +69,9 @@ class _Conn:
 
 class HttpPoster:
     """``await HttpPoster(base_url).post(path, body, headers, timeout_s)``; ``close()`` at the
-    end. One kept-alive connection, one request at a time (a lock orders callers)."""
+    end. One kept-alive connection, one request at a time (a lock orders callers). A request
+    on a reused connection may be sent twice (see ``_exchange``): a caller for which that is
+    not harmless uses a fresh poster per request, as the SMS providers do."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -85,6 +87,7 @@ class HttpPoster:
         self._port = port or (443 if self._tls else 80)
         self._authority = parts.netloc.rpartition("@")[2]  # the Host header, without userinfo
         self._prefix = parts.path
+        self._ssl: ssl.SSLContext | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
 
@@ -115,7 +118,7 @@ class HttpPoster:
     async def _exchange(self, method: str, path: str, body: bytes,
                         headers: dict[str, str]) -> Reply:
         conn = self._conn
-        if conn is not None and conn.reader.at_eof():
+        if conn is not None and _idle_gone(conn.reader):
             await self._drop(abort=True)  # the server closed it while idle: known, no resend
             conn = None
         if conn is None:
@@ -134,10 +137,11 @@ class HttpPoster:
             return await self._roundtrip(await self._connect(), method, path, body, headers)
 
     async def _connect(self) -> _Conn:
-        ctx = ssl.create_default_context() if self._tls else None
+        if self._tls and self._ssl is None:
+            self._ssl = ssl.create_default_context()  # loads the CA store: once per poster
         try:
             reader, writer = await asyncio.open_connection(
-                self._host, self._port, ssl=ctx, limit=_READ)
+                self._host, self._port, ssl=self._ssl, limit=_READ)
         except OSError as exc:  # refused, unreachable, DNS, TLS verification (ssl.SSLError)
             raise HttpError(f"{self.base_url}: cannot connect: {exc}", sent=False) from exc
         self._conn = _Conn(reader, writer, h11.Connection(h11.CLIENT))
@@ -178,8 +182,10 @@ class HttpPoster:
             raise
         except OSError as exc:
             raise HttpError(f"{self.base_url}: connection lost: {exc}") from exc
-        if not complete or h.our_state is not h11.DONE or h.their_state is not h11.DONE:
-            await self._drop(abort=True)  # body cut at MAX_BODY, or the server said close
+        if not complete or h.our_state is not h11.DONE or h.their_state is not h11.DONE \
+                or any(h.trailing_data):
+            # body cut at MAX_BODY, the server said close, or it sent more than the answer
+            await self._drop(abort=True)
         else:
             h.start_next_cycle()
             conn.used = True
@@ -251,6 +257,15 @@ class HttpPoster:
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(2.0):
                 await conn.writer.wait_closed()
+
+
+def _idle_gone(reader: asyncio.StreamReader) -> bool:
+    """Whether an idle kept-alive connection is known to be unusable: the server closed or
+    reset it, or sent something unasked (some servers write a ``408`` before closing an idle
+    connection) that would otherwise be read as the next request's answer. ``_buffer`` is
+    StreamReader's own, unchanged since Python 3.4; there is no public way to peek."""
+    return reader.at_eof() or reader.exception() is not None or \
+        bool(getattr(reader, "_buffer", b""))
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -146,10 +146,12 @@ class Raw:
     url: str = ""
     requests: list[tuple[int, bytes]] = field(default_factory=list)  # (connection no, body)
     connections: int = 0
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)  # one per connection
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = self.connections
         self.connections += 1
+        self.writers.append(writer)
         n = 0
         try:
             while True:
@@ -207,6 +209,30 @@ async def test_keep_alive_closed_as_the_request_arrives_is_resent_once(raw: Star
     finally:
         await p.close()
     assert srv.requests == [(0, b"a 1"), (0, b"b 2"), (1, b"b 2")]
+
+
+TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize("when", ["with the answer", "while idle"])
+async def test_unasked_408_before_idle_close_is_not_taken_for_an_answer(
+        raw: StartRaw, when: str) -> None:
+    # Some servers write a 408 on a kept-alive connection before closing it for idleness; it
+    # must not be read as the answer to the next request.
+    def behave(conn: int, n: int, body: bytes) -> bytes | None:
+        return OK + TIMEOUT_408 if (conn, when) == (0, "with the answer") else OK
+
+    srv = await raw(behave)
+    p = HttpPoster(srv.url)
+    try:
+        assert (await p.post("/api/v2/write", b"a 1", HEADERS, 5)).status == 204
+        if when == "while idle":
+            srv.writers[0].write(TIMEOUT_408)  # and the connection stays open
+            await asyncio.sleep(0.2)  # let it arrive
+        assert (await p.post("/api/v2/write", b"b 2", HEADERS, 5)).status == 204
+    finally:
+        await p.close()
+    assert srv.requests == [(0, b"a 1"), (1, b"b 2")]
 
 
 async def test_fresh_connection_closed_without_answer_is_an_error_not_a_resend(
