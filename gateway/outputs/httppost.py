@@ -87,6 +87,8 @@ class HttpPoster:
         self._port = port or (443 if self._tls else 80)
         self._authority = parts.netloc.rpartition("@")[2]  # the Host header, without userinfo
         self._prefix = parts.path
+        # what errors name: never a user:password written into the URL
+        self._shown = f"{parts.scheme}://{self._authority}{self._prefix}"
         self._ssl: ssl.SSLContext | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
@@ -143,7 +145,7 @@ class HttpPoster:
             reader, writer = await asyncio.open_connection(
                 self._host, self._port, ssl=self._ssl, limit=_READ)
         except OSError as exc:  # refused, unreachable, DNS, TLS verification (ssl.SSLError)
-            raise HttpError(f"{self.base_url}: cannot connect: {exc}", sent=False) from exc
+            raise HttpError(f"{self._shown}: cannot connect: {exc}", sent=False) from exc
         self._conn = _Conn(reader, writer, h11.Connection(h11.CLIENT))
         return self._conn
 
@@ -165,7 +167,7 @@ class HttpPoster:
             out += h.send(h11.Data(data=body)) if body else b""
             out += h.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:  # e.g. a header value with a newline in it
-            raise HttpError(f"{self.base_url}: cannot send this request: {exc}",
+            raise HttpError(f"{self._shown}: cannot send this request: {exc}",
                             sent=False) from exc
         try:
             try:
@@ -177,11 +179,11 @@ class HttpPoster:
                 raise
             reply, complete = await self._answer(conn, reused)
         except h11.RemoteProtocolError as exc:
-            raise HttpError(f"{self.base_url}: the answer is not HTTP: {exc}") from exc
+            raise HttpError(f"{self._shown}: the answer is not HTTP: {exc}") from exc
         except HttpError:
             raise
         except OSError as exc:
-            raise HttpError(f"{self.base_url}: connection lost: {exc}") from exc
+            raise HttpError(f"{self._shown}: connection lost: {exc}") from exc
         if not complete or h.our_state is not h11.DONE or h.their_state is not h11.DONE \
                 or any(h.trailing_data):
             # body cut at MAX_BODY, the server said close, or it sent more than the answer
@@ -204,12 +206,12 @@ class HttpPoster:
                 event = h.next_event()
             except h11.RemoteProtocolError as exc:
                 if eof:
-                    raise HttpError(f"{self.base_url}: the connection closed mid-answer "
+                    raise HttpError(f"{self._shown}: the connection closed mid-answer "
                                     f"({exc})") from exc
                 raise
             if event is h11.NEED_DATA:
                 if eof:  # h11 waits for the rest of a line that will never come
-                    raise HttpError(f"{self.base_url}: the connection closed mid-answer")
+                    raise HttpError(f"{self._shown}: the connection closed mid-answer")
                 try:
                     data = await conn.reader.read(_READ)
                 except (ConnectionResetError, BrokenPipeError):
@@ -219,7 +221,7 @@ class HttpPoster:
                 if not data and not start:
                     if reused:
                         raise _Stale
-                    raise HttpError(f"{self.base_url}: the server closed the connection "
+                    raise HttpError(f"{self._shown}: the server closed the connection "
                                     "without answering")
                 if len(start) < 5:
                     start = (start + data)[:5]
@@ -244,7 +246,7 @@ class HttpPoster:
                 reply.body = bytes(body)
                 return reply, True
             else:  # ConnectionClosed, or PAUSED (never: one request per cycle)
-                raise HttpError(f"{self.base_url}: the connection closed mid-answer")
+                raise HttpError(f"{self._shown}: the connection closed mid-answer")
 
     async def _drop(self, *, abort: bool) -> None:
         conn, self._conn = self._conn, None

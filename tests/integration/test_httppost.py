@@ -277,10 +277,11 @@ async def test_silent_server_times_out_and_the_next_post_starts_afresh(raw: Star
 
 
 async def test_refused_connection_is_an_http_error_marked_not_sent() -> None:
-    p = HttpPoster("http://127.0.0.1:9")
+    p = HttpPoster("http://admin:s3cret@127.0.0.1:9")
     with pytest.raises(HttpError, match=r"http://127\.0\.0\.1:9: cannot connect") as info:
         await p.post("/api/v2/write", LINES, HEADERS, 5)
     assert not info.value.sent
+    assert "s3cret" not in str(info.value), "a password in the URL is not repeated in errors"
 
 
 # ---------------------------------------------------------------------------- TLS
