@@ -24,10 +24,12 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.config.base import Strict, validate_typed
+from gateway.config.netaddr import is_loopback
 from rules.settings import DEFAULT_UTC_OFFSET_H, LIFE_SAFETY_RULES, minutes_of_day
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -58,6 +60,23 @@ class ProviderConfig(Strict):
     name: str = ""
     sign_name: str = Field(min_length=1, description="the approved SMS signature")
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("endpoint", check_fields=False)
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        """Checked here, at ``firegate check``, not found out when the first page fails.
+        https unless the endpoint is on this machine: a page carries phone numbers and the
+        text of an alarm (a stand-in or a local relay on loopback may be plain http)."""
+        parts = urlsplit(v)
+        try:
+            parts.port  # noqa: B018 -- urlsplit only checks the port when asked
+        except ValueError:
+            raise ValueError(f"{v!r} has a bad port") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not a provider address; write https://HOST/")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(f"{v!r} would send phone numbers in clear text; use https://")
+        return v
 
 
 class AliyunProvider(ProviderConfig):

@@ -199,7 +199,7 @@ async def _request(name: str, method: str, url: str, timeout_s: float, *,
         target += "?" + query
     try:
         poster = HttpPoster(f"{parts.scheme}://{parts.netloc}")
-    except ValueError as exc:  # the endpoint is not an http(s) URL: a configuration mistake
+    except ValueError as exc:  # refused at load (notify/config.py); kept for settings built in code
         raise ProviderError(name, f"endpoint {url!r}: {exc}", retryable=False) from exc
     try:
         r = await poster.request(method, target, data, headers or {}, timeout_s)

@@ -92,10 +92,3 @@ async def test_unreachable_provider_says_where() -> None:
         await ch.send("13800000001", "t", PARAMS, "k")
     assert info.value.retryable and not info.value.uncertain
 
-
-async def test_endpoint_that_is_not_a_url_is_a_clear_non_retryable_error() -> None:
-    ch = aliyun("dysmsapi.aliyuncs.com")  # the scheme forgotten
-    with pytest.raises(ProviderError, match=r"endpoint 'dysmsapi\.aliyuncs\.com/aliyun/'") \
-            as info:
-        await ch.send("13800000001", "t", PARAMS, "k")
-    assert not info.value.retryable and not info.value.uncertain

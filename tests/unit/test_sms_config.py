@@ -98,3 +98,35 @@ def test_unknown_sms_provider_is_a_config_error_with_its_line(
     assert "unknown SMS provider 'alyun'; use one of: aliyun, tencent" in problem.message
     assert problem.line == next(i for i, ln in enumerate(
         (tmp_path / "gw.yaml").read_text().splitlines(), 1) if "type: alyun" in ln)
+
+
+@pytest.mark.parametrize(("endpoint", "says"), [
+    ("dysmsapi.aliyuncs.com", "is not a provider address; write https://HOST/"),
+    ("http://dysmsapi.aliyuncs.com/", "would send phone numbers in clear text; use https://"),
+    ("https://dysmsapi.aliyuncs.com:99999/", "has a bad port"),
+])
+def test_a_provider_endpoint_that_cannot_work_is_refused_at_check_with_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str, says: str) -> None:
+    """Found by ``firegate check`` at install, not when the first page of a fire fails."""
+    for var in ("SIM_PIN", "ALIYUN_KEY_ID", "ALIYUN_KEY_SECRET"):
+        monkeypatch.setenv(var, "x")
+    text = NOTIFY.replace("      template_code: SMS_123456789",
+                          f"      template_code: SMS_123456789\n      endpoint: {endpoint}")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    [problem] = info.value.problems
+    assert problem.field == "notify.providers[1].endpoint", problem
+    assert says in problem.message
+    assert problem.line == next(i for i, ln in enumerate(
+        (tmp_path / "gw.yaml").read_text().splitlines(), 1) if "endpoint:" in ln)
+
+
+def test_a_provider_on_this_machine_may_use_plain_http(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SIM_PIN", "ALIYUN_KEY_ID", "ALIYUN_KEY_SECRET"):
+        monkeypatch.setenv(var, "x")
+    text = NOTIFY.replace("      template_code: SMS_123456789",
+                          "      template_code: SMS_123456789\n"
+                          "      endpoint: http://127.0.0.1:8080/sms/")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.notify.providers[0].endpoint == "http://127.0.0.1:8080/sms/"
