@@ -116,8 +116,10 @@ class Batch:
         return len(self) > 0
 
 
-# One encoder for every record: json.dumps with options builds a new JSONEncoder per call.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# One encoder for every record: json.dumps with options builds a new JSONEncoder per call. A
+# record is a tree of plain values (``to_json``), so the check for cycles is left out.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                           check_circular=False).encode
 
 
 def _dumps(record: Record) -> str:
