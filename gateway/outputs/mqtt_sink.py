@@ -138,6 +138,7 @@ class PubackWindow:
 
         self.paho.on_publish = on_publish
         _fast_puback(self.paho)
+        _buffered_reads(self.paho)
 
     async def publish(self, messages: list[tuple[str, bytes]], qos: int,
                       timeout_s: float) -> None:
@@ -212,6 +213,58 @@ def _fast_puback(client: paho.Client) -> None:
         return paho.MQTT_ERR_SUCCESS
 
     client._handle_pubackcomp = handle  # type: ignore[method-assign]
+
+
+class _ReadBuffer:
+    """What one ``recv`` brought in beyond what paho asked for (see :func:`_buffered_reads`)."""
+
+    __slots__ = ("data", "pos", "sock")
+
+    def __init__(self) -> None:
+        self.sock: object = None
+        self.data = b""
+        self.pos = 0
+
+
+def _buffered_reads(client: paho.Client) -> None:
+    """Read the broker's socket in large chunks instead of paho's few bytes at a time.
+
+    paho 2.x reads a packet as its command byte, each byte of its length, then its body: three
+    ``recv`` system calls for every 4-byte PUBACK, one PUBACK per message published. Here a
+    ``recv`` takes up to 64 KiB and paho's small reads are served from that; ``loop_read``
+    goes on while anything is left in the buffer, because the socket no longer signals
+    readable for bytes already taken from it. The buffer belongs to one socket: a reconnect
+    (a new socket) starts empty. Uses paho 2.x internals (pinned ``<3``); when they are not
+    there the client is left as it is.
+    """
+    recv = getattr(client, "_sock_recv", None)
+    loop_read = getattr(client, "loop_read", None)
+    if recv is None or loop_read is None or not hasattr(client, "_sock"):
+        return
+    buf = _ReadBuffer()
+
+    def buffered_recv(bufsize: int) -> bytes:
+        sock = client._sock
+        if sock is not buf.sock:  # a new connection: nothing of the old one is kept
+            buf.sock, buf.data, buf.pos = sock, b"", 0
+        if buf.pos >= len(buf.data):
+            data: bytes = recv(65536)  # raises as paho's own (BlockingIOError: nothing there)
+            if len(data) <= bufsize:
+                return data
+            buf.data, buf.pos = data, 0
+        chunk = buf.data[buf.pos:buf.pos + bufsize]
+        buf.pos += len(chunk)
+        return chunk
+
+    def buffered_loop_read(max_packets: int = 1) -> MQTTErrorCode:
+        rc: MQTTErrorCode = loop_read(max_packets)
+        while (rc == paho.MQTT_ERR_SUCCESS and buf.pos < len(buf.data)
+               and client._sock is buf.sock and buf.sock is not None):
+            rc = loop_read(max_packets)
+        return rc
+
+    client._sock_recv = buffered_recv  # type: ignore[method-assign]
+    client.loop_read = buffered_loop_read  # type: ignore[method-assign]
 
 
 def _not_network(exc: BaseException) -> bool:
