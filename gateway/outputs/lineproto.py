@@ -29,6 +29,8 @@ _TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": " ", "\\": "\\\\
 _STR = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n"})
 
 CLOSED = ("cleared", "closed")
+# Integers below 2**53 are exact floats, and below 1e16 a float's repr is the digits and ".0".
+_EXACT = 2**53
 
 
 class Identity(Protocol):
@@ -131,7 +133,9 @@ class LineBuilder:
             parts = []
             for key, fkey in keys:
                 v = values[key]
-                if type(v) is float:
+                if type(v) is int and -_EXACT < v < _EXACT:
+                    parts.append(f"{fkey}={v}.0")  # what repr(float(v)) gives, without it
+                elif type(v) is float:
                     if v - v == 0.0:  # finite: NaN and ±inf are left out
                         parts.append(f"{fkey}={v!r}")
                 elif type(v) is int:
