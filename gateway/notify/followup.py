@@ -8,7 +8,9 @@ one follow-up page listing those zones, to the people the lead reached, after ``
 (so zones that come together share one message). A zone after a follow-up, still within the
 window, waits for the next follow-up no sooner than ``window_s`` after the last one: at most
 two pages per number in any ``window_s`` for one fire. Each zone keeps its own alarm and its
-own acknowledgement code in the ledger.
+own acknowledgement code in the ledger. A lead that reached nobody (acknowledged before its
+page went out, or no one on its levels yet) hands its further zones back to page on their own:
+a zone is grouped to save a page, never to lose one.
 
 Pure state, time passed in, like storm.py; the notifier asks ``absorb`` on a raise, tells
 ``paged`` who got the lead, and sends what ``due`` returns.
@@ -20,6 +22,12 @@ from dataclasses import dataclass, field
 
 from gateway.notify.storm import OutMessage, PageItem
 from gateway.records import AlarmTransition
+
+
+@dataclass(slots=True)
+class FollowUps:
+    messages: list[OutMessage]  # one follow-up per phone the lead reached
+    unpaged: list[PageItem]  # zones whose lead reached nobody: they page as their own alarms
 
 
 @dataclass
@@ -63,16 +71,25 @@ class FireFollowUp:
             if lead.alarm_id == alarm_id:
                 lead.phones.add(phone)
 
-    def due(self, now: float) -> list[OutMessage]:
-        out: list[OutMessage] = []
+    def due(self, now: float) -> FollowUps:
+        """The follow-ups to send now, and the zones that must page on their own instead.
+
+        A lead that reached nobody (its round was stopped before its first page: acknowledged
+        or cleared at once from the control room; or no one on its rota levels yet) has no
+        phones to follow up to. Its zones are handed back, never dropped: a further zone of a
+        fire must reach someone even when the first zone did not need to."""
+        due = FollowUps([], [])
         for lead in self._leads.values():
             if lead.due_at is None or now < lead.due_at or not lead.pending:
                 continue
             items, lead.pending, lead.due_at = lead.pending, [], None
+            if not lead.phones:
+                due.unpaged += items
+                continue
             lead.sent_at = now
-            out += [OutMessage(phone, items, "group", critical=True)
-                    for phone in sorted(lead.phones)]
-        return out
+            due.messages += [OutMessage(phone, items, "group", critical=True)
+                             for phone in sorted(lead.phones)]
+        return due
 
     def next_deadline(self) -> float | None:
         times = [lead.due_at for lead in self._leads.values() if lead.due_at is not None]

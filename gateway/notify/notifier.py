@@ -325,7 +325,15 @@ class Notifier:
                     item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
                     out += self.storm.offer(person.phone, item, now)
         out += self.storm.due(now)
-        out += self.followup.due(now)
+        followups = self.followup.due(now)
+        out += followups.messages
+        for item in followups.unpaged:  # their lead reached nobody: each pages on its own
+            grouped = self.alarms.get(item.alarm_id)
+            if grouped is not None and not grouped.acked \
+                    and grouped.escalation.stopped == "grouped":
+                grouped.escalation = Escalation(item.alarm_id, grouped.escalation.critical,
+                                                list(self.rota.cfg.waits_s), now)
+                self._wake_sched.set()
         self._store(out)
 
     def _store(self, out: list[OutMessage]) -> None:

@@ -382,3 +382,25 @@ async def test_repeats_reach_the_admin_chain_and_a_critical_alarm_pages_each_occ
             msgs = await sim.wait_for_messages(3, number=WANG)
             assert len(msgs) == 3 and "第2次" in msgs[2].text, [m.text for m in msgs]
             assert len(await sim.wait_for_messages(2, number=LI)) == 2
+
+
+async def test_a_further_fire_zone_pages_even_when_the_first_was_acknowledged_before_its_page(
+        tmp_path: Path) -> None:
+    """Zone 3 is acknowledged at the control room before its page goes out; the fire then
+    reaches zone 5. Zone 5 would have been a follow-up to whoever zone 3's page reached, which
+    is nobody: it must page on its own (before, it reached no one and never escalated)."""
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[30, 30, 30]), ledger, Identity(tmp_path))
+        async with running(n):
+            zone3 = replace(alarm("P3", rule="fire_alarm", severity="critical"),
+                            device="panel", channel="3")
+            n.on_transition(zone3)
+            n.on_transition(replace(zone3, event="ack"))  # no await between: before its page
+            n.on_transition(replace(alarm("P5", rule="fire_alarm", severity="critical"),
+                                    device="panel", channel="5"))
+            [w] = await sim.wait_for_messages(1, number=WANG, wait_s=15)
+            [li] = await sim.wait_for_messages(1, number=LI, wait_s=5)
+            assert w.text.startswith("【特急】") and li.text.startswith("【特急】")
+            assert n.codes[code_of(w.text)] == n.codes[code_of(li.text)] == "P5", w.text
+            assert len(sim.messages_to(WANG)) == 1  # zone 3, acknowledged, was never paged
