@@ -1,6 +1,8 @@
 """``python -m bench.profile [--devices 100] [--points 20] [--for 20]``: where firegate's time goes.
 
-Runs firegate on the comparison fleet (simulators and Mosquitto on the other core) under py-spy
+Runs firegate on the comparison fleet as the compare phase configures it (MQTT per-device
+topics, InfluxDB on VictoriaMetrics, the SMS modem; simulators, Mosquitto and VictoriaMetrics on
+the other core) under py-spy
 (``py-spy record --format raw``, the dev extra), then folds the sampled stacks into the share of
 samples spent in each part of the gateway (inclusive) and in each function (self). Writes
 ``bench/results/profile.json`` and prints the top of both lists; the report quotes them where a
@@ -20,13 +22,15 @@ from typing import Any
 
 from bench.fleet import Fleet, Sims, firegate_config, sim_spec
 from bench.meter import FIREGATE, Meter
-from bench.procs import PY, REPO, Mosquitto, cores, pin, stop
+from bench.procs import PY, REPO, Mosquitto, VictoriaMetrics, cores, pin, stop
 
 # Inclusive buckets: the first marker found in a stack (innermost first) names the part.
 WARMUP_S = 5.0
 IDLE_POOL = "_worker (concurrent/futures/thread.py"
 PARTS = [
     ("outbox (SQLite, JSON)", "gateway/outputs/outbox.py"),
+    ("InfluxDB line protocol", "gateway/outputs/lineproto.py"),
+    ("InfluxDB sink (HTTP)", "gateway/outputs/influx_sink.py"),
     ("MQTT sink (JSON, aiomqtt/paho)", "gateway/outputs/mqtt_sink.py"),
     ("delivery loop", "gateway/outputs/delivery.py"),
     ("rules engine", "rules/"),
@@ -74,10 +78,14 @@ def profile(devices: int, points: int, seconds: float, run: Path) -> dict[str, A
     run.mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(run / "mqtt")
     broker.start(other)
+    influx = VictoriaMetrics(run / "victoria")
     raw = run / "firegate.pyspy.txt"
     try:
-        with Sims(sim_spec(fleet, run), other) as sims, Meter(broker.port) as meter:
-            cfg = firegate_config(fleet, run, sims.ports, broker.port)
+        influx.start(other)
+        with Sims(sim_spec(fleet, run), other, modem_log=run / "modem.jsonl") as sims, \
+                Meter(broker.port) as meter:
+            cfg = firegate_config(fleet, run, sims.ports, broker.port, influx_url=influx.url,
+                                  modem=sims.modem)
             with (run / "profile.log").open("ab") as log:
                 gw = subprocess.Popen([PY, "-m", "gateway.cli.main", "run", "-c", str(cfg),
                                        "--no-view"], cwd=REPO, stdout=log,
@@ -94,6 +102,7 @@ def profile(devices: int, points: int, seconds: float, run: Path) -> dict[str, A
                     stop(gw)
             delivered = meter.count(FIREGATE)
     finally:
+        influx.stop()
         broker.stop()
     if not raw.exists():
         raise RuntimeError(f"py-spy wrote no profile; see {run}/profile.log")

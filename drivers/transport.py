@@ -9,10 +9,9 @@ several clients, and the line discipline (gap, pause, recovery after a timeout) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from struct import error as struct_error
 from typing import Any, Literal
@@ -274,6 +273,27 @@ def _check_word(value: int, address: int) -> None:
         raise ValueError(f"register {address}: {value} does not fit in 16 bits (0 to 65535)")
 
 
+class _Borrowed:
+    """One borrowing of a free link from a line's queue (see :meth:`Line.link`)."""
+
+    __slots__ = ("_free", "_link")
+
+    def __init__(self, free: asyncio.Queue[Link]) -> None:
+        self._free = free
+        self._link: Link | None = None
+
+    async def __aenter__(self) -> Link:
+        free = self._free
+        # A free link is taken at once; otherwise wait in line for one (Queue.get is fair).
+        self._link = free.get_nowait() if not free.empty() else await free.get()
+        return self._link
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._link is not None:
+            self._free.put_nowait(self._link)
+            self._link = None
+
+
 class Line:
     """A bus endpoint and its links: ``max_concurrency`` 1 on a serial line, more on TCP."""
 
@@ -289,15 +309,13 @@ class Line:
     def concurrency(self) -> int:
         return len(self._links)
 
-    @contextlib.asynccontextmanager
-    async def link(self) -> AsyncIterator[Link]:
+    def link(self) -> _Borrowed:
         """``async with line.link() as link:``: a free link of this line, given back however
-        the block ends (a serial line has one, so one request is in flight on it)."""
-        link = await self._free.get()
-        try:
-            yield link
-        finally:
-            self._free.put_nowait(link)
+        the block ends (a serial line has one, so one request is in flight on it).
+
+        A plain async context manager rather than ``contextlib.asynccontextmanager``: it runs
+        for every poll, and the generator machinery cost more than the borrowing itself."""
+        return _Borrowed(self._free)
 
     def close(self) -> None:
         for link in self._links:

@@ -93,7 +93,11 @@ class Batch:
     @property
     def telemetry(self) -> list[TelemetryRecord]:
         if self._telemetry is None:
-            self._telemetry = [TelemetryRecord.from_json(json.loads(r)) for r in self.rows]
+            # One parse of the whole batch as a JSON array: a json.loads per row cost a third
+            # more (the decoder's Python entry per call), for every record the InfluxDB sink
+            # sends.
+            self._telemetry = [TelemetryRecord.from_json(d) for d in
+                               json.loads("[" + ",".join(self.rows) + "]")]
         return self._telemetry
 
     @telemetry.setter
@@ -112,9 +116,14 @@ class Batch:
         return len(self) > 0
 
 
+# One encoder for every record: json.dumps with options builds a new JSONEncoder per call. A
+# record is a tree of plain values (``to_json``), so the check for cycles is left out.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                           check_circular=False).encode
+
+
 def _dumps(record: Record) -> str:
-    return json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _ENCODE(record.to_json())
 
 
 class Outbox:

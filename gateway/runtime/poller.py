@@ -183,7 +183,8 @@ class BusPoller:
         h.requests += r.requests
         reader = self.readers[r.device_id]
         h.splits = reader.splits
-        h.unreadable = tuple(sorted(reader.unreadable))
+        if reader.unreadable or h.unreadable:  # empty on a device that reads whole
+            h.unreadable = tuple(sorted(reader.unreadable))
         if r.values:
             h.points += len(r.values)
             h.online = h.ever_seen = True

@@ -56,3 +56,33 @@ def test_display_names_are_tags_when_configured() -> None:
     assert ",building_name=7号宿舍楼," in line and ",campus_name=南校区," in line
     plain = LineBuilder(Identity()).gateway_health({"outbox_pending": 3}, 1796278547.0)
     assert "_name=" not in plain
+
+
+def test_telemetry_lines_follow_each_polls_own_keys_values_and_tags() -> None:
+    """A device's key layout is worked out once and reused: a later poll with other keys,
+    another room or values that cannot be written must still produce its own lines."""
+    from gateway.records import TelemetryRecord
+
+    lb = LineBuilder(Identity())
+
+    def lines(fields: dict[str, object], room: str = "301") -> list[str]:
+        out: list[str] = []
+        lb.telemetry(TelemetryRecord(device="m1", ts=1796278547.25, measurement="electrical",
+                                     tags={"room": room},
+                                     fields=fields), out)  # type: ignore[arg-type]
+        return out
+
+    first = lines({"voltage_v": 230.2, "current_a@2": 3, "breaker_closed": True})
+    assert first == [
+        "electrical,building=dorm-7,campus=south,device=m1,gateway=gw-s7,room=301,site=vc "
+        "voltage_v=230.2,breaker_closed=true 1796278547250",
+        "electrical,building=dorm-7,campus=south,channel=2,device=m1,gateway=gw-s7,room=301,"
+        "site=vc current_a=3.0 1796278547250"]
+    assert lines({"voltage_v": 230.2, "current_a@2": 3, "breaker_closed": True}) == first
+    again = lines({"voltage_v": float("nan"), "current_a@2": 4, "breaker_closed": False})
+    assert again == [first[0].replace("voltage_v=230.2,breaker_closed=true",
+                                      "breaker_closed=false"),
+                     first[1].replace("current_a=3.0", "current_a=4.0")]
+    moved = lines({"voltage_v": 229.9, "trip_reason": 'over "load"'}, room="302")
+    assert moved == ["electrical,building=dorm-7,campus=south,device=m1,gateway=gw-s7,room=302,"
+                     'site=vc voltage_v=229.9,trip_reason="over \\"load\\"" 1796278547250']
