@@ -149,14 +149,19 @@ class Notifier:
             # a critical alarm (a lost fire panel) pages each occurrence like a life-safety one
             life = self.is_life_safety(t) or self.is_critical(t)
             if a is not None:
-                if not life:  # a repeat of an open alarm: the administration hears of it
+                # A repeat of an open alarm (it cleared and came back: the ledger counted a
+                # repeat) goes to the administration. A raise without a repeat is an alarm
+                # still present when its maintenance or shelving ended: the ledger wiped its
+                # acknowledgement and nobody heard of it since, so it pages the rota afresh.
+                if not life and t.repeat_count > a.transition.repeat_count:
                     _merge(a, t)
                     a.acked = False  # the ledger wiped it: a reply acknowledges this one
                     self._admin_round(alarm_id, a)
                     return
                 self._retire(alarm_id, a, "new occurrence")
             self._start(alarm_id, t)
-            if not life and not replayed:  # a restart does not tell them twice
+            # a restart does not tell them twice, nor does the end of a maintenance
+            if not life and not replayed and a is None:
                 self._admin_round(alarm_id, self.alarms[alarm_id])
         elif a is None:
             return
@@ -314,16 +319,28 @@ class Notifier:
         out: list[OutMessage] = []
         for alarm_id, a in self.alarms.items():
             esc = a.escalation
-            for level in esc.due(now):
-                if level > 0 and not (esc.critical and level == 1):
-                    self._counters["escalations"] += 1
-                for person in self.rota.level(level, now):
-                    if person.name in esc.paged:
-                        continue
-                    esc.paged.add(person.name)
-                    self.followup.paged(alarm_id, person.phone)
-                    item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
-                    out += self.storm.offer(person.phone, item, now)
+            levels = esc.due(now)
+            while levels:
+                on_duty = False
+                for level in levels:
+                    if level > 0 and not (esc.critical and level == 1):
+                        self._counters["escalations"] += 1
+                    people = self.rota.level(level, now)
+                    on_duty = on_duty or bool(people)
+                    for person in people:
+                        if person.name in esc.paged:
+                            continue
+                        esc.paged.add(person.name)
+                        self.followup.paged(alarm_id, person.phone)
+                        item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
+                        out += self.storm.offer(person.phone, item, now)
+                # Nobody on duty on these levels at this hour (a level staffed only by shifts,
+                # none covering now): waiting their wait would page nobody for it, so the next
+                # level is paged now.
+                if on_duty or not esc.active:
+                    break
+                esc.next_at = now
+                levels = esc.due(now)
         out += self.storm.due(now)
         followups = self.followup.due(now)
         out += followups.messages

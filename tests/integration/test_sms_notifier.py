@@ -14,7 +14,7 @@ from typing import Any
 
 from smspdudecoder.easy import read_outgoing_sms
 
-from gateway.notify.config import NotifyConfig
+from gateway.notify.config import NotifyConfig, Shift
 from gateway.notify.notifier import Notifier
 from gateway.records import AlarmTransition
 from simulators.modem import ModemSimulator
@@ -404,3 +404,60 @@ async def test_a_further_fire_zone_pages_even_when_the_first_was_acknowledged_be
             assert w.text.startswith("【特急】") and li.text.startswith("【特急】")
             assert n.codes[code_of(w.text)] == n.codes[code_of(li.text)] == "P5", w.text
             assert len(sim.messages_to(WANG)) == 1  # zone 3, acknowledged, was never paged
+
+
+async def test_a_level_nobody_is_on_duty_for_is_skipped_at_once(tmp_path: Path) -> None:
+    """Level 1 is staffed only on holidays (none listed): today nobody is on it. The alarm must
+    go to level 2 now, not after level 2's wait of 30 s with nobody paged meanwhile."""
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        cfg = config(port, waits=[0, 30, 30])
+        assert cfg.rota is not None
+        cfg.rota.levels[0] = []
+        cfg.rota.shifts = [Shift.model_validate({"days": ["holiday"], "level": 1,
+                                                 "people": ["wang"]})]
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("E1", room="207"))
+            [li] = await sim.wait_for_messages(1, number=LI, wait_s=5)
+            assert "207室" in li.text
+            assert sim.messages_to(WANG) == [] and sim.messages_to(ZHAO) == []
+
+
+async def test_a_non_fire_alarm_present_when_its_maintenance_ends_pages_again(
+        tmp_path: Path) -> None:
+    """An overload paged and acknowledged, then its device under maintenance while the overload
+    stays: when the maintenance ends the ledger raises it again, unacknowledged ("nobody was
+    told"). That is not a repeat of the hazard (no admin chain here): it must page the rota."""
+    from gateway.alarms.ledger import Ledger as RealLedger
+    from rules.events import Event
+
+    def overload(**kw: Any) -> Event:
+        return Event(kind="raise", rule="overload", device="meter-3", channel="1",
+                     severity="major", ts=time.time(), value=32.0, threshold=25.0,
+                     message_zh="电流过载", message_en="overload", site="s1", campus="东校区",
+                     building="2号楼", floor=3, room="311", **kw)
+
+    sim = ModemSimulator()
+    with RealLedger(tmp_path / "ledger.sqlite") as led:
+        async with sim as port:
+            n = Notifier(config(port, waits=[0, 30, 30]), Ledger(), Identity(tmp_path))
+
+            def feed(trs: list[AlarmTransition]) -> None:
+                for tr in trs:  # as gateway/runtime/wiring.py: suppressed ones page nobody
+                    if not tr.suppressed:
+                        n.on_transition(tr)
+
+            async with running(n):
+                feed(led.apply(overload()))
+                [first] = await sim.wait_for_messages(1, number=WANG)
+                alarm_id = led.open_alarms()[0].id
+                feed(led.ack(alarm_id, who="wang", via="cli"))
+                feed(led.apply(overload(suppressed="maintenance")))
+                await asyncio.sleep(0.3)
+                assert len(sim.messages_to(WANG)) == 1  # acknowledged: nothing more yet
+                feed(led.apply(overload()))  # maintenance over, the overload still there
+                row = led.get(alarm_id)
+                assert row is not None and row.state == "raised" and row.acked_by is None
+                msgs = await sim.wait_for_messages(2, number=WANG)
+                assert "311室" in msgs[1].text and code_of(msgs[1].text) != code_of(first.text)
