@@ -148,12 +148,17 @@ class Notifier:
                         building=t.building or self.identity.building)
             # a critical alarm (a lost fire panel) pages each occurrence like a life-safety one
             life = self.is_life_safety(t) or self.is_critical(t)
+            repeat = a is not None and t.repeat_count > a.transition.repeat_count
             if a is not None:
                 # A repeat of an open alarm (it cleared and came back: the ledger counted a
-                # repeat) goes to the administration. A raise without a repeat is an alarm
-                # still present when its maintenance or shelving ended: the ledger wiped its
-                # acknowledgement and nobody heard of it since, so it pages the rota afresh.
-                if not life and t.repeat_count > a.transition.repeat_count:
+                # repeat) goes to the administration, when the rota heard of the alarm or is
+                # still to hear of it. An earlier occurrence that reached nobody (it cleared
+                # within level 1's wait) leaves the rota to be paged now, as a first raise.
+                # A raise without a repeat is an alarm still present when its maintenance or
+                # shelving ended: the ledger wiped its acknowledgement and nobody heard of it
+                # since, so it pages the rota afresh.
+                esc = a.escalation
+                if not life and repeat and (esc.active or esc.paged):
                     _merge(a, t)
                     a.acked = False  # the ledger wiped it: a reply acknowledges this one
                     self._admin_round(alarm_id, a)
@@ -161,7 +166,7 @@ class Notifier:
                 self._retire(alarm_id, a, "new occurrence")
             self._start(alarm_id, t)
             # a restart does not tell them twice, nor does the end of a maintenance
-            if not life and not replayed and a is None:
+            if not life and not replayed and (a is None or repeat):
                 self._admin_round(alarm_id, self.alarms[alarm_id])
         elif a is None:
             return

@@ -461,3 +461,34 @@ async def test_a_non_fire_alarm_present_when_its_maintenance_ends_pages_again(
                 assert row is not None and row.state == "raised" and row.acked_by is None
                 msgs = await sim.wait_for_messages(2, number=WANG)
                 assert "311室" in msgs[1].text and code_of(msgs[1].text) != code_of(first.text)
+
+
+async def test_a_repeat_of_an_alarm_that_never_reached_anyone_pages_the_rota(
+        tmp_path: Path) -> None:
+    """An overload clears before level 1's wait is up (nobody paged: right), then comes back
+    and stays. The ledger counts that as a repeat, which goes to the administrative chain; with
+    none configured, and nobody on the rota ever told of it, it must page the rota."""
+    from gateway.alarms.ledger import Ledger as RealLedger
+    from rules.events import Event
+
+    def overload(kind: str = "raise") -> Event:
+        return Event(kind=kind, rule="overload", device="meter-4", channel="1",
+                     severity="major", ts=time.time(), value=32.0, threshold=25.0,
+                     message_zh="电流过载", message_en="overload", site="s1", campus="东校区",
+                     building="2号楼", floor=4, room="412")
+
+    sim = ModemSimulator()
+    with RealLedger(tmp_path / "ledger.sqlite") as led:
+        async with sim as port:
+            n = Notifier(config(port, waits=[0.5, 30, 30]), Ledger(), Identity(tmp_path))
+            async with running(n):
+                for kind in ("raise", "clear"):
+                    for tr in led.apply(overload(kind)):
+                        n.on_transition(tr)
+                await asyncio.sleep(0.8)
+                assert sim.messages() == []  # it cleared within the wait: nobody paged
+                [again] = led.apply(overload())
+                assert again.event == "raise" and again.repeat_count == 1
+                n.on_transition(again)
+                [msg] = await sim.wait_for_messages(1, number=WANG)
+                assert "412室" in msg.text
