@@ -382,7 +382,7 @@ def test_maintenance_that_ran_out_while_the_gateway_was_down_raises_what_is_stil
     trs = [tr for i in range(3)
            for e in after.at(DAY + 100 + i, "rcm-1", residual_current_ma__3=420 + i)
            for tr in ledger.apply(e)]
-    assert [(tr.event, tr.suppressed, tr.occurrence) for tr in trs][0] == ("raise", None, 2)
+    assert (trs[0].event, trs[0].suppressed, trs[0].occurrence) == ("raise", None, 2)
     assert [tr.event for tr in trs[1:]] == ["update"] * (len(trs) - 1)
 
 
