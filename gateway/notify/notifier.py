@@ -241,9 +241,11 @@ class Notifier:
         while True:
             # When nearly every code of this length is taken, a longer code (replies take up to
             # 8 characters) instead of looping forever in the data path (found by fuzzing).
+            # Nor a code an earlier page carried: a late reply to that page would acknowledge
+            # this alarm, which nobody saw, and stop its escalation.
             for _ in range(64):
                 code = str(secrets.randbelow(10 ** n)).zfill(n)
-                if code not in self.codes:
+                if code not in self.codes and code not in self.retired:
                     return code
             n += 1
 

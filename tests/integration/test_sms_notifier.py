@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from smspdudecoder.easy import read_outgoing_sms
 
 from gateway.notify.config import NotifyConfig, Shift
@@ -492,3 +493,30 @@ async def test_a_repeat_of_an_alarm_that_never_reached_anyone_pages_the_rota(
                 n.on_transition(again)
                 [msg] = await sim.wait_for_messages(1, number=WANG)
                 assert "412室" in msg.text
+
+
+async def test_an_old_code_never_acknowledges_a_later_alarm_that_drew_the_same_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code generator is stubbed to draw 0042 twice, then 0043: the second alarm must not
+    be given the closed first alarm's code, or a late reply to the first page would stop the
+    second alarm's escalation although nobody saw it."""
+    import gateway.notify.notifier as notifier_module
+
+    draws = iter([42, 42, 43, 44, 45])
+    monkeypatch.setattr(notifier_module.secrets, "randbelow", lambda n: next(draws))
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("C1", room="101"))
+            [old] = await sim.wait_for_messages(1, number=WANG)
+            n.on_transition(replace(alarm("C1", room="101"), event="ack"))
+            n.on_transition(replace(alarm("C1", room="101"), event="close"))
+            n.on_transition(alarm("C2", room="102"))
+            [_, new] = await sim.wait_for_messages(2, number=WANG)
+            assert "102室" in new.text and code_of(new.text) != code_of(old.text)
+            sim.deliver(WANG, f"1 {code_of(old.text)}")  # a late reply to the first page
+            await until(lambda: n.replies)
+            assert "was for C1#1" in str(n.replies[0]["outcome"])
+            [li] = await sim.wait_for_messages(1, number=LI)  # C2's escalation goes on
+            assert "102室" in li.text and ledger.acks == []
