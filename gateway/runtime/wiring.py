@@ -60,6 +60,11 @@ class Services:
         return dataclasses.replace(base, sms_sent=c["sent"], sms_failed=c["failed"],
                                    modem_signal_csq=csq)
 
+    def view_extra(self) -> dict[str, object]:
+        """What the live view adds: pages waiting for a channel, when any do."""
+        unsent = self.notifier.unsent() if self.notifier is not None else None
+        return {"pages waiting": unsent} if unsent else {}
+
     def summary(self) -> dict[str, object]:
         """What the services add to the run's summary JSON (``sms`` when paging is on)."""
         return {"sms": self.notifier.counters()} if self.notifier is not None else {}
