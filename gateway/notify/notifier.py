@@ -80,6 +80,7 @@ class _Alarm:
     code: str
     escalation: Escalation
     acked: bool = False
+    reached: bool = False  # a page of this occurrence's rounds left storm control
 
 
 def _merge(a: _Alarm, t: AlarmTransition) -> None:
@@ -153,12 +154,12 @@ class Notifier:
                 # A repeat of an open alarm (it cleared and came back: the ledger counted a
                 # repeat) goes to the administration, when the rota heard of the alarm or is
                 # still to hear of it. An earlier occurrence that reached nobody (it cleared
-                # within level 1's wait) leaves the rota to be paged now, as a first raise.
+                # within level 1's wait, or while storm control gathered its page) leaves the
+                # rota to be paged now, as a first raise.
                 # A raise without a repeat is an alarm still present when its maintenance or
                 # shelving ended: the ledger wiped its acknowledgement and nobody heard of it
                 # since, so it pages the rota afresh.
-                esc = a.escalation
-                if not life and repeat and (esc.active or esc.paged):
+                if not life and repeat and (a.escalation.active or a.reached):
                     _merge(a, t)
                     a.acked = False  # the ledger wiped it: a reply acknowledges this one
                     self._admin_round(alarm_id, a)
@@ -362,6 +363,10 @@ class Notifier:
 
     def _store(self, out: list[OutMessage]) -> None:
         for msg in out:
+            for item in msg.items:
+                a = self.alarms.get(item.alarm_id)
+                if a is not None and item.level >= 0 and item.code == a.code:
+                    a.reached = True
             text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz, self.names)
             self._add(msg.phone, text, params, [i.alarm_id for i in msg.items],
                       msg.critical, msg.kind)
