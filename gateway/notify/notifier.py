@@ -425,6 +425,16 @@ class Notifier:
                     if attempt + 1 < tries:
                         await asyncio.sleep(min(1.0, self.cfg.retry_s / 10))
                     continue
+                except Exception as exc:
+                    # A channel's own fault (an answer it cannot read) fails this try of this
+                    # page, like a refusal. Escaping would end the notifier, and the gateway
+                    # restarted into the same page would end again: nobody paged at all. A
+                    # deduplicated channel keeps the key in flight (it may have sent).
+                    log.exception("SMS channel %s failed on page %d", name, page.id)
+                    why = f"{name}: {type(exc).__name__}: {exc}"
+                    errors.append(why)
+                    self.channel_errors[name] = why
+                    break
                 if ch.dedupe:
                     self.store.key_set(dedupe_key, name, "sent")
                 self.channel_errors[name] = None

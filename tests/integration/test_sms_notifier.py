@@ -531,3 +531,37 @@ async def test_an_old_code_never_acknowledges_a_later_alarm_that_drew_the_same_c
             assert "was for C1#1" in str(n.replies[0]["outcome"])
             [li] = await sim.wait_for_messages(1, number=LI)  # C2's escalation goes on
             assert "102室" in li.text and ledger.acks == []
+
+
+async def test_stand_in_answer_of_the_wrong_shape_is_a_failed_try_not_the_end_of_paging(
+        tmp_path: Path) -> None:
+    """A provider (or a proxy in front of it) answers JSON that is not what its API says: an
+    array, a string where an object belongs. That is one failed try of that page; it must not
+    stop the notifier (and so the gateway, restarted by systemd into the same page, again)."""
+    ledger = Ledger()
+    async with StandIn() as srv:
+        tencent = {"type": "tencent", "endpoint": f"{srv.base_url}/tencent/",
+                   "secret_id": "AKID1", "secret_key": "tencent-secret",
+                   "sdk_app_id": "1400000000", "sign_name": "某学院", "template_id": "1",
+                   "timeout_s": 1}
+        cfg = config("/dev/null", providers=[tencent], waits=[0, 60, 60])
+        cfg.modem = None  # no modem fitted: the provider only
+        cfg.fallback = ["tencent"]
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        task = asyncio.create_task(n.run())
+        try:
+            for answer in ([], {"Response": "busy"}, {"Response": {"SendStatusSet": ["x"]}}):
+                srv.answer_with = answer
+                failed = n.counters()["failed"]
+                if not n.alarms:
+                    n.on_transition(alarm("T1", room="118"))
+                await until(lambda f=failed: task.done() or n.counters()["failed"] > f)  # type: ignore[misc]
+                assert not task.done(), task
+            srv.answer_with = None
+            await until(lambda: n.counters()["sent"] == 1)
+            assert [a["phone"] for a in srv.accepted] == [WANG]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            n.close()
