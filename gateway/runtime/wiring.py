@@ -203,8 +203,10 @@ def _notifier(gw: Gateway) -> Notifier:
     # Escalation timers live in memory: after a restart, alarms still open and not yet
     # acknowledged are paged again, so a restart never silently ends an escalation. The
     # administrative chain already heard of their repeats: ``replayed`` does not tell it twice.
+    # A cleared one too when paging goes on after a clear (``stop_on_clear: false``).
+    paging = ("raised",) if cfg.notify.stop_on_clear else ("raised", "cleared")
     for a in gw.ledger.open_alarms():
-        if not a.acked_by and a.state == "raised" and not a.suppressed:
+        if not a.acked_by and a.state in paging and not a.suppressed:
             notifier.on_transition(AlarmTransition(event="raise", ts=a.raised_at,
                                                    **dataclasses.asdict(a)), replayed=True)
     return notifier
