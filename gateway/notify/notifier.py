@@ -557,19 +557,12 @@ class Notifier:
     def unsent(self) -> str | None:
         """While pages wait because every channel failed: how many, since when, and why, for
         the live view (None when nothing waits). Pages are never given up; this says so."""
-        n, oldest = self.store.failing()
+        n, oldest, why = self.store.failing()
         if not n:
             return None
-        why: list[str] = []
-        for name, ch in self.channels.items():
-            err = self.channel_errors.get(name)
-            if isinstance(ch, ModemChannel) and not ch.ready:
-                err = f"not ready: {ch.error}"
-            if err:
-                why.append(f"{name}: {err}")
         age = self.clock() - oldest if oldest is not None else 0.0
         return (f"{n} not sent, oldest {age:.0f} s, retrying every {self.cfg.retry_s:g} s "
-                f"({'; '.join(why) or 'no channel configured'})")
+                f"({why or 'no channel configured'})")
 
     def close(self) -> None:
         self.store.close()

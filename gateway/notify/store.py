@@ -102,12 +102,15 @@ class PageStore:
         return int(self.db.execute(
             "SELECT COUNT(*) FROM pages WHERE state='pending'").fetchone()[0])
 
-    def failing(self) -> tuple[int, float | None]:
-        """Pending pages that every channel has already refused at least once, and when the
-        oldest of them was written: what the live view shows while nobody can be paged."""
-        row = self.db.execute("SELECT COUNT(*), MIN(created) FROM pages "
-                              "WHERE state='pending' AND attempts>0").fetchone()
-        return int(row[0]), (float(row[1]) if row[1] is not None else None)
+    def failing(self) -> tuple[int, float | None, str | None]:
+        """Pending pages that every channel has already refused at least once, when the oldest
+        of them was written and why its last try failed: what the live view shows while
+        nobody can be paged."""
+        n = int(self.db.execute("SELECT COUNT(*) FROM pages "
+                                "WHERE state='pending' AND attempts>0").fetchone()[0])
+        row = self.db.execute("SELECT created, last_error FROM pages WHERE state='pending' "
+                              "AND attempts>0 ORDER BY created LIMIT 1").fetchone()
+        return n, (float(row[0]) if row else None), (row[1] if row else None)
 
     def oldest_pending(self) -> float | None:
         row = self.db.execute("SELECT MIN(created) FROM pages WHERE state='pending'").fetchone()

@@ -76,7 +76,7 @@ async def test_pages_that_no_channel_could_send_are_shown_until_they_go_out(
                 console = Console(record=True, width=200)
                 console.print(render(rig.gw, services.view_extra()))
                 text = console.export_text()
-                assert "pages waiting: 1 not sent" in text and "modem: not ready" in text, text
+                assert "pages waiting: 1 not sent" in text and "is not ready" in text, text
                 assert "pages waiting 1 not sent" in status_line(rig.gw, services.view_extra())
                 modem.set_silent(False)
                 await modem.wait_for_messages(1, number="+8613800000001", wait_s=15)
