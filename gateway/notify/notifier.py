@@ -92,13 +92,18 @@ def _merge(a: _Alarm, t: AlarmTransition) -> None:
 class Notifier:
     def __init__(self, cfg: NotifyConfig, ledger_ack: LedgerAck, identity: _Identity, *,
                  data_dir: str | Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         if cfg.rota is None:
             raise ValueError("notify.rota is missing: the notifier needs to know whom to page")
         self.cfg = cfg
         self.ledger_ack = ledger_ack
         self.identity = identity
         self.clock = clock
+        # Waits (escalation, storm windows, follow-ups) run on the monotonic clock: a wall
+        # clock stepped back (NTP correcting an edge box's RTC) would hold them that long.
+        # The wall clock says who is on duty and dates what is stored.
+        self.monotonic = monotonic
         self.rota = Rota(cfg.rota)
         self.tz = local_tz(cfg.rota.offset_h)
         self.names = Names.of(identity)  # 北校区, 3号宿舍楼: what pages say
@@ -188,13 +193,13 @@ class Notifier:
         """A paging round for one occurrence: its own code, its own escalation."""
         code = self._new_code()
         esc = Escalation(alarm_id, self.is_critical(t), list(self.rota.cfg.waits_s),
-                         self.clock())
+                         self.monotonic())
         self.alarms[alarm_id] = _Alarm(t, code, esc)
         self.codes[code] = alarm_id
         # A further zone of a panel that has just paged a fire goes out in one follow-up
         # listing the zones, not as another critical page (see followup.py).
         item = PageItem(alarm_id, code, t, esc.critical, 0)
-        if self.followup.absorb(t, item, self.clock()):
+        if self.followup.absorb(t, item, self.monotonic()):
             esc.stop("grouped")
         self._wake_sched.set()
 
@@ -209,7 +214,7 @@ class Notifier:
         repeats = a.transition.repeat_count
         if repeats <= 0:
             return
-        now = self.clock()
+        now = self.monotonic()
         out: list[OutMessage] = []
         for i, person in enumerate(self.rota.admin(repeats)):
             item = PageItem(alarm_id, a.code, a.transition, False, -1 - i)
@@ -323,7 +328,8 @@ class Notifier:
             return False
 
     # ------------------------------------------------------------------ escalation
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float, wall: float) -> None:
+        """``now``: the monotonic clock, for every wait; ``wall``: for the rota's shifts."""
         out: list[OutMessage] = []
         for alarm_id, a in self.alarms.items():
             esc = a.escalation
@@ -333,7 +339,7 @@ class Notifier:
                 for level in levels:
                     if level > 0 and not (esc.critical and level == 1):
                         self._counters["escalations"] += 1
-                    people = self.rota.level(level, now)
+                    people = self.rota.level(level, wall)
                     on_duty = on_duty or bool(people)
                     for person in people:
                         if person.name in esc.paged:
@@ -497,10 +503,10 @@ class Notifier:
     async def _scheduler(self) -> None:
         while True:
             await self._store_held()
-            now = self.clock()
-            self._tick(now)
+            self._tick(self.monotonic(), self.clock())
             deadline = self._next_deadline()
-            wait = 60.0 if deadline is None else min(60.0, max(0.0, deadline - self.clock()))
+            wait = 60.0 if deadline is None else min(60.0, max(0.0,
+                                                               deadline - self.monotonic()))
             if self._held:
                 wait = min(wait, 0.5)
             self._wake_sched.clear()
@@ -516,7 +522,7 @@ class Notifier:
         while True:
             self._wake_send.clear()
             try:
-                pages = self.store.due(self.clock())
+                pages = self.store.due(self.clock(), self.cfg.retry_s)
                 for page in pages:
                     await self._deliver(page)
             except sqlite3.OperationalError as exc:
@@ -529,6 +535,8 @@ class Notifier:
                 continue
             nt = self.store.next_try()
             wait = 60.0 if nt is None else min(60.0, max(0.0, nt - self.clock()))
+            if nt is not None and nt > self.clock() + self.cfg.retry_s:
+                wait = 0.0  # the wall clock went back: due() takes it now
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait + 0.005):
                     await self._wake_send.wait()

@@ -78,11 +78,14 @@ class PageStore:
              int(critical), kind, time.time()))
         return int(cur.lastrowid or 0)
 
-    def due(self, now: float, limit: int = 20) -> list[StoredPage]:
+    def due(self, now: float, retry_s: float = 0.0, limit: int = 20) -> list[StoredPage]:
+        """Pending pages whose retry is due. A retry further ahead than ``retry_s`` (> 0) was
+        set before the wall clock went back: it is due now, not that much later."""
+        later = now + retry_s if retry_s > 0 else float("inf")
         rows = self.db.execute(
             "SELECT id, phone, text, params, alarm_ids, critical, kind, created, attempts, "
-            "last_error FROM pages WHERE state='pending' AND next_try<=? "
-            "ORDER BY critical DESC, id LIMIT ?", (now, limit)).fetchall()
+            "last_error FROM pages WHERE state='pending' AND (next_try<=? OR next_try>?) "
+            "ORDER BY critical DESC, id LIMIT ?", (now, later, limit)).fetchall()
         return [StoredPage(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]),
                            r[6], r[7], r[8], r[9]) for r in rows]
 

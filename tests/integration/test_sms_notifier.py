@@ -565,3 +565,27 @@ async def test_stand_in_answer_of_the_wrong_shape_is_a_failed_try_not_the_end_of
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             n.close()
+
+
+async def test_a_wall_clock_set_back_delays_neither_escalation_nor_a_retry(
+        tmp_path: Path) -> None:
+    """An edge box's clock is stepped back an hour (NTP correcting a wrong RTC) while an alarm
+    escalates and a page waits for its retry. The next level is paged after its wait, and the
+    page is retried after retry_s, not an hour later."""
+    offset = [0.0]
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port, StandIn() as srv:
+        cfg = config(port, waits=[0, 1.0, 30], providers=[aliyun(srv.base_url)])
+        cfg.fallback = ["aliyun"]
+        n = Notifier(cfg, ledger, Identity(tmp_path), clock=lambda: time.time() - offset[0])
+        async with running(n):
+            n.on_transition(alarm("K1", room="119"))
+            await until(lambda: n.counters()["sent"] == 1)  # level 1
+            sim.set_silent(True)  # level 2's page will fail on the modem ...
+            srv.fail_with = "isp.SYSTEM_ERROR"  # ... and on the provider: retried later
+            offset[0] = 3600.0  # the clock goes back while level 2's wait runs
+            await until(lambda: n.counters()["failed"] >= 1, timeout=10)
+            offset[0] = 7200.0  # and again while its page waits for the retry
+            srv.fail_with = None
+            await until(lambda: any(a["phone"] == "13800000002" for a in srv.accepted),
+                        timeout=10)
