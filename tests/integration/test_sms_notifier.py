@@ -482,9 +482,9 @@ async def test_a_repeat_of_an_alarm_that_never_reached_anyone_pages_the_rota(
 
     if held_by == "storm grouping":
         cfg = config("", waits=[0, 30, 30],
-                     storm={"group_window_s": 1, "rate_window_s": 60, "max_per_window": 5})
+                     storm={"group_window_s": 2, "rate_window_s": 60, "max_per_window": 5})
     else:
-        cfg = config("", waits=[0.5, 30, 30])
+        cfg = config("", waits=[2, 30, 30])
     sim = ModemSimulator()
     with RealLedger(tmp_path / "ledger.sqlite") as led:
         async with sim as port:
@@ -494,10 +494,10 @@ async def test_a_repeat_of_an_alarm_that_never_reached_anyone_pages_the_rota(
             async with running(n):
                 for tr in led.apply(overload()):
                     n.on_transition(tr)
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.3)
                 for tr in led.apply(overload("clear")):
                     n.on_transition(tr)
-                await asyncio.sleep(1.3)
+                await asyncio.sleep(2.2)
                 assert sim.messages() == []  # it cleared before its page left: nobody paged
                 [again] = led.apply(overload())
                 assert again.event == "raise" and again.repeat_count == 1
@@ -575,7 +575,7 @@ async def test_a_wall_clock_set_back_delays_neither_escalation_nor_a_retry(
     offset = [0.0]
     sim, ledger = ModemSimulator(), Ledger()
     async with sim as port, StandIn() as srv:
-        cfg = config(port, waits=[0, 1.0, 30], providers=[aliyun(srv.base_url)])
+        cfg = config(port, waits=[0, 2.0, 30], providers=[aliyun(srv.base_url)])
         cfg.fallback = ["aliyun"]
         n = Notifier(cfg, ledger, Identity(tmp_path), clock=lambda: time.time() - offset[0])
         async with running(n):
