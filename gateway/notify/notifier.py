@@ -56,6 +56,9 @@ from gateway.records import AlarmTransition
 log = logging.getLogger("firegate.notify")
 
 LedgerAck = Callable[[str, str, str], bool]
+RECENT_CODES_S = 7 * 86400.0
+"""How far back the codes of earlier pages are kept from new alarms after a restart: longer
+than anyone answers an old SMS."""
 REPLY = re.compile(r"^\s*(?:1|确认|確認|收到|ack|ok)\s*[#:：,，.。 ]?\s*([0-9A-Za-z]{3,8})\s*$",
                    re.IGNORECASE)
 
@@ -117,6 +120,11 @@ class Notifier:
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
         self.retired: dict[str, str] = {}  # code of an earlier occurrence -> its occurrence id
+        # Codes the pages before a restart carried: no new alarm gets one, so a late reply to
+        # such a page acknowledges nothing (it is answered as an old code).
+        with contextlib.suppress(sqlite3.OperationalError):  # locked: start without them
+            for code, alarm_id in self.store.recent_codes(clock() - RECENT_CODES_S).items():
+                self.retired[code] = f"{alarm_id} (paged before a restart)"
         self.replies: list[dict[str, object]] = []
         self._ledger_said = ""
         self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}

@@ -105,6 +105,21 @@ class PageStore:
         return int(self.db.execute(
             "SELECT COUNT(*) FROM pages WHERE state='pending'").fetchone()[0])
 
+    def recent_codes(self, since: float, limit: int = 5000) -> dict[str, str]:
+        """Acknowledgement codes of pages written since ``since`` (newest first wins), with the
+        alarm each was for: codes people may still reply with after a restart."""
+        out: dict[str, str] = {}
+        for params, alarm_ids in self.db.execute(
+                "SELECT params, alarm_ids FROM pages WHERE created>=? AND kind IN "
+                "('single','group','summary') ORDER BY id DESC LIMIT ?", (since, limit)):
+            code, ids = json.loads(params).get("code"), json.loads(alarm_ids)
+            if not isinstance(code, str) or not ids:
+                continue
+            for i, c in enumerate(code.split(",")):  # a group page: "c1,c2,c3"
+                if c:
+                    out.setdefault(c, str(ids[min(i, len(ids) - 1)]))
+        return out
+
     def failing(self) -> tuple[int, float | None, str | None]:
         """Pending pages that every channel has already refused at least once, when the oldest
         of them was written and why its last try failed: what the live view shows while

@@ -589,3 +589,31 @@ async def test_a_wall_clock_set_back_delays_neither_escalation_nor_a_retry(
             srv.fail_with = None
             await until(lambda: any(a["phone"] == "13800000002" for a in srv.accepted),
                         timeout=10)
+
+
+async def test_after_a_restart_a_new_alarm_never_draws_a_code_sent_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code generator is stubbed to draw 0042 in both processes. A page with code 0042 went
+    out before the gateway restarted; the restarted gateway's first alarm must get another
+    code, or a late reply to the old page would acknowledge an alarm nobody saw."""
+    import gateway.notify.notifier as notifier_module
+
+    draws = iter([42, 42, 43, 44, 45])
+    monkeypatch.setattr(notifier_module.secrets, "randbelow", lambda n: next(draws))
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        before = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(before):
+            before.on_transition(alarm("R1", room="201"))
+            [old] = await sim.wait_for_messages(1, number=WANG)
+            await until(lambda: before.counters()["sent"] == 1)
+        after = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(after):
+            after.on_transition(alarm("R2", room="202"))
+            [_, new] = await sim.wait_for_messages(2, number=WANG)
+            assert "202室" in new.text and code_of(new.text) != code_of(old.text), new.text
+            sim.deliver(WANG, f"1 {code_of(old.text)}")  # a late reply to the old page
+            await until(lambda: after.replies)
+            assert "R1" in str(after.replies[0]["outcome"]), after.replies
+            [li] = await sim.wait_for_messages(1, number=LI)  # R2's escalation goes on
+            assert "202室" in li.text and ledger.acks == []
