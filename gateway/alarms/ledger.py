@@ -332,8 +332,10 @@ class Ledger:
                 cur.cleared_at = ev.ts
                 _refresh(cur, ev, keep_severity=True)
                 return [self._save(cur, "clear", ev.ts)]
-            if cur is not None and cur.active and not (
-                    ev.kind == "raise" and cur.suppressed and not ev.suppressed):
+            # An alarm recorded suppressed that comes unsuppressed is raised again, whatever
+            # the event's kind: after a restart the engine restores it as up, and a suppression
+            # that ran out while the gateway was down shows first as an update.
+            if cur is not None and cur.active and not (cur.suppressed and not ev.suppressed):
                 sev = self._escalate(ev, cur.repeat_count)
                 _refresh(cur, ev)
                 cur.severity, cur.base_severity = sev, ev.severity

@@ -194,6 +194,13 @@ class RotaConfig(Strict):
 
         for i, lv in enumerate(self.levels):
             check(lv, f"levels[{i + 1}]")
+        # A level's default people stand whenever no shift covers it, so one level with
+        # default people means someone is paged at every hour; shifts alone can leave an hour
+        # (a holiday, a gap between shifts) where a fire would page nobody.
+        if not any(self.levels):
+            raise ValueError("rota.levels are all empty: at an hour no shift covers, an alarm "
+                             "(a fire) would page nobody; give at least one level default "
+                             "people (e.g. the security duty office)")
         for i, lv in enumerate(self.admin_levels):
             check(lv, f"admin_levels[{i + 1}]")
         for i, sh in enumerate(self.shifts):

@@ -56,6 +56,9 @@ from gateway.records import AlarmTransition
 log = logging.getLogger("firegate.notify")
 
 LedgerAck = Callable[[str, str, str], bool]
+RECENT_CODES_S = 7 * 86400.0
+"""How far back the codes of earlier pages are kept from new alarms after a restart: longer
+than anyone answers an old SMS."""
 REPLY = re.compile(r"^\s*(?:1|确认|確認|收到|ack|ok)\s*[#:：,，.。 ]?\s*([0-9A-Za-z]{3,8})\s*$",
                    re.IGNORECASE)
 
@@ -80,6 +83,7 @@ class _Alarm:
     code: str
     escalation: Escalation
     acked: bool = False
+    reached: bool = False  # a page of this occurrence's rounds left storm control
 
 
 def _merge(a: _Alarm, t: AlarmTransition) -> None:
@@ -91,13 +95,18 @@ def _merge(a: _Alarm, t: AlarmTransition) -> None:
 class Notifier:
     def __init__(self, cfg: NotifyConfig, ledger_ack: LedgerAck, identity: _Identity, *,
                  data_dir: str | Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         if cfg.rota is None:
             raise ValueError("notify.rota is missing: the notifier needs to know whom to page")
         self.cfg = cfg
         self.ledger_ack = ledger_ack
         self.identity = identity
         self.clock = clock
+        # Waits (escalation, storm windows, follow-ups) run on the monotonic clock: a wall
+        # clock stepped back (NTP correcting an edge box's RTC) would hold them that long.
+        # The wall clock says who is on duty and dates what is stored.
+        self.monotonic = monotonic
         self.rota = Rota(cfg.rota)
         self.tz = local_tz(cfg.rota.offset_h)
         self.names = Names.of(identity)  # 北校区, 3号宿舍楼: what pages say
@@ -111,6 +120,11 @@ class Notifier:
         self.alarms: dict[str, _Alarm] = {}
         self.codes: dict[str, str] = {}
         self.retired: dict[str, str] = {}  # code of an earlier occurrence -> its occurrence id
+        # Codes the pages before a restart carried: no new alarm gets one, so a late reply to
+        # such a page acknowledges nothing (it is answered as an old code).
+        with contextlib.suppress(sqlite3.OperationalError):  # locked: start without them
+            for code, alarm_id in self.store.recent_codes(clock() - RECENT_CODES_S).items():
+                self.retired[code] = f"{alarm_id} (paged before a restart)"
         self.replies: list[dict[str, object]] = []
         self._ledger_said = ""
         self._counters = {"sent": 0, "failed": 0, "acknowledged": 0, "escalations": 0}
@@ -148,15 +162,25 @@ class Notifier:
                         building=t.building or self.identity.building)
             # a critical alarm (a lost fire panel) pages each occurrence like a life-safety one
             life = self.is_life_safety(t) or self.is_critical(t)
+            repeat = a is not None and t.repeat_count > a.transition.repeat_count
             if a is not None:
-                if not life:  # a repeat of an open alarm: the administration hears of it
+                # A repeat of an open alarm (it cleared and came back: the ledger counted a
+                # repeat) goes to the administration, when the rota heard of the alarm or is
+                # still to hear of it. An earlier occurrence that reached nobody (it cleared
+                # within level 1's wait, or while storm control gathered its page) leaves the
+                # rota to be paged now, as a first raise.
+                # A raise without a repeat is an alarm still present when its maintenance or
+                # shelving ended: the ledger wiped its acknowledgement and nobody heard of it
+                # since, so it pages the rota afresh.
+                if not life and repeat and (a.escalation.active or a.reached):
                     _merge(a, t)
                     a.acked = False  # the ledger wiped it: a reply acknowledges this one
                     self._admin_round(alarm_id, a)
                     return
                 self._retire(alarm_id, a, "new occurrence")
             self._start(alarm_id, t)
-            if not life and not replayed:  # a restart does not tell them twice
+            # a restart does not tell them twice, nor does the end of a maintenance
+            if not life and not replayed and (a is None or repeat):
                 self._admin_round(alarm_id, self.alarms[alarm_id])
         elif a is None:
             return
@@ -177,13 +201,13 @@ class Notifier:
         """A paging round for one occurrence: its own code, its own escalation."""
         code = self._new_code()
         esc = Escalation(alarm_id, self.is_critical(t), list(self.rota.cfg.waits_s),
-                         self.clock())
+                         self.monotonic())
         self.alarms[alarm_id] = _Alarm(t, code, esc)
         self.codes[code] = alarm_id
         # A further zone of a panel that has just paged a fire goes out in one follow-up
         # listing the zones, not as another critical page (see followup.py).
         item = PageItem(alarm_id, code, t, esc.critical, 0)
-        if self.followup.absorb(t, item, self.clock()):
+        if self.followup.absorb(t, item, self.monotonic()):
             esc.stop("grouped")
         self._wake_sched.set()
 
@@ -198,7 +222,7 @@ class Notifier:
         repeats = a.transition.repeat_count
         if repeats <= 0:
             return
-        now = self.clock()
+        now = self.monotonic()
         out: list[OutMessage] = []
         for i, person in enumerate(self.rota.admin(repeats)):
             item = PageItem(alarm_id, a.code, a.transition, False, -1 - i)
@@ -231,9 +255,11 @@ class Notifier:
         while True:
             # When nearly every code of this length is taken, a longer code (replies take up to
             # 8 characters) instead of looping forever in the data path (found by fuzzing).
+            # Nor a code an earlier page carried: a late reply to that page would acknowledge
+            # this alarm, which nobody saw, and stop its escalation.
             for _ in range(64):
                 code = str(secrets.randbelow(10 ** n)).zfill(n)
-                if code not in self.codes:
+                if code not in self.codes and code not in self.retired:
                     return code
             n += 1
 
@@ -310,20 +336,33 @@ class Notifier:
             return False
 
     # ------------------------------------------------------------------ escalation
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float, wall: float) -> None:
+        """``now``: the monotonic clock, for every wait; ``wall``: for the rota's shifts."""
         out: list[OutMessage] = []
         for alarm_id, a in self.alarms.items():
             esc = a.escalation
-            for level in esc.due(now):
-                if level > 0 and not (esc.critical and level == 1):
-                    self._counters["escalations"] += 1
-                for person in self.rota.level(level, now):
-                    if person.name in esc.paged:
-                        continue
-                    esc.paged.add(person.name)
-                    self.followup.paged(alarm_id, person.phone)
-                    item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
-                    out += self.storm.offer(person.phone, item, now)
+            levels = esc.due(now)
+            while levels:
+                on_duty = False
+                for level in levels:
+                    if level > 0 and not (esc.critical and level == 1):
+                        self._counters["escalations"] += 1
+                    people = self.rota.level(level, wall)
+                    on_duty = on_duty or bool(people)
+                    for person in people:
+                        if person.name in esc.paged:
+                            continue
+                        esc.paged.add(person.name)
+                        self.followup.paged(alarm_id, person.phone)
+                        item = PageItem(alarm_id, a.code, a.transition, esc.critical, level)
+                        out += self.storm.offer(person.phone, item, now)
+                # Nobody on duty on these levels at this hour (a level staffed only by shifts,
+                # none covering now): waiting their wait would page nobody for it, so the next
+                # level is paged now.
+                if on_duty or not esc.active:
+                    break
+                esc.next_at = now
+                levels = esc.due(now)
         out += self.storm.due(now)
         followups = self.followup.due(now)
         out += followups.messages
@@ -338,6 +377,10 @@ class Notifier:
 
     def _store(self, out: list[OutMessage]) -> None:
         for msg in out:
+            for item in msg.items:
+                a = self.alarms.get(item.alarm_id)
+                if a is not None and item.level >= 0 and item.code == a.code:
+                    a.reached = True
             text, params = compose(msg, self.cfg.storm.rate_window_s, self.tz, self.names)
             self._add(msg.phone, text, params, [i.alarm_id for i in msg.items],
                       msg.critical, msg.kind)
@@ -396,6 +439,16 @@ class Notifier:
                     if attempt + 1 < tries:
                         await asyncio.sleep(min(1.0, self.cfg.retry_s / 10))
                     continue
+                except Exception as exc:
+                    # A channel's own fault (an answer it cannot read) fails this try of this
+                    # page, like a refusal. Escaping would end the notifier, and the gateway
+                    # restarted into the same page would end again: nobody paged at all. A
+                    # deduplicated channel keeps the key in flight (it may have sent).
+                    log.exception("SMS channel %s failed on page %d", name, page.id)
+                    why = f"{name}: {type(exc).__name__}: {exc}"
+                    errors.append(why)
+                    self.channel_errors[name] = why
+                    break
                 if ch.dedupe:
                     self.store.key_set(dedupe_key, name, "sent")
                 self.channel_errors[name] = None
@@ -458,10 +511,10 @@ class Notifier:
     async def _scheduler(self) -> None:
         while True:
             await self._store_held()
-            now = self.clock()
-            self._tick(now)
+            self._tick(self.monotonic(), self.clock())
             deadline = self._next_deadline()
-            wait = 60.0 if deadline is None else min(60.0, max(0.0, deadline - self.clock()))
+            wait = 60.0 if deadline is None else min(60.0, max(0.0,
+                                                               deadline - self.monotonic()))
             if self._held:
                 wait = min(wait, 0.5)
             self._wake_sched.clear()
@@ -477,7 +530,7 @@ class Notifier:
         while True:
             self._wake_send.clear()
             try:
-                pages = self.store.due(self.clock())
+                pages = self.store.due(self.clock(), self.cfg.retry_s)
                 for page in pages:
                     await self._deliver(page)
             except sqlite3.OperationalError as exc:
@@ -490,6 +543,8 @@ class Notifier:
                 continue
             nt = self.store.next_try()
             wait = 60.0 if nt is None else min(60.0, max(0.0, nt - self.clock()))
+            if nt is not None and nt > self.clock() + self.cfg.retry_s:
+                wait = 0.0  # the wall clock went back: due() takes it now
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait + 0.005):
                     await self._wake_send.wait()
@@ -514,6 +569,16 @@ class Notifier:
             "active_alarms": sum(1 for a in self.alarms.values() if a.escalation.active),
             "held_by_storm_control": self.storm.held_total,
         }
+
+    def unsent(self) -> str | None:
+        """While pages wait because every channel failed: how many, since when, and why, for
+        the live view (None when nothing waits). Pages are never given up; this says so."""
+        n, oldest, why = self.store.failing()
+        if not n:
+            return None
+        age = self.clock() - oldest if oldest is not None else 0.0
+        return (f"{n} not sent, oldest {age:.0f} s, retrying every {self.cfg.retry_s:g} s "
+                f"({why or 'no channel configured'})")
 
     def close(self) -> None:
         self.store.close()

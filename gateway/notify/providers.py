@@ -170,13 +170,15 @@ class TencentChannel:
         headers, payload = self.request(phone, params, key)
         body = await _request(self.name, "POST", self.cfg.endpoint, self.cfg.timeout_s,
                               headers=headers, data=payload.encode())
-        resp = body.get("Response", {})
+        resp = _obj(body.get("Response"))
         if "Error" in resp:
-            code = str(resp["Error"].get("Code", ""))
-            raise ProviderError(self.name, f"{code}: {resp['Error'].get('Message', '')}",
+            error = _obj(resp["Error"])
+            code = str(error.get("Code", ""))
+            raise ProviderError(self.name, f"{code}: {error.get('Message', '')}",
                                 retryable=code.split(".")[0] in TENCENT_RETRYABLE or
                                 code in TENCENT_RETRYABLE, code=code)
-        status = (resp.get("SendStatusSet") or [{}])[0]
+        statuses = resp.get("SendStatusSet")
+        status = _obj(statuses[0] if isinstance(statuses, list) and statuses else None)
         code = str(status.get("Code", ""))
         if code.lower() != "ok":
             raise ProviderError(self.name, f"{code}: {status.get('Message', '')}",
@@ -217,11 +219,20 @@ async def _request(name: str, method: str, url: str, timeout_s: float, *,
     if r.status >= 500:
         raise ProviderError(name, f"HTTP {r.status} from {url}", retryable=True)
     try:
-        body: dict[str, Any] = json.loads(text)
+        body = json.loads(text)
     except ValueError:
         raise ProviderError(name, f"HTTP {r.status} from {url}: not JSON "
                             f"({text[:80]!r})", retryable=False) from None
+    if not isinstance(body, dict):
+        raise ProviderError(name, f"HTTP {r.status} from {url}: not a JSON object "
+                            f"({text[:80]!r})", retryable=False)
     return body
+
+
+def _obj(value: object) -> dict[str, Any]:
+    """A part of an answer that the API says is an object; anything else reads as empty (and
+    so as a refusal without a code), never as an error that escapes the notifier."""
+    return value if isinstance(value, dict) else {}
 
 
 class Channel(Protocol):

@@ -78,11 +78,14 @@ class PageStore:
              int(critical), kind, time.time()))
         return int(cur.lastrowid or 0)
 
-    def due(self, now: float, limit: int = 20) -> list[StoredPage]:
+    def due(self, now: float, retry_s: float = 0.0, limit: int = 20) -> list[StoredPage]:
+        """Pending pages whose retry is due. A retry further ahead than ``retry_s`` (> 0) was
+        set before the wall clock went back: it is due now, not that much later."""
+        later = now + retry_s if retry_s > 0 else float("inf")
         rows = self.db.execute(
             "SELECT id, phone, text, params, alarm_ids, critical, kind, created, attempts, "
-            "last_error FROM pages WHERE state='pending' AND next_try<=? "
-            "ORDER BY critical DESC, id LIMIT ?", (now, limit)).fetchall()
+            "last_error FROM pages WHERE state='pending' AND (next_try<=? OR next_try>?) "
+            "ORDER BY critical DESC, id LIMIT ?", (now, later, limit)).fetchall()
         return [StoredPage(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]),
                            r[6], r[7], r[8], r[9]) for r in rows]
 
@@ -101,6 +104,31 @@ class PageStore:
     def pending_count(self) -> int:
         return int(self.db.execute(
             "SELECT COUNT(*) FROM pages WHERE state='pending'").fetchone()[0])
+
+    def recent_codes(self, since: float, limit: int = 5000) -> dict[str, str]:
+        """Acknowledgement codes of pages written since ``since`` (newest first wins), with the
+        alarm each was for: codes people may still reply with after a restart."""
+        out: dict[str, str] = {}
+        for params, alarm_ids in self.db.execute(
+                "SELECT params, alarm_ids FROM pages WHERE created>=? AND kind IN "
+                "('single','group','summary') ORDER BY id DESC LIMIT ?", (since, limit)):
+            code, ids = json.loads(params).get("code"), json.loads(alarm_ids)
+            if not isinstance(code, str) or not ids:
+                continue
+            for i, c in enumerate(code.split(",")):  # a group page: "c1,c2,c3"
+                if c:
+                    out.setdefault(c, str(ids[min(i, len(ids) - 1)]))
+        return out
+
+    def failing(self) -> tuple[int, float | None, str | None]:
+        """Pending pages that every channel has already refused at least once, when the oldest
+        of them was written and why its last try failed: what the live view shows while
+        nobody can be paged."""
+        n = int(self.db.execute("SELECT COUNT(*) FROM pages "
+                                "WHERE state='pending' AND attempts>0").fetchone()[0])
+        row = self.db.execute("SELECT created, last_error FROM pages WHERE state='pending' "
+                              "AND attempts>0 ORDER BY created LIMIT 1").fetchone()
+        return n, (float(row[0]) if row else None), (row[1] if row else None)
 
     def oldest_pending(self) -> float | None:
         row = self.db.execute("SELECT MIN(created) FROM pages WHERE state='pending'").fetchone()

@@ -129,7 +129,9 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
                  f"shed {st.get('shed', 0)}")
     else:
         store = f"local store {st.get('pending', 0)} records (no outputs configured)"
-    foot = Text(store + "".join(f"  {k} {v}" for k, v in (extra or {}).items()))
+    extra = dict(extra or {})
+    waiting = extra.pop("pages waiting", None)
+    foot = Text(store + "".join(f"  {k} {v}" for k, v in extra.items()))
     quiet = [f"{r.device} {'maintenance' if r.kind == 'maintenance' else r.rule} "
              f"until {gw.local_time(r.until_ts)[11:16]} ({r.who}: {r.why})"
              for r in gw.active_suppressions()]
@@ -137,6 +139,8 @@ def render(gw: RuntimeView, extra: Mapping[str, object] | None = None,
         head, devices, Text(f"active alarms ({len(open_alarms)})", style="bold"), alarms]
     if quiet:  # nobody is paged for these: say so where the duty officer looks
         parts.append(Text("not paging: " + "; ".join(quiet[:4]), style="yellow"))
+    if waiting:  # every channel failed: the pages wait and are retried, nobody has them yet
+        parts.append(Text(f"pages waiting: {waiting}", style="bold red"))
     return Group(*parts, foot)
 
 
@@ -165,7 +169,7 @@ def _device_table(gw: RuntimeView, order: list[str], shown: list[str]) -> Table:
     return devices
 
 
-def status_line(gw: RuntimeView) -> str:
+def status_line(gw: RuntimeView, extra: Mapping[str, object] | None = None) -> str:
     online = sum(1 for h in gw.health.values() if h.online)
     open_alarms = len(gw.open_alarms())
     st = gw.outbox_stats()
@@ -173,7 +177,8 @@ def status_line(gw: RuntimeView) -> str:
     store = (f"outbox pending {st.get('pending', 0)}" if gw.sink_names()
              else f"local store {st.get('pending', 0)} records")
     return (f"[{time.strftime('%H:%M:%S')}] devices {online}/{len(gw.devices)} online, "
-            f"requests {gw.requests}, points {gw.points}, open alarms {open_alarms}, {store}")
+            f"requests {gw.requests}, points {gw.points}, open alarms {open_alarms}, {store}"
+            + "".join(f", {k} {v}" for k, v in (extra or {}).items()))
 
 
 async def live_view(gw: RuntimeView, stop: asyncio.Event, *, interactive: bool | None = None,
@@ -182,7 +187,7 @@ async def live_view(gw: RuntimeView, stop: asyncio.Event, *, interactive: bool |
     interactive = sys.stdout.isatty() if interactive is None else interactive
     if not interactive:
         while not stop.is_set():
-            print(status_line(gw), flush=True)
+            print(status_line(gw, extra() if extra else None), flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), 5.0)
             except TimeoutError:

@@ -71,7 +71,8 @@ async def run_gateway(
         coros = list(services.coroutines)
         if extras:
             coros.extend(extras(gw))
-        coros.append(live_view(gw, stop, interactive=None if view else False))
+        coros.append(live_view(gw, stop, interactive=None if view else False,
+                               extra=services.view_extra))
         coros.append(_systemd_watchdog(gw))
         if for_s is not None:
             loop.call_later(for_s, stop.set)

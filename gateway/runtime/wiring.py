@@ -60,6 +60,11 @@ class Services:
         return dataclasses.replace(base, sms_sent=c["sent"], sms_failed=c["failed"],
                                    modem_signal_csq=csq)
 
+    def view_extra(self) -> dict[str, object]:
+        """What the live view adds: pages waiting for a channel, when any do."""
+        unsent = self.notifier.unsent() if self.notifier is not None else None
+        return {"pages waiting": unsent} if unsent else {}
+
     def summary(self) -> dict[str, object]:
         """What the services add to the run's summary JSON (``sms`` when paging is on)."""
         return {"sms": self.notifier.counters()} if self.notifier is not None else {}
@@ -198,8 +203,10 @@ def _notifier(gw: Gateway) -> Notifier:
     # Escalation timers live in memory: after a restart, alarms still open and not yet
     # acknowledged are paged again, so a restart never silently ends an escalation. The
     # administrative chain already heard of their repeats: ``replayed`` does not tell it twice.
+    # A cleared one too when paging goes on after a clear (``stop_on_clear: false``).
+    paging = ("raised",) if cfg.notify.stop_on_clear else ("raised", "cleared")
     for a in gw.ledger.open_alarms():
-        if not a.acked_by and a.state == "raised" and not a.suppressed:
+        if not a.acked_by and a.state in paging and not a.suppressed:
             notifier.on_transition(AlarmTransition(event="raise", ts=a.raised_at,
                                                    **dataclasses.asdict(a)), replayed=True)
     return notifier

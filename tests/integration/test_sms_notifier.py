@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from smspdudecoder.easy import read_outgoing_sms
 
-from gateway.notify.config import NotifyConfig
+from gateway.notify.config import NotifyConfig, Shift
 from gateway.notify.notifier import Notifier
 from gateway.records import AlarmTransition
 from simulators.modem import ModemSimulator
@@ -404,3 +405,215 @@ async def test_a_further_fire_zone_pages_even_when_the_first_was_acknowledged_be
             assert w.text.startswith("【特急】") and li.text.startswith("【特急】")
             assert n.codes[code_of(w.text)] == n.codes[code_of(li.text)] == "P5", w.text
             assert len(sim.messages_to(WANG)) == 1  # zone 3, acknowledged, was never paged
+
+
+async def test_a_level_nobody_is_on_duty_for_is_skipped_at_once(tmp_path: Path) -> None:
+    """Level 1 is staffed only on holidays (none listed): today nobody is on it. The alarm must
+    go to level 2 now, not after level 2's wait of 30 s with nobody paged meanwhile."""
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        cfg = config(port, waits=[0, 30, 30])
+        assert cfg.rota is not None
+        cfg.rota.levels[0] = []
+        cfg.rota.shifts = [Shift.model_validate({"days": ["holiday"], "level": 1,
+                                                 "people": ["wang"]})]
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("E1", room="207"))
+            [li] = await sim.wait_for_messages(1, number=LI, wait_s=5)
+            assert "207室" in li.text
+            assert sim.messages_to(WANG) == [] and sim.messages_to(ZHAO) == []
+
+
+async def test_a_non_fire_alarm_present_when_its_maintenance_ends_pages_again(
+        tmp_path: Path) -> None:
+    """An overload paged and acknowledged, then its device under maintenance while the overload
+    stays: when the maintenance ends the ledger raises it again, unacknowledged ("nobody was
+    told"). That is not a repeat of the hazard (no admin chain here): it must page the rota."""
+    from gateway.alarms.ledger import Ledger as RealLedger
+    from rules.events import Event
+
+    def overload(**kw: Any) -> Event:
+        return Event(kind="raise", rule="overload", device="meter-3", channel="1",
+                     severity="major", ts=time.time(), value=32.0, threshold=25.0,
+                     message_zh="电流过载", message_en="overload", site="s1", campus="东校区",
+                     building="2号楼", floor=3, room="311", **kw)
+
+    sim = ModemSimulator()
+    with RealLedger(tmp_path / "ledger.sqlite") as led:
+        async with sim as port:
+            n = Notifier(config(port, waits=[0, 30, 30]), Ledger(), Identity(tmp_path))
+
+            def feed(trs: list[AlarmTransition]) -> None:
+                for tr in trs:  # as gateway/runtime/wiring.py: suppressed ones page nobody
+                    if not tr.suppressed:
+                        n.on_transition(tr)
+
+            async with running(n):
+                feed(led.apply(overload()))
+                [first] = await sim.wait_for_messages(1, number=WANG)
+                alarm_id = led.open_alarms()[0].id
+                feed(led.ack(alarm_id, who="wang", via="cli"))
+                feed(led.apply(overload(suppressed="maintenance")))
+                await asyncio.sleep(0.3)
+                assert len(sim.messages_to(WANG)) == 1  # acknowledged: nothing more yet
+                feed(led.apply(overload()))  # maintenance over, the overload still there
+                row = led.get(alarm_id)
+                assert row is not None and row.state == "raised" and row.acked_by is None
+                msgs = await sim.wait_for_messages(2, number=WANG)
+                assert "311室" in msgs[1].text and code_of(msgs[1].text) != code_of(first.text)
+
+
+@pytest.mark.parametrize("held_by", ["level 1's wait", "storm grouping"])
+async def test_a_repeat_of_an_alarm_that_never_reached_anyone_pages_the_rota(
+        tmp_path: Path, held_by: str) -> None:
+    """An overload clears before its page went out (within level 1's wait, or while storm
+    control gathered it into a group: nobody paged, right), then comes back and stays. The
+    ledger counts that as a repeat, which goes to the administrative chain; with none
+    configured, and nobody on the rota ever told of it, it must page the rota."""
+    from gateway.alarms.ledger import Ledger as RealLedger
+    from rules.events import Event
+
+    def overload(kind: str = "raise") -> Event:
+        return Event(kind=kind, rule="overload", device="meter-4", channel="1",
+                     severity="major", ts=time.time(), value=32.0, threshold=25.0,
+                     message_zh="电流过载", message_en="overload", site="s1", campus="东校区",
+                     building="2号楼", floor=4, room="412")
+
+    if held_by == "storm grouping":
+        cfg = config("", waits=[0, 30, 30],
+                     storm={"group_window_s": 2, "rate_window_s": 60, "max_per_window": 5})
+    else:
+        cfg = config("", waits=[2, 30, 30])
+    sim = ModemSimulator()
+    with RealLedger(tmp_path / "ledger.sqlite") as led:
+        async with sim as port:
+            assert cfg.modem is not None
+            cfg.modem.port = port
+            n = Notifier(cfg, Ledger(), Identity(tmp_path))
+            async with running(n):
+                for tr in led.apply(overload()):
+                    n.on_transition(tr)
+                await asyncio.sleep(0.3)
+                for tr in led.apply(overload("clear")):
+                    n.on_transition(tr)
+                await asyncio.sleep(2.2)
+                assert sim.messages() == []  # it cleared before its page left: nobody paged
+                [again] = led.apply(overload())
+                assert again.event == "raise" and again.repeat_count == 1
+                n.on_transition(again)
+                [msg] = await sim.wait_for_messages(1, number=WANG)
+                assert "412室" in msg.text
+
+
+async def test_an_old_code_never_acknowledges_a_later_alarm_that_drew_the_same_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code generator is stubbed to draw 0042 twice, then 0043: the second alarm must not
+    be given the closed first alarm's code, or a late reply to the first page would stop the
+    second alarm's escalation although nobody saw it."""
+    import gateway.notify.notifier as notifier_module
+
+    draws = iter([42, 42, 43, 44, 45])
+    monkeypatch.setattr(notifier_module.secrets, "randbelow", lambda n: next(draws))
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        n = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(n):
+            n.on_transition(alarm("C1", room="101"))
+            [old] = await sim.wait_for_messages(1, number=WANG)
+            n.on_transition(replace(alarm("C1", room="101"), event="ack"))
+            n.on_transition(replace(alarm("C1", room="101"), event="close"))
+            n.on_transition(alarm("C2", room="102"))
+            [_, new] = await sim.wait_for_messages(2, number=WANG)
+            assert "102室" in new.text and code_of(new.text) != code_of(old.text)
+            sim.deliver(WANG, f"1 {code_of(old.text)}")  # a late reply to the first page
+            await until(lambda: n.replies)
+            assert "was for C1#1" in str(n.replies[0]["outcome"])
+            [li] = await sim.wait_for_messages(1, number=LI)  # C2's escalation goes on
+            assert "102室" in li.text and ledger.acks == []
+
+
+async def test_stand_in_answer_of_the_wrong_shape_is_a_failed_try_not_the_end_of_paging(
+        tmp_path: Path) -> None:
+    """A provider (or a proxy in front of it) answers JSON that is not what its API says: an
+    array, a string where an object belongs. That is one failed try of that page; it must not
+    stop the notifier (and so the gateway, restarted by systemd into the same page, again)."""
+    ledger = Ledger()
+    async with StandIn() as srv:
+        tencent = {"type": "tencent", "endpoint": f"{srv.base_url}/tencent/",
+                   "secret_id": "AKID1", "secret_key": "tencent-secret",
+                   "sdk_app_id": "1400000000", "sign_name": "某学院", "template_id": "1",
+                   "timeout_s": 1}
+        cfg = config("/dev/null", providers=[tencent], waits=[0, 60, 60])
+        cfg.modem = None  # no modem fitted: the provider only
+        cfg.fallback = ["tencent"]
+        n = Notifier(cfg, ledger, Identity(tmp_path))
+        task = asyncio.create_task(n.run())
+        try:
+            for answer in ([], {"Response": "busy"}, {"Response": {"SendStatusSet": ["x"]}}):
+                srv.answer_with = answer
+                failed = n.counters()["failed"]
+                if not n.alarms:
+                    n.on_transition(alarm("T1", room="118"))
+                await until(lambda f=failed: task.done() or n.counters()["failed"] > f)  # type: ignore[misc]
+                assert not task.done(), task
+            srv.answer_with = None
+            await until(lambda: n.counters()["sent"] == 1)
+            assert [a["phone"] for a in srv.accepted] == [WANG]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            n.close()
+
+
+async def test_a_wall_clock_set_back_delays_neither_escalation_nor_a_retry(
+        tmp_path: Path) -> None:
+    """An edge box's clock is stepped back an hour (NTP correcting a wrong RTC) while an alarm
+    escalates and a page waits for its retry. The next level is paged after its wait, and the
+    page is retried after retry_s, not an hour later."""
+    offset = [0.0]
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port, StandIn() as srv:
+        cfg = config(port, waits=[0, 2.0, 30], providers=[aliyun(srv.base_url)])
+        cfg.fallback = ["aliyun"]
+        n = Notifier(cfg, ledger, Identity(tmp_path), clock=lambda: time.time() - offset[0])
+        async with running(n):
+            n.on_transition(alarm("K1", room="119"))
+            await until(lambda: n.counters()["sent"] == 1)  # level 1
+            sim.set_silent(True)  # level 2's page will fail on the modem ...
+            srv.fail_with = "isp.SYSTEM_ERROR"  # ... and on the provider: retried later
+            offset[0] = 3600.0  # the clock goes back while level 2's wait runs
+            await until(lambda: n.counters()["failed"] >= 1, timeout=10)
+            offset[0] = 7200.0  # and again while its page waits for the retry
+            srv.fail_with = None
+            await until(lambda: any(a["phone"] == "13800000002" for a in srv.accepted),
+                        timeout=10)
+
+
+async def test_after_a_restart_a_new_alarm_never_draws_a_code_sent_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code generator is stubbed to draw 0042 in both processes. A page with code 0042 went
+    out before the gateway restarted; the restarted gateway's first alarm must get another
+    code, or a late reply to the old page would acknowledge an alarm nobody saw."""
+    import gateway.notify.notifier as notifier_module
+
+    draws = iter([42, 42, 43, 44, 45])
+    monkeypatch.setattr(notifier_module.secrets, "randbelow", lambda n: next(draws))
+    sim, ledger = ModemSimulator(), Ledger()
+    async with sim as port:
+        before = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(before):
+            before.on_transition(alarm("R1", room="201"))
+            [old] = await sim.wait_for_messages(1, number=WANG)
+            await until(lambda: before.counters()["sent"] == 1)
+        after = Notifier(config(port, waits=[0, 0.5, 0.5]), ledger, Identity(tmp_path))
+        async with running(after):
+            after.on_transition(alarm("R2", room="202"))
+            [_, new] = await sim.wait_for_messages(2, number=WANG)
+            assert "202室" in new.text and code_of(new.text) != code_of(old.text), new.text
+            sim.deliver(WANG, f"1 {code_of(old.text)}")  # a late reply to the old page
+            await until(lambda: after.replies)
+            assert "R1" in str(after.replies[0]["outcome"]), after.replies
+            [li] = await sim.wait_for_messages(1, number=LI)  # R2's escalation goes on
+            assert "202室" in li.text and ledger.acks == []

@@ -24,6 +24,7 @@ class StandIn:
     refused: list[str] = field(default_factory=list)
     fail_with: str | None = None  # provider error code for the next requests
     hang_s: float = 0.0  # accept, then answer only after this long (a lost answer)
+    answer_with: Any = None  # a JSON answer of the wrong shape for the next requests
     base_url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -50,6 +51,8 @@ class StandIn:
             self.refused.append("aliyun: bad signature")
             return web.json_response({"Code": "SignatureDoesNotMatch",
                                       "Message": "Specified signature is not matched"})
+        if self.answer_with is not None:
+            return web.json_response(self.answer_with)
         if self.fail_with:
             return web.json_response({"Code": self.fail_with, "Message": "stand-in refusal"})
         self.accepted.append({"provider": "aliyun", "phone": q["PhoneNumbers"],
@@ -73,6 +76,8 @@ class StandIn:
             return web.json_response({"Response": {"Error": {
                 "Code": "AuthFailure.SignatureFailure", "Message": "signature"},
                 "RequestId": "r"}})
+        if self.answer_with is not None:
+            return web.json_response(self.answer_with)
         if self.fail_with:
             return web.json_response({"Response": {"Error": {
                 "Code": self.fail_with, "Message": "stand-in refusal"}, "RequestId": "r"}})

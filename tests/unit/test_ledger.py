@@ -363,6 +363,29 @@ def test_alarm_still_up_when_its_suppression_ends_is_a_new_occurrence(ledger: Le
     assert [o.suppressed for o in ledger.occurrences(aid)] == ["maintenance", None]
 
 
+def test_maintenance_that_ran_out_while_the_gateway_was_down_raises_what_is_still_up(
+        ledger: Ledger) -> None:
+    """A leak recorded under maintenance (nobody paged); the gateway is killed and the
+    maintenance runs out meanwhile. After the restart the engine knows the alarm is up (it is
+    not raised twice), so its next event is an update: the ledger must make that the raise
+    that pages, not a silent update of an alarm nobody was ever told of."""
+    settings = {"defaults": {"residual_current": {"on_delay_s": 0}}}
+    before = Rig(settings)
+    before.engine.set_maintenance("rcm-1", True, DAY + 30)
+    for i in range(3):
+        for e in before.at(DAY + i, "rcm-1", residual_current_ma__3=420):
+            ledger.apply(e)
+    [up] = ledger.open_alarms()
+    assert up.suppressed == "maintenance"
+    after = Rig(settings)  # restarted at DAY + 100; the maintenance ended at DAY + 30
+    assert after.engine.restore(ledger.active_events()) == 1
+    trs = [tr for i in range(3)
+           for e in after.at(DAY + 100 + i, "rcm-1", residual_current_ma__3=420 + i)
+           for tr in ledger.apply(e)]
+    assert (trs[0].event, trs[0].suppressed, trs[0].occurrence) == ("raise", None, 2)
+    assert [tr.event for tr in trs[1:]] == ["update"] * (len(trs) - 1)
+
+
 def test_suppression_requests_keep_who_why_and_outcome(
         ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(LedgerError, match="say why"):

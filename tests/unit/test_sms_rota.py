@@ -83,6 +83,20 @@ def test_rota_errors_name_the_problem() -> None:
                                      "fallback": ["modem", "aliyun"]})
 
 
+def test_a_rota_that_can_leave_nobody_on_duty_is_refused() -> None:
+    """Every level staffed only by shifts: at an hour no shift covers (a holiday nobody wrote a
+    shift for), a fire would page nobody. ``firegate check`` must say so, naming the key."""
+    people = {"a": {"phone": "13800000001"}, "b": {"phone": "13800000002"}}
+    with pytest.raises(ValidationError, match=r"rota\.levels.*nobody"):
+        RotaConfig.model_validate({
+            "people": people, "levels": [[], []],
+            "shifts": [{"days": ["mon", "tue", "wed", "thu", "fri"], "level": 1,
+                        "people": ["a"]}]})
+    # one level with default people is on duty at every hour: accepted
+    RotaConfig.model_validate({"people": people, "levels": [[], ["b"]],
+                               "shifts": [{"days": ["sat"], "level": 1, "people": ["a"]}]})
+
+
 def test_escalation_waits_before_each_level_and_stops_on_ack() -> None:
     e = Escalation("a1", False, [0, 300, 600], started=1000)
     assert e.due(1000) == [0]
