@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from gateway.alarms.ledger import Ledger
@@ -71,7 +70,7 @@ async def test_an_alarm_held_in_memory_while_the_ledger_is_locked_is_recorded_at
             # the lock comes free a moment after the stop began
             threading.Timer(1.0, lambda: other.execute("ROLLBACK")).start()
     finally:
-        time.sleep(1.2)
+        await asyncio.sleep(1.2)  # the timer has run
         other.close()
     with Ledger(tmp_path / "ledger.sqlite") as led:
         assert [a.rule for a in led.open_alarms()] == ["fire_alarm"]
