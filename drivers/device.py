@@ -93,7 +93,7 @@ class DeviceReader:
         self.splits = 0  # reads refused with exception 2 that taught this reader something
         self.learned: list[UnreadableRange] = []  # gaps this device refuses to bridge
         self.unreadable: dict[str, float] = {}  # point key → monotonic time of the next retry
-        # point key → (last value, since when it has not changed), for points with stuck_s
+        # point key → (last value, since when (monotonic) it has not changed), for stuck_s
         self.unchanged: dict[str, tuple[Value, float]] = {}
         self._replan()
 
@@ -238,10 +238,13 @@ class DeviceReader:
     def _stuck(self, result: PollResult, key: str, v: Value, stuck_s: float) -> None:
         """A value that normally varies and has not moved for ``stuck_s``: a frozen
         converter or a probe fallen off the cable reads the same forever."""
+        # Timed on the reader's monotonic clock: the wall clock (``result.ts``) may step (NTP),
+        # which would hold the fault back or report a probe frozen that is not.
+        now = self.clock()
         last = self.unchanged.get(key)
         if last is None or last[0] != v:
-            self.unchanged[key] = (v, result.ts)
+            self.unchanged[key] = (v, now)
             return
-        held = result.ts - last[1]
+        held = now - last[1]
         if held >= stuck_s:
             result.stuck[key] = f"{v} unchanged for {held:.0f} s"

@@ -31,7 +31,9 @@ class CommLoss(Checker):
         else:
             self.fails += 1
         on = 1 if self.fails >= self.s.polls else 0
-        code = self.cond.update(snap.ts, on, on)
+        # Only a good poll clears: a failed one keeps an alarm that is up (one restored from the
+        # ledger after a restart with the device still dead must not clear and raise again).
+        code = self.cond.update(snap.ts, on, 1 if self.fails else 0)
         if code != NONE:
             n = self.fails
             report(self.ctx, self.cond, code, "comm_loss", "", self.sev, snap.ts, n, self.s.polls,

@@ -6,6 +6,11 @@ threshold is met) and ``stay`` (the highest level whose lower, hysteresis-adjust
 met; never below ``enter``). Levels are small integers, 0 meaning normal; the rule maps them to
 severities. A value hovering inside the hysteresis band therefore neither raises nor clears, and
 a condition must hold for ``on_delay`` to raise and be gone for ``off_delay`` to clear.
+
+Time comes with the samples, from the gateway's wall clock, and that clock can step back (NTP
+correcting an edge box's RTC, often by minutes or hours on boxes without a battery-backed clock).
+A step back shifts every timer of the condition with it, keeping the time already held: an
+on-delay, off-delay or flapping window never stalls for the size of the step.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ class Condition:
 
     __slots__ = ("channel", "down_since", "flap_count", "flap_window", "flapping", "last",
                  "latched", "level", "off_delay", "on_delay", "pending_level", "pending_since",
-                 "raises", "rule")
+                 "raises", "rule", "seen")
 
     def __init__(self, rule: str, on_delay: float, off_delay: float, *, latched: bool = False,
                  flap_count: int = 5, flap_window: float = 600.0, channel: str = "") -> None:
@@ -43,6 +48,7 @@ class Condition:
         self.raises: deque[float] = deque()
         self.flapping = False
         self.last: Event | None = None  # the last event emitted, to restate it on demand
+        self.seen = float("-inf")  # the latest ts seen, to notice a clock stepped back
 
     def update(self, ts: float, enter: int, stay: int, reset: bool = True,
                immediate: bool = False) -> int:
@@ -50,6 +56,9 @@ class Condition:
         a latched alarm only falls once the device reports its own latch reset. ``immediate``
         skips the on-delay: the device itself has already decided (its own alarm bit, a dorm
         controller's cut), so the gateway has nothing left to wait for."""
+        if ts < self.seen:
+            self._stepped_back(ts - self.seen)
+        self.seen = ts
         level = self.level
         if enter == 0 and level == 0 and self.pending_since is None:
             return NONE  # the common case: normal and nothing pending
@@ -88,6 +97,16 @@ class Condition:
         else:
             self.down_since = None
         return NONE
+
+    def _stepped_back(self, by: float) -> None:
+        """The clock went back ``by`` (< 0) since the last sample: move the timers with it, so
+        what was held up to the last sample still counts and the rest counts from now."""
+        if self.pending_since is not None:
+            self.pending_since += by
+        if self.down_since is not None:
+            self.down_since += by
+        if self.raises:
+            self.raises = deque(t + by for t in self.raises)
 
     def restore(self, last: Event) -> None:
         """Start as an alarm that is already up (it was open in the ledger before a restart),

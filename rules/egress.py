@@ -58,7 +58,7 @@ class BlockedExit(Checker):
             hold = 0.0
             if v:
                 start = since[0]
-                if start is None:
+                if start is None or start > ts:  # new, or the clock stepped back (NTP)
                     start = since[0] = ts
                 hold, sev = self.policy(ts)
                 if ts - start >= hold:
@@ -75,6 +75,13 @@ class BlockedExit(Checker):
                 report(self.ctx, cond, code, "blocked_exit", ch, SEVERITIES, ts, round(held, 1),
                        hold, f"{ch}号安全出口/疏散通道被占用 {held:.0f} 秒",
                        f"exit or escape route {ch} obstructed for {held:.0f} s", out)
+
+
+def _since(since: float | None, ts: float) -> float:
+    """When a state that holds at ``ts`` began: ``since``, or ``ts`` if it is new or the wall
+    clock stepped back past it (NTP correcting the gateway's RTC): its hold then counts from
+    the step instead of stalling until the new clock passes the old one."""
+    return ts if since is None or since > ts else since
 
 
 class FireDoorOpen(Checker):
@@ -114,9 +121,9 @@ class FireDoorOpen(Checker):
                 self._on_fire(ts, ch, cond, fire, op, cl, out)
                 continue
             is_open = bool(op) and not cl
-            since[0] = (since[0] if since[0] is not None else ts) if is_open else None
+            since[0] = _since(since[0], ts) if is_open else None
             neither = op is not None and cl is not None and not op and not cl
-            since[1] = (since[1] if since[1] is not None else ts) if neither else None
+            since[1] = _since(since[1], ts) if neither else None
             fault = (bool(op) and bool(cl)) or \
                 (since[1] is not None and ts - since[1] >= s.transit_s)
             enter = 0
@@ -146,6 +153,8 @@ class FireDoorOpen(Checker):
                  op: object, cl: object, out: list[Event]) -> None:
         s = self.s
         closed = bool(cl) and not op
+        if fire is not None and fire > ts:  # the clock stepped back since the fire was raised
+            fire = ts
         late = fire is not None and not closed and ts - fire >= s.close_on_fire_s
         enter = _rank(s.on_fire_severity) if late else 0
         if enter == 0 and cond.level == 0 and cond.pending_since is None:

@@ -248,6 +248,13 @@ class Temperature(Checker):
     def _rise(self, ts: float, t: float, ch: str, rc: Condition,
               hist: deque[tuple[float, float]], out: list[Event]) -> None:
         r = self.rise
+        if hist and ts < hist[-1][0]:
+            # The clock stepped back (NTP): shift the window with it so the rate is still seen
+            # over the samples held, instead of not at all until the clock passes the old one.
+            by = ts - hist[-1][0]
+            shifted = [(t0 + by, v0) for t0, v0 in hist]
+            hist.clear()
+            hist.extend(shifted)
         hist.append((ts, t))
         while ts - hist[0][0] > r.window_s:
             hist.popleft()

@@ -206,7 +206,11 @@ class Engine:
               if r == "fire_alarm" and c.level and c.last is not None and not c.last.test]
         fires = self.premises.fires.setdefault(ctx.info.building, {})
         if up:
-            fires.setdefault(ctx.info.id, min(up))
+            since = fires.get(ctx.info.id)
+            if since is None:
+                fires[ctx.info.id] = min(up)
+            elif since > ts:  # the clock stepped back (NTP): fire doors count from the step
+                fires[ctx.info.id] = ts
         else:
             fires.pop(ctx.info.id, None)
 

@@ -224,6 +224,8 @@ class MaliciousLoad(Checker):
             return
         p, n = pn
         w, ts, s = self.w, snap.ts, self.s
+        if w.since is not None and w.since > ts:
+            w.since = ts  # the clock stepped back (NTP): the step's time counts from now
         if w.since is not None and self.family is None and \
                 p - w.last_p >= max(s.step_w, min(BIG_STEP * w.rough, s.heating_w)):
             w.absorb(ts, w.last_p, w.last_n)  # a big step while a small one is watched: judge

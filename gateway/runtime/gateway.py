@@ -60,6 +60,9 @@ MAX_HELD_RECORDS = 60_000  # telemetry held in memory while the outbox cannot be
 # ``alarms ack``, a backup): past it the records wait in memory and polling goes on. Waiting
 # for the lock to come free is done in a thread (:func:`wait_writable`).
 STORE_WAIT_S = 0.05
+RECORD_AT_STOP_S = 5.0
+"""At a stop, how long alarm events held in memory may wait for the ledger to take them: a lock
+held by a backup or a shell command is gone in that time; a stop must still complete."""
 
 
 def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
@@ -166,8 +169,27 @@ class Gateway:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._record_at_stop()
         self._flush_at_stop()
         self._stack.close()
+
+    def _record_at_stop(self) -> None:
+        """Alarm events still waiting in memory for the ledger (locked by another process, a
+        full disk) when the gateway stops: wait up to ``RECORD_AT_STOP_S`` for the ledger to
+        take them, so a raise is not dropped with the process (the device may no longer show
+        it after the restart: a panel reset, a breaker trip). What is still left is said."""
+        deadline = time.monotonic() + RECORD_AT_STOP_S
+        while self._unrecorded:
+            self.record_events()
+            left = deadline - time.monotonic()
+            if not self._unrecorded or left <= 0:
+                break
+            wait_writable(self.ledger.path, min(left, 1.0))
+        if self._unrecorded:
+            log.error("stopping: %d alarm event(s) could not be recorded on the ledger in %s "
+                      "and are lost: %s", len(self._unrecorded), self.cfg.gateway.data_dir,
+                      "; ".join(f"{e.kind} {e.rule} {e.device} {e.channel}".rstrip()
+                                for e in self._unrecorded))
 
     def sink_names(self) -> list[str]:
         return self.cfg.outputs.sinks() if self.with_outputs else []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from pathlib import Path
 
 from gateway.alarms.ledger import Ledger
@@ -48,3 +50,27 @@ async def test_an_alarm_open_before_a_restart_is_open_after_it(tmp_path: Path) -
         assert [h.event for h in hist][:1] == ["raise"] and hist[-1].event == "clear"
         assert rig2.gw.ledger.get(alarm_id).state != "closed"  # a person closes, not a restart
 
+
+
+async def test_an_alarm_held_in_memory_while_the_ledger_is_locked_is_recorded_at_stop(
+        tmp_path: Path) -> None:
+    """A raise that waits in memory for the ledger (another process holds its lock: a backup,
+    a shell ``alarms ack``) when the gateway is stopped (systemd restart, an upgrade) is still
+    recorded once the lock comes free, not dropped with the process."""
+    cfg = config(tmp_path, PANEL, period_s=0.3)
+    other = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None,
+                            check_same_thread=False)
+    try:
+        async with running(cfg) as rig:
+            await asyncio.sleep(1.0)
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            rig.sim.device("panel").set({"fire_alarm": True})
+            await until(lambda: any(e.rule == "fire_alarm" for e in rig.gw._unrecorded),
+                        what="the fire waits in memory")
+            # the lock comes free a moment after the stop began
+            threading.Timer(1.0, lambda: other.execute("ROLLBACK")).start()
+    finally:
+        await asyncio.sleep(1.2)  # the timer has run
+        other.close()
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        assert [a.rule for a in led.open_alarms()] == ["fire_alarm"]

@@ -52,3 +52,24 @@ def test_a_poll_decodes_every_register_as_the_codec_does(tmp_path: Path) -> None
         assert list(result.values) == [p["name"] for p in POINTS]  # the profile's order
 
     check()
+
+
+def test_a_frozen_reading_is_told_after_its_stuck_s_even_when_the_clock_stepped_back(
+        tmp_path: Path) -> None:
+    # NTP steps the gateway's wall clock back an hour: a probe frozen for 10 s of real time is
+    # still "stuck" after its stuck_s of 5 s, not an hour later.
+    path = tmp_path / "probe.yaml"
+    path.write_text(yaml.safe_dump({
+        "profile": "probe", "description": "one reading that normally moves",
+        "family": "bench", "kind": "generic",
+        "points": [{"table": "holding", "poll": "fast", "name": "voltage_v", "type": "u16",
+                    "address": 0, "scale": 0.1, "stuck_s": 5}]}), encoding="utf-8")
+    now = [100.0]
+    reader = DeviceReader("m1", load_profile(path), 1, clock=lambda: now[0])
+    (planned,) = reader.plans["fast"]
+    wall = 1_800_000_000.0
+    for i, step in enumerate([0.0, -3600.0, -3600.0, -3600.0]):
+        now[0] = 100.0 + 5 * i
+        result = PollResult("m1", wall + 5 * i + step, "fast")
+        reader._decode(result, planned, [2315])
+    assert "voltage_v" in result.stuck, result

@@ -93,3 +93,38 @@ def test_current_hovering_around_the_rating_does_not_flap(ratios: list[float]) -
         rig.at(DAY + i, "brk-1", current_a=16.0 * r)
     kinds = [e.kind for e in rig.events if e.rule == "overload"]
     assert kinds.count("raise") <= 1 and "clear" not in kinds
+
+
+# The wall clock stepped back (NTP correcting an edge box's RTC that drifted, or one without a
+# battery that booted at a wrong time): sample timestamps come from time.time(), so a step back
+# of an hour must not hold an alarm back an hour.
+STEP = 3600.0
+
+
+def test_a_clock_stepped_back_does_not_hold_the_on_delay_for_the_size_of_the_step() -> None:
+    c = Condition("r", on_delay=5, off_delay=0)
+    assert levels(c, [(1000, 1, 1), (1001, 1, 1), (1002, 1, 1)]) == [NONE] * 3
+    back = 1003 - STEP  # the next poll, one second later, after the clock went back an hour
+    got = levels(c, [(back + i, 1, 1) for i in range(6)])
+    # Held 2 s before the step and still held: at most the on-delay more, not an hour more.
+    assert RAISE in got and got.index(RAISE) <= 5, got
+
+
+def test_a_clock_stepped_back_does_not_hold_the_off_delay_for_the_size_of_the_step() -> None:
+    c = Condition("r", on_delay=0, off_delay=10)
+    assert c.update(1000, 1, 1) == RAISE
+    assert c.update(1001, 0, 0) == NONE
+    got = levels(c, [(1002 - STEP + i, 0, 0) for i in range(12)])
+    assert CLEAR in got, got
+
+
+def test_a_clock_stepped_back_does_not_keep_old_raises_in_the_flapping_window() -> None:
+    c = Condition("r", on_delay=0, off_delay=0, flap_count=3, flap_window=60)
+    for t in (1000.0, 1010.0):
+        assert c.update(t, 1, 1) == RAISE
+        assert c.update(t + 1, 0, 0) == CLEAR
+    # After the step, one raise an hour... of the new clock later is not a third within 60 s.
+    base = 1020 - STEP
+    assert c.update(base, 0, 0) == NONE
+    assert c.update(base + 100, 1, 1) == RAISE
+    assert not c.flapping

@@ -94,3 +94,34 @@ def test_normally_open_doors_are_exempt_until_a_fire() -> None:
     for i in range(100, 112):
         door(rig, DAY + i, 5, True, False, fault=True)
     assert [e.channel for e in raised(rig.events, "sensor_fault")] == ["5"]
+
+
+# The wall clock stepped back an hour (NTP correcting the gateway's RTC) while a hazard lasts:
+# its hold counts on from the step, it is not held back until the new clock passes the old one.
+def test_blocked_exit_is_raised_after_the_clock_stepped_back() -> None:
+    rig = Rig()
+    obstruct(rig, DAY, 60)
+    obstruct(rig, DAY - 3600 + 60, 130)  # still blocked, the clock an hour behind
+    assert len(raised(rig.events, "blocked_exit")) == 1
+
+
+def test_fire_door_held_open_is_raised_after_the_clock_stepped_back() -> None:
+    rig = Rig()
+    for i in range(5):
+        door(rig, DAY + i, 4, True, False)
+    for i in range(5, 80):
+        door(rig, DAY - 3600 + i, 4, True, False)
+    ev = [e for e in rig.events if e.rule == "fire_door_open"]
+    assert [(e.kind, e.severity) for e in ev] == [("raise", "warning"), ("update", "major")]
+
+
+def test_a_door_not_closed_on_fire_is_raised_after_the_clock_stepped_back() -> None:
+    rig = Rig({"devices": {"doors": {"fire_door_open": {"normally_open": ["5"]}}}})
+    rig.at(DAY, "panel", fire_alarm=True, fire_alarm__1=True)
+    assert raised(rig.events, "fire_alarm")
+    for i in range(1, 5):
+        door(rig, DAY + i, 5, True, False)
+    for i in range(5, 45):  # the linkage never closes it; the clock went back an hour
+        rig.at(DAY - 3600 + i, "panel", fire_alarm=True, fire_alarm__1=True)
+        door(rig, DAY - 3600 + i, 5, True, False)
+    assert [e.severity for e in raised(rig.events, "fire_door_open")] == ["critical"]

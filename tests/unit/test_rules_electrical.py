@@ -188,3 +188,14 @@ def test_an_unknown_trip_code_is_a_warning() -> None:
                                    ["trip_reason"]))
     ev = [e for e in out if e.rule == "breaker_trip"]
     assert [e.severity for e in ev] == ["warning"] and "原因未知" in ev[0].message_zh
+
+
+def test_temperature_rising_fast_is_caught_after_the_clock_stepped_back() -> None:
+    # NTP corrects the gateway's clock by an hour while a connection heats up: the rate over
+    # the window must still be seen, not held back until the new clock passes the old one.
+    rig = Rig()
+    for i in range(3):
+        rig.at(DAY + 5 * i, "brk-1", temperature_c__1=30.0 + i)
+    for i in range(3, 20):  # the same climb, 12 °C/min, with the clock an hour behind
+        rig.at(DAY - 3600 + 5 * i, "brk-1", temperature_c__1=30.0 + i)
+    assert len(raised(rig.events, "temperature_rise")) == 1

@@ -245,3 +245,14 @@ def test_the_policy_power_limit_holds_where_a_room_has_no_rating() -> None:
     for i in range(30):
         rig.at(DAY + i, "room-1", **room([(650.0, 0.65)]))  # a non-resistive 650 W
     assert [e.rule for e in rig.events if e.kind == "raise"] == ["overload"]
+
+
+def test_a_heater_plugged_in_just_before_the_clock_stepped_back_is_still_seen() -> None:
+    # NTP corrects the gateway's clock by an hour just as a heater is plugged in: the step is
+    # still watched and told, not held in its settling time until the new clock passes the old.
+    rig = Rig(SHORT)
+    heater = (1500.0, 1.0)
+    play(rig, DAY, 60, [LAPTOP])
+    play(rig, DAY + 60, 2, [LAPTOP, heater])
+    play(rig, DAY - 3600 + 62, 60, [LAPTOP, heater])
+    assert len(raised(rig.events, "malicious_load")) == 1

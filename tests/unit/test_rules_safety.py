@@ -147,3 +147,17 @@ def test_a_sensor_fault_open_before_a_restart_clears_once_the_sensor_reads_again
     for i in range(20):
         feed(after, DAY + 100 + i, "rcm-1", {"residual_current_ma@5": 35})
     assert after.kinds("sensor_fault") == ["clear"]
+
+
+def test_comm_loss_open_before_a_restart_stays_up_while_the_device_is_still_silent() -> None:
+    rig = Rig()
+    for i in range(5):
+        rig.at(DAY + i, "rcm-1", ok=False)
+    [up] = raised(rig.events, "comm_loss")
+    after = Rig()  # restarted with the device still dead: no clear-then-raise-again
+    assert after.engine.restore([up]) == 1
+    for i in range(10):
+        after.at(DAY + 100 + i, "rcm-1", ok=False)
+    assert after.kinds("comm_loss") == []
+    after.at(DAY + 200, "rcm-1", residual_current_ma__1=30)
+    assert after.kinds("comm_loss") == ["clear"]
