@@ -115,9 +115,18 @@ class PubackWindow:
 
     aiomqtt's ``publish`` makes an event, a pending-call entry and a wait per message, and scans
     its pending calls on each; for a batch of device polls that bookkeeping cost as much CPU as
-    the rest of the gateway's work on a request. Here each message goes straight to paho
-    (``Client._client.publish``, which only queues the packet; aiomqtt 2.x, pinned ``<3``), and
-    one event fires when the broker has acknowledged the whole window.
+    the rest of the gateway's work on a request. paho's own ``publish`` still costs, per
+    message, an ``MQTTMessage`` with its ``MQTTMessageInfo`` (a lock and a condition), an
+    ``_out_messages`` entry, a packet built byte by byte, a queue entry and a ``send`` system
+    call. So a window is framed here (:class:`_Framer`: MQTT 3.1.1 PUBLISH packets, byte for
+    byte what paho sends) and handed to paho's output queue as one packet, written with one
+    ``send`` by paho's own write path, beside its keepalive, PINGREQ and TLS. Packet ids come
+    from paho's generator (never one of its in-flight ids), PUBACKs are matched here first
+    (:func:`_fast_puback`), and one event fires when the broker has acknowledged the whole
+    window. Nothing framed here is in paho's ``_out_messages``: a connection lost mid-window
+    fails the window, the batch stays in the outbox and is sent again on the next connection
+    (every reconnect is a new client). Where paho's internals are missing (MQTT 5, another paho)
+    each message goes through ``Client._client.publish`` instead (aiomqtt 2.x, pinned ``<3``).
     """
 
     def __init__(self, client: aiomqtt.Client) -> None:
@@ -137,8 +146,19 @@ class PubackWindow:
                 chained(c, userdata, mid, *rest)
 
         self.paho.on_publish = on_publish
-        _fast_puback(self.paho)
+        claimed = _fast_puback(self.paho, self._claim)
+        self._framer = _Framer.of(self.paho) if claimed else None
         _buffered_reads(self.paho)
+
+    def _claim(self, mid: int) -> bool:
+        """A PUBACK for ``mid``: True if it was one of this window's (framed) messages."""
+        waiting = self._waiting
+        if mid not in waiting:
+            return False
+        waiting.discard(mid)
+        if not waiting:
+            self._done.set()
+        return True
 
     async def publish(self, messages: list[tuple[str, bytes]], qos: int,
                       timeout_s: float) -> None:
@@ -148,17 +168,24 @@ class PubackWindow:
         for i in range(0, len(messages), WINDOW):
             await self._publish_window(messages[i:i + WINDOW], qos, timeout_s)
 
-    async def _publish_window(self, messages: list[tuple[str, bytes]], qos: int,
-                              timeout_s: float) -> None:
-        if self._waiting:
-            raise RuntimeError("one window at a time")  # the delivery loop sends one batch
+    def _queue(self, messages: list[tuple[str, bytes]], qos: int) -> list[int]:
+        """Hand ``messages`` to paho's output queue; the packet ids to wait for."""
+        framer = self._framer
+        if framer is not None and framer.usable():
+            return framer.queue(messages, qos)
         mids = []
         for topic, payload in messages:
             info = self.paho.publish(topic, payload, qos)
             if info.rc != paho.MQTT_ERR_SUCCESS:
-                self._waiting.clear()
                 raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
             mids.append(info.mid)
+        return mids
+
+    async def _publish_window(self, messages: list[tuple[str, bytes]], qos: int,
+                              timeout_s: float) -> None:
+        if self._waiting:
+            raise RuntimeError("one window at a time")  # the delivery loop sends one batch
+        mids = self._queue(messages, qos)
         if qos == 0:
             return
         # No await since the first publish: no acknowledgement can have been handled yet.
@@ -178,41 +205,157 @@ class PubackWindow:
                                     f" messages within {timeout_s:g} s")
 
 
+_PUBLISH = 0x30
+_MAX_REMAINING = 268_435_455  # the largest MQTT remaining length (4 bytes of varint)
+_ONE_BYTE_LENGTH = [bytes((n,)) for n in range(128)]
+
+
+def _remaining_length(n: int) -> bytes:
+    """MQTT's variable byte integer (3.1.1 section 2.2.3), as paho's ``_pack_remaining_length``."""
+    if n < 128:
+        return _ONE_BYTE_LENGTH[n]
+    if n < 16384:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+class _Framer:
+    """MQTT 3.1.1 PUBLISH packets for a whole window, queued on paho as one packet.
+
+    Byte for byte what paho's ``_send_publish`` builds (fixed header with the QoS and retain
+    bits, remaining length, topic with its 16-bit length, packet id for QoS 1, payload), so
+    the broker and every subscriber see the same messages; only the bookkeeping is gone. Uses
+    paho 2.x internals (pinned ``<3``): :meth:`of` returns None when one is missing or the
+    connection speaks MQTT 5 (its PUBLISH carries properties), and the window then publishes
+    through paho's ``publish``.
+    """
+
+    NEEDED = ("_packet_queue", "_mid_generate_mutex", "_last_mid", "_out_messages", "_sock",
+              "_protocol")
+    __slots__ = ("client", "topics")
+
+    def __init__(self, client: paho.Client) -> None:
+        self.client = client
+        self.topics: dict[str, bytes] = {}  # topic -> its 16-bit length and UTF-8 bytes
+
+    @classmethod
+    def of(cls, client: paho.Client) -> _Framer | None:
+        if not all(hasattr(client, n) for n in cls.NEEDED) or client._protocol == paho.MQTTv5:
+            return None
+        return cls(client)
+
+    def usable(self) -> bool:
+        return self.client._protocol != paho.MQTTv5
+
+    def _topic(self, topic: str) -> bytes:
+        """The encoded topic, checked as paho's ``publish`` checks it."""
+        encoded = self.topics.get(topic)
+        if encoded is None:
+            raw = topic.encode()
+            if not raw or b"+" in raw or b"#" in raw or len(raw) > 65535:
+                raise ValueError(f"cannot publish on topic {topic!r}: empty, a wildcard, or "
+                                 "longer than 65535 bytes")
+            if len(self.topics) >= 4096:  # device topics are few; never grow without bound
+                self.topics.clear()
+            encoded = self.topics[topic] = len(raw).to_bytes(2, "big") + raw
+        return encoded
+
+    def _mids(self, n: int) -> list[int]:
+        """``n`` packet ids from paho's own sequence (1..65535), skipping any of paho's
+        in-flight ones, so a framed message and paho's never share an id."""
+        client = self.client
+        busy = client._out_messages
+        mids: list[int] = []
+        with client._mid_generate_mutex:
+            last = client._last_mid
+            while len(mids) < n:
+                last = last + 1 if last < 65535 else 1
+                if last not in busy:
+                    mids.append(last)
+            client._last_mid = last
+        return mids
+
+    def queue(self, messages: list[tuple[str, bytes]], qos: int) -> list[int]:
+        client = self.client
+        if client._sock is None:
+            raise aiomqtt.MqttCodeError(paho.MQTT_ERR_NO_CONN, "Could not publish message")
+        command = bytes((_PUBLISH | (qos << 1),))
+        topic_of = self._topic
+        parts: list[bytes] = []
+        add = parts.append
+        if qos:
+            mids = self._mids(len(messages))
+            for (topic, payload), mid in zip(messages, mids, strict=True):
+                t = topic_of(topic)
+                size = len(t) + 2 + len(payload)
+                if size > _MAX_REMAINING:
+                    raise ValueError("Payload too large.")
+                add(command + _remaining_length(size) + t + mid.to_bytes(2, "big"))
+                add(payload)
+        else:
+            mids = []
+            for topic, payload in messages:
+                t = topic_of(topic)
+                size = len(t) + len(payload)
+                if size > _MAX_REMAINING:
+                    raise ValueError("Payload too large.")
+                add(command + _remaining_length(size) + t)
+                add(payload)
+        # One queued "packet" holding them all: paho writes it (and what is left of it after a
+        # partial send) with its own write path. Its qos 1 keeps paho from treating it as a
+        # single QoS 0 message (an on_publish for it and an info to complete).
+        rc = client._packet_queue(_PUBLISH, b"".join(parts), 0, 1, None)
+        if rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_AGAIN):
+            raise aiomqtt.MqttCodeError(rc, "Could not publish message")
+        return mids
+
+
 _PUBACK_OK = ReasonCode(PacketTypes.PUBACK)  # success; nothing reads it but paho's callback
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
 
 
-def _fast_puback(client: paho.Client) -> None:
+def _fast_puback(client: paho.Client, claim: Callable[[int], bool] | None = None) -> bool:
     """Handle an MQTT 3.1.1 PUBACK without paho's per-packet decoding.
 
     paho 2.x decodes every PUBACK into a fresh ``ReasonCode`` and ``Properties`` (which
     3.1.1 does not even carry) and formats a debug log line: a third of what a delivered
     message cost the gateway in a profile. A 3.1.1 PUBACK is just the two bytes of the
-    message id, so read those and hand paho's own completion (``_do_on_publish``: the
-    callbacks, the in-flight count, the queue) the shared success code. Anything else (MQTT 5,
-    PUBCOMP, a malformed packet) takes paho's path. Uses paho 2.x internals (pinned ``<3``);
-    when they are not there the client is left as it is.
+    message id, so read those; ``claim`` (the :class:`PubackWindow`'s framed messages, which
+    paho does not know of) sees it first, and anything else gets paho's own completion
+    (``_do_on_publish``: the callbacks, the in-flight count, the queue) with the shared success
+    code. Anything else (MQTT 5, PUBCOMP, a malformed packet) takes paho's path. Uses paho 2.x
+    internals (pinned ``<3``); when they are not there the client is left as it is and this
+    returns False.
     """
     original = getattr(client, "_handle_pubackcomp", None)
     needed = ("_in_packet", "_out_message_mutex", "_out_messages", "_do_on_publish",
               "_protocol")
     if original is None or not all(hasattr(client, n) for n in needed) \
             or client._protocol == paho.MQTTv5:
-        return
+        return False
     mutex = client._out_message_mutex
     done = client._do_on_publish
+    mine = claim or (lambda mid: False)
 
     def handle(cmd: str) -> MQTTErrorCode:
         packet = client._in_packet["packet"]
         if cmd != "PUBACK" or len(packet) != 2:
             return original(cmd)  # type: ignore[no-any-return]
         mid = (packet[0] << 8) | packet[1]
+        if mine(mid):
+            return paho.MQTT_ERR_SUCCESS
         with mutex:
             if mid in client._out_messages:
                 return done(mid, _PUBACK_OK, _NO_PROPERTIES)
         return paho.MQTT_ERR_SUCCESS
 
     client._handle_pubackcomp = handle  # type: ignore[method-assign]
+    return True
 
 
 class _ReadBuffer:
