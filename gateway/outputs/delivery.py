@@ -32,11 +32,15 @@ log = logging.getLogger("firegate.outputs")
 
 
 class SinkError(Exception):
-    """A batch was not accepted. ``retry_after`` overrides the backoff when the server said so."""
+    """A batch was not accepted. ``retry_after`` overrides the backoff when the server said so;
+    ``delivered`` counts the batch's leading records the server did acknowledge (MQTT PUBACKs
+    come in order), which are then not sent again."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 delivered: int = 0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.delivered = delivered
 
 
 class Sink(Protocol):
@@ -143,6 +147,8 @@ class Delivery:
             try:
                 await self.sink.send(batch)
             except SinkError as exc:
+                if exc.delivered > 0:
+                    self._ack_head(name, batch, exc.delivered)
                 self.failures += 1
                 delay = exc.retry_after if exc.retry_after is not None else backoff(
                     self.failures, self.backoff_min_s, self.backoff_max_s, self._rng)
@@ -163,6 +169,18 @@ class Delivery:
             self.batches += 1
             self.records += len(batch)
             self.last_delivery = time.time()
+
+    def _ack_head(self, name: str, batch: Batch, n: int) -> None:
+        """Mark what the server acknowledged of a failed batch, so a reconnect re-sends only
+        the rest (a repeat is then only a message whose acknowledgement was lost)."""
+        try:
+            self.outbox.ack(name, batch.head(n))
+        except (sqlite3.Error, OutboxError) as exc:
+            self.store_errors += 1  # sent again later: at least once still holds
+            log.warning("%s: delivered %d records, but cannot mark them in the outbox (%s)",
+                        name, n, exc)
+            return
+        self.records += n
 
     def health(self) -> dict[str, object]:
         return {"batches": self.batches, "records": self.records,

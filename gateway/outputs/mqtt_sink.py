@@ -134,6 +134,7 @@ class PubackWindow:
         self.paho: paho.Client = client._client
         self._waiting: set[int] = set()
         self._done = asyncio.Event()
+        self.acked = 0  # leading messages of the last publish the broker acknowledged
         chained = self.paho.on_publish  # aiomqtt's own: it completes its single publishes
 
         def on_publish(c: paho.Client, userdata: Any, mid: int, *rest: Any) -> None:
@@ -164,7 +165,9 @@ class PubackWindow:
                       timeout_s: float) -> None:
         """Publish ``messages`` in order, at most :data:`WINDOW` unacknowledged at a time;
         return once the broker acknowledged them all (QoS 1), raise ``MqttError`` if it did not
-        within ``timeout_s`` a window or the connection went."""
+        within ``timeout_s`` a window or the connection went (:attr:`acked` then says how many
+        leading messages were acknowledged: a broker acknowledges in order, MQTT-4.6.0-2)."""
+        self.acked = 0
         for i in range(0, len(messages), WINDOW):
             await self._publish_window(messages[i:i + WINDOW], qos, timeout_s)
 
@@ -187,6 +190,7 @@ class PubackWindow:
             raise RuntimeError("one window at a time")  # the delivery loop sends one batch
         mids = self._queue(messages, qos)
         if qos == 0:
+            self.acked += len(mids) or len(messages)
             return
         # No await since the first publish: no acknowledgement can have been handled yet.
         self._waiting.update(mids)
@@ -198,11 +202,15 @@ class PubackWindow:
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             done.cancel()
-            left = len(self._waiting)
-            self._waiting.clear()
+            waiting = self._waiting
+            left = len(waiting)
+            self.acked += next((k for k, mid in enumerate(mids) if mid in waiting), len(mids))
+            self._waiting = set()
         if left:
+            why = ("before the connection was lost" if gone.done()
+                   else f"within {timeout_s:g} s")
             raise aiomqtt.MqttError(f"the broker acknowledged {len(mids) - left} of {len(mids)}"
-                                    f" messages within {timeout_s:g} s")
+                                    f" messages {why}")
 
 
 _PUBLISH = 0x30
@@ -662,6 +670,8 @@ class MqttSink:
         if client is None:
             raise SinkError(self.last_error or f"not connected to {self.where}")
         qos = self.cfg.qos
+        sent = 0  # leading alarm records fully published
+        window = self._window  # kept: a lost connection clears self._window meanwhile
         try:
             if batch.lane == "alarm":
                 for rec in batch.alarms:
@@ -672,25 +682,38 @@ class MqttSink:
                                else _dumps({**self._base, **current.to_json()}))
                     await client.publish(f"{self.prefix}/alarms/{rec.id}", payload, qos=qos,
                                          retain=True)
+                    sent += 1
             elif self.cfg.telemetry and self.cfg.telemetry_bundle:
-                assert self._window is not None
+                assert window is not None
                 rows = batch.rows
-                await self._window.publish(
+                await window.publish(
                     [(f"{self.prefix}/telemetry", self._head + b'"records":[' +
                       ",".join(rows[i:i + BUNDLE_RECORDS]).encode() + b"]}")
                      for i in range(0, len(rows), BUNDLE_RECORDS)], qos, float(self.cfg.keepalive))
             elif self.cfg.telemetry and batch.rows:
-                assert self._window is not None
+                assert window is not None
                 topic, head = f"{self.prefix}/telemetry/", self._head
-                await self._window.publish(
+                await window.publish(
                     [(topic + _device_of(row), head + row[1:].encode()) for row in batch.rows],
                     qos, float(self.cfg.keepalive))
         except aiomqtt.MqttError as exc:
             # The run loop notices a dead connection and reconnects; here only report.
             msg = explain(exc, self.where)
             self.last_error, self.last_error_at = msg, time.time()
-            raise SinkError(msg) from exc
+            raise SinkError(msg, delivered=self._delivered(batch, sent, window)) from exc
         self.published += len(batch)
+
+    def _delivered(self, batch: Batch, alarms_sent: int, window: PubackWindow | None) -> int:
+        """How many leading records of a failed ``batch`` the broker acknowledged: the outbox
+        marks them, so the next connection sends only the rest (nothing the broker took twice
+        but a message whose PUBACK the connection lost)."""
+        if batch.lane == "alarm":
+            return alarms_sent
+        if window is None or not self.cfg.telemetry:
+            return 0
+        if self.cfg.telemetry_bundle:
+            return min(window.acked * BUNDLE_RECORDS, len(batch))
+        return min(window.acked, len(batch))
 
     def health(self) -> dict[str, object]:
         return {"state": self.state, "where": self.where, "client_id": self.client_id,

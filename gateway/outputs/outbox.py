@@ -87,6 +87,7 @@ class Batch:
     last_id: int = 0
     alarms: list[AlarmLaneRecord] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)  # telemetry records as stored (JSON)
+    ids: list[int] = field(default_factory=list)  # each record's id, in order
     oldest_at: float = 0.0  # when the oldest record was put (time.time())
     _telemetry: list[TelemetryRecord] | None = None
 
@@ -114,6 +115,16 @@ class Batch:
 
     def __bool__(self) -> bool:
         return len(self) > 0
+
+    def head(self, n: int) -> Batch:
+        """The first ``n`` records: what a sink delivered of this batch before it failed (the
+        outbox acknowledges them, so only the rest is sent again)."""
+        n = max(0, min(n, len(self), len(self.ids)))
+        if n == 0:
+            return Batch(lane=self.lane)
+        return Batch(lane=self.lane, first_id=self.first_id, last_id=self.ids[n - 1],
+                     alarms=self.alarms[:n], rows=self.rows[:n], ids=self.ids[:n],
+                     oldest_at=self.oldest_at)
 
 
 # One encoder for every record: json.dumps with options builds a new JSONEncoder per call. A
@@ -304,7 +315,7 @@ class Outbox:
                 if not rows:
                     continue
                 batch = Batch(lane=lane, first_id=rows[0][0], last_id=rows[-1][0],
-                              oldest_at=rows[0][1])
+                              oldest_at=rows[0][1], ids=[r[0] for r in rows])
                 if lane == "alarm":
                     batch.alarms = [alarm_lane_from_json(json.loads(r[2])) for r in rows]
                 else:

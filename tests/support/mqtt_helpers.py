@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import aiomqtt
 import jsonschema
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from referencing import Registry, Resource
 
 from tests.support.servers import Mosquitto
@@ -114,3 +117,37 @@ async def retained(server: Mosquitto, topic: str) -> dict[str, bytes]:
                 if m.retain:
                     out[str(m.topic)] = bytes(m.payload)
     return out
+
+
+class Recorder:
+    """A plain paho subscriber on its own thread that keeps every message with the flags on the
+    wire (QoS, retain, DUP): aiomqtt's messages do not carry DUP, and a test of redelivery has
+    to tell the broker's own resend of an unacknowledged message (DUP set) from a message the
+    gateway published again. Reconnects by itself (paho's loop), keeping a persistent session
+    when ``persistent``."""
+
+    def __init__(self, server: Mosquitto, topic: str, *, persistent: bool = False) -> None:
+        self.got: list[tuple[str, bytes, int, bool, bool]] = []  # topic, payload, qos, retain, dup
+        self._subscribed = threading.Event()
+        self._client = paho.Client(CallbackAPIVersion.VERSION2,
+                                   client_id=f"recorder-{uuid.uuid4().hex[:8]}",
+                                   clean_session=not persistent)
+        if server.username:
+            self._client.username_pw_set(server.username, server.password)
+        self._client.reconnect_delay_set(1, 2)
+        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_message = lambda c, u, m: self.got.append(
+            (m.topic, bytes(m.payload), m.qos, bool(m.retain), bool(m.dup)))
+        self._server = server
+
+    def __enter__(self) -> Recorder:
+        self._client.connect("127.0.0.1", self._server.port, keepalive=30)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise AssertionError("the recorder could not subscribe")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
