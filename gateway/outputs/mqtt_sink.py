@@ -147,9 +147,14 @@ class PubackWindow:
                 chained(c, userdata, mid, *rest)
 
         self.paho.on_publish = on_publish
-        claimed = _fast_puback(self.paho, self._claim)
-        self._framer = _Framer.of(self.paho) if claimed else None
-        _buffered_reads(self.paho)
+        # Claiming PUBACKs is for framed messages only: a message paho published must get
+        # paho's own completion (its _out_messages entry, its in-flight count).
+        framer = _Framer.of(self.paho)
+        claim = self._claim if framer is not None else None
+        if not _fast_puback(self.paho, claim):
+            framer = claim = None
+        self._framer = framer
+        _buffered_reads(self.paho, claim)
 
     def _claim(self, mid: int) -> bool:
         """A PUBACK for ``mid``: True if it was one of this window's (framed) messages."""
@@ -377,7 +382,7 @@ class _ReadBuffer:
         self.pos = 0
 
 
-def _buffered_reads(client: paho.Client) -> None:
+def _buffered_reads(client: paho.Client, claim: Callable[[int], bool] | None = None) -> None:
     """Read the broker's socket in large chunks instead of paho's few bytes at a time.
 
     paho 2.x reads a packet as its command byte, each byte of its length, then its body: three
@@ -387,6 +392,11 @@ def _buffered_reads(client: paho.Client) -> None:
     readable for bytes already taken from it. The buffer belongs to one socket: a reconnect
     (a new socket) starts empty. Uses paho 2.x internals (pinned ``<3``); when they are not
     there the client is left as it is.
+
+    With ``claim`` (a :class:`PubackWindow` with framed messages), a run of 3.1.1 PUBACKs
+    already in the buffer (``0x40 0x02`` and the id, one per message published) is taken
+    four bytes at a time while ``claim`` owns their ids, between paho's packets (its
+    ``_in_packet`` empty), instead of one ``loop_read`` each; anything else is paho's to read.
     """
     recv = getattr(client, "_sock_recv", None)
     loop_read = getattr(client, "loop_read", None)
@@ -407,15 +417,37 @@ def _buffered_reads(client: paho.Client) -> None:
         buf.pos += len(chunk)
         return chunk
 
+    bulk = claim is not None and hasattr(client, "_in_packet") \
+        and hasattr(client, "_last_bytes_received")
+
+    def pubacks() -> None:
+        """Claim the PUBACKs at the head of the buffer (see above)."""
+        assert claim is not None
+        data, pos = buf.data, buf.pos
+        start, end = pos, len(data) - 3
+        while pos < end and data[pos] == 0x40 and data[pos + 1] == 2 \
+                and claim((data[pos + 2] << 8) | data[pos + 3]):
+            pos += 4
+        if pos != start:
+            buf.pos = pos
+            client._last_bytes_received = _paho_time()  # as paho's read would (keepalive)
+
     def buffered_loop_read(max_packets: int = 1) -> MQTTErrorCode:
         rc: MQTTErrorCode = loop_read(max_packets)
         while (rc == paho.MQTT_ERR_SUCCESS and buf.pos < len(buf.data)
                and client._sock is buf.sock and buf.sock is not None):
+            if bulk and client._in_packet["command"] == 0:
+                pubacks()
+                if buf.pos >= len(buf.data):
+                    break
             rc = loop_read(max_packets)
         return rc
 
     client._sock_recv = buffered_recv  # type: ignore[method-assign]
     client.loop_read = buffered_loop_read  # type: ignore[method-assign]
+
+
+_paho_time: Callable[[], float] = getattr(paho, "time_func", time.monotonic)
 
 
 def _not_network(exc: BaseException) -> bool:
