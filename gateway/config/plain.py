@@ -153,6 +153,10 @@ class BaseModel:
                            "configuration is validated once, by `firegate check` or at start, "
                            "and nothing else may build a model from outside input")
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"__dict__": self.__dict__, "__pydantic_fields_set__": self.model_fields_set,
+                "__pydantic_extra__": None, "__pydantic_private__": None}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """pydantic's pickled state (``BaseModel.__getstate__``), as the child wrote it."""
         object.__setattr__(self, "__dict__", state["__dict__"])

@@ -205,9 +205,13 @@ def _field(name: str, spec: _Spec, data: dict[str, Any]) -> Any:
     if isinstance(value, str) and len(value) < spec.min_length:
         raise Refusal(f"{name}: must not be empty")
     if isinstance(value, int | float) and not _within(value, spec):
-        low = f"at least {spec.ge:g}" if spec.ge is not None else f"more than {spec.gt:g}"
-        raise Refusal(f"{name}: must be {low} and at most {spec.le:g}, not {value!r}")
+        low = f"at least {_n(spec.ge)}" if spec.ge is not None else f"more than {_n(spec.gt)}"
+        raise Refusal(f"{name}: must be {low} and at most {_n(spec.le)}, not {value!r}")
     return value
+
+
+def _n(x: float | None) -> str:
+    return str(int(x)) if x is not None and x == int(x) else str(x)
 
 
 def _within(value: float, spec: _Spec) -> bool:

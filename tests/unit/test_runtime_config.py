@@ -8,6 +8,7 @@ loaded pydantic at all.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -105,6 +106,8 @@ def test_plain_models_keep_what_runtime_code_relies_on() -> None:
     wider = room.model_copy(update={"limit_w": 1500.0})
     assert wider.limit_w == 1500.0 and wider.model_fields_set == {"name", "limit_w"}
     assert room.limit_w == 800.0 and hash(room) == hash(_Room(name="301"))
+    twin = copy.deepcopy(wider)
+    assert twin == wider and twin is not wider and twin.model_fields_set == {"name", "limit_w"}
     with pytest.raises(RuntimeError, match="validated once"):
         _Room.model_validate({"name": "x"})
     with pytest.raises(TypeError, match="'name' is required"):
