@@ -37,23 +37,16 @@ MISSED = {
         "itself on the asyncio transport (no per-message MQTTMessageInfo and its lock), or "
         "`outputs.mqtt.telemetry_bundle: true`, which a site can choose today."),
     "Peak RSS with MQTT, InfluxDB and SMS configured, 100 devices": (
-        "Almost all of it is imported code: tracemalloc in a running gateway finds ~29 MB of "
-        "live Python objects, 16 MB of them code objects, and the device and rule state of "
-        "100 devices under 1 MB; an SQLite cache limit changed nothing. On top of the "
-        "interpreter (11 MB), asyncio with ssl is +9 MB, pymodbus, aiomqtt, SQLite, YAML and "
-        "serial +8 MB, the runtime +2 MB. The InfluxDB sink and the SMS providers now post with "
-        "h11 (+0.25 MB) where aiohttp cost 7.3-9.9 MB and influxdb-client ~47 MB (63.3 MB "
-        "before, same machine). What would close the rest: pydantic with the configuration "
-        "models is ~12 MB of the runtime (pydantic-core's library 3.7 MB of RSS, its Python "
-        "modules with importlib.metadata and email for its plugin loader, the models' "
-        "validators): validate the configuration with pydantic in a short-lived child process "
-        "and hand the runtime plain slotted dataclasses (with the models' few methods in "
-        "pydantic-free mixins), and check inbound MQTT commands without pydantic, so the "
-        "long-running process never imports it (about 43 MB)."),
+        "The running gateway no longer loads pydantic, YAML or importlib.metadata: the "
+        "configuration is validated in a short-lived child and handed over as plain objects "
+        "(gateway/config/plain.py; 55.5 MB in the last report). What is left is imported code: "
+        "the interpreter 11 MB, asyncio with ssl +9 MB, pymodbus, paho/aiomqtt, SQLite, serial "
+        "and h11 ~7 MB, firegate's own modules and state the rest."),
     "Peak RSS vs ThingsBoard (same run)": (
-        "See the line above: without pydantic in the runtime, about 0.59x; below 0.5x also "
-        "needs asyncio without ssl's 4 MB (no TLS to the broker), which a campus should not "
-        "give up."),
+        "The runtime is down to imported code (line above). Below 0.5x would need the runtime "
+        "without ssl (libcrypto alone is 3.5 MB of RSS) when no TLS is configured, but asyncio, "
+        "paho and aiomqtt import it whatever the configuration, and a campus broker off the "
+        "gateway needs TLS anyway (design: TLS outside loopback)."),
     "CPU per request vs bare pymodbus loop (per-device topics)": (
         "The bare loop only asks pymodbus for registers; per request firegate also decodes the "
         "points, runs the rules, stores a telemetry row in the SQLite outbox, publishes it "

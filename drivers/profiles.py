@@ -12,7 +12,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drivers.model import WORDS, DataType, Request, Table, point_key
@@ -332,6 +331,8 @@ class ProfileError(ValueError):
 
 
 def load_profile(path: Path) -> Profile:
+    import yaml  # here, not at the top: the running gateway never reads YAML
+
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")

@@ -8,18 +8,17 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.cli import actions as cli_actions
-from gateway.cli import alarms as cli_alarms
-from gateway.cli import dashboards as cli_dashboards
-from gateway.cli import desk as cli_desk
-from gateway.cli import rules as cli_rules
-from gateway.config.models import Config, ConfigError, load_config, load_profiles_for
+if TYPE_CHECKING:
+    from gateway.config.models import Config
 
 EXIT_INVALID = 2
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from gateway.config.models import ConfigError, load_config, load_profiles_for
+
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
@@ -62,6 +61,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _load(path: Path) -> Config | None:
     """The configuration, or None after printing every problem with file, line and field."""
+    from gateway.config.models import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -71,19 +72,25 @@ def _load(path: Path) -> Config | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # Validated in a child: this process, which runs for months, never loads pydantic
+    # (gateway/config/plain.py says why). Nothing that imports a configuration module may be
+    # imported before this line.
+    from gateway.config.snapshot import load_for_runtime
+
+    loaded = load_for_runtime(args.config)
+    if loaded is None:
+        return EXIT_INVALID
+    cfg, profiles = loaded
     from gateway.runtime.process import run_gateway
     from gateway.security import data_dir_problems
 
-    cfg = _load(args.config)
-    if cfg is None:
-        return EXIT_INVALID
     bad = data_dir_problems(cfg.gateway.data_dir)
     if bad:
         for msg in bad:
             print(f"error: {args.config}: gateway.data_dir: {msg}", file=sys.stderr)
         return EXIT_INVALID
     return asyncio.run(run_gateway(cfg, for_s=args.for_s, summary=args.summary,
-                                   view=not args.no_view))
+                                   view=not args.no_view, profiles=profiles))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -101,7 +108,31 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return asyncio.run(run_simulate(cfg, args.scenario, for_s=args.for_s, traces=args.trace))
 
 
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", required=True, type=Path)
+    p.add_argument("--summary", type=Path, help="write the summary JSON here at exit")
+    p.add_argument("--for", dest="for_s", type=float, help="stop after this many seconds")
+    p.add_argument("--no-view", action="store_true", help="status lines instead of the live view")
+    p.set_defaults(func=_cmd_run)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    """``firegate [-v] run …`` alone: parsed before any other command's module is imported, so
+    the running gateway never loads what only the other commands need (pydantic above all)."""
+    ap = argparse.ArgumentParser(prog="firegate")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = ap.add_subparsers(dest="command", required=True)
+    _run_arguments(sub.add_parser("run", help="run the gateway from a configuration"))
+    return ap
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from gateway.cli import actions as cli_actions
+    from gateway.cli import alarms as cli_alarms
+    from gateway.cli import dashboards as cli_dashboards
+    from gateway.cli import desk as cli_desk
+    from gateway.cli import rules as cli_rules
+
     ap = argparse.ArgumentParser(
         prog="firegate", description="Edge gateway for fire and electrical safety: polls "
         "Modbus devices, raises alarms locally, pages on-call staff, delivers to MQTT and "
@@ -116,12 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "and warn about any RS-485 line that cannot hold its poll classes")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("run", help="run the gateway from a configuration")
-    p.add_argument("-c", "--config", required=True, type=Path)
-    p.add_argument("--summary", type=Path, help="write the summary JSON here at exit")
-    p.add_argument("--for", dest="for_s", type=float, help="stop after this many seconds")
-    p.add_argument("--no-view", action="store_true", help="status lines instead of the live view")
-    p.set_defaults(func=_cmd_run)
+    _run_arguments(sub.add_parser("run", help="run the gateway from a configuration"))
 
     p = sub.add_parser("demo", help="simulated dormitory building, gateway and scenario; "
                        "no servers needed")
@@ -158,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    words = [a for a in argv if a not in ("-v", "--verbose")]
+    parser = _run_parser() if words[:1] == ["run"] else build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rc = args.func(args)

@@ -15,15 +15,17 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
+
+if TYPE_CHECKING:
+    import yaml
 
 from drivers.profiles import Profile, ProfileError, load_profiles, scan_profiles
 from gateway.actions.config import ActionsConfig, DeviceAction
@@ -364,6 +366,8 @@ MAX_NODES = 200_000
 def _alias_problem(root: yaml.Node | None) -> tuple[int, str, str] | None:
     """YAML aliases can make a collection contain itself, or expand exponentially (a "billion
     laughs" file); either would hang the loader. Found by fuzzing. Returns (line, field, why)."""
+    import yaml
+
     if root is None:
         return None
     count = 0
@@ -387,6 +391,8 @@ def _alias_problem(root: yaml.Node | None) -> tuple[int, str, str] | None:
 
 def _bad_date_line(root: yaml.Node | None) -> int:
     """The line of the first scalar YAML takes for a date that is not a valid one."""
+    import yaml
+
     stack = [root] if root is not None else []
     seen: set[int] = set()
     while stack:
@@ -409,6 +415,8 @@ def _bad_date_line(root: yaml.Node | None) -> int:
 def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
                                                                                      ...], int]]:
     """Every field path in a composed YAML tree with its 1-based line."""
+    import yaml
+
     yield path, node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
@@ -569,6 +577,8 @@ _MESSAGES = {
 
 def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
     """Read, substitute, validate. Raises :class:`ConfigError` listing every problem found."""
+    import yaml  # here, not at the top: the running gateway never reads YAML
+
     path = Path(path)
     fname = str(path)
     try:

@@ -6,8 +6,8 @@ Why each step, in order (issue 15, every one reproduced as an attack):
 2. **bounded parsing**: ``json.loads`` recurses once per nesting level, so 1,000 bytes of ``[``
    raised ``RecursionError`` and ended the MQTT task; brackets are counted before parsing and
    anything deeper than ``max_depth`` is refused;
-3. **schema**: the fields of ``gateway/schemas/cmd_ack.json`` / ``cmd_action.json`` as strict
-   pydantic models (jsonschema is only a test dependency);
+3. **schema**: the fields of ``gateway/schemas/cmd_ack.json`` / ``cmd_action.json``, checked
+   strictly by hand (jsonschema is only a test dependency; pydantic is not loaded at run time);
 4. **clean text**: no control characters (a newline in an ``alarm_id`` forged a log line; escape
    codes reached terminals), no lone surrogates (``\\ud800`` in a reason made the audit insert
    fail after the device had been written), and a length limit on every string;
@@ -29,10 +29,8 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 log = logging.getLogger("firegate.inbound")
 
@@ -149,84 +147,154 @@ def _depth(text: str) -> int:
 
 
 # --------------------------------------------------------------------------- commands
+# Checked by hand rather than with pydantic: the running gateway does not load pydantic
+# (gateway/config/plain.py says why), and five flat commands need a handful of strict checks.
+# Strict as the schemas are: no coercion ("3" is not a seq, true is not a time), unknown keys
+# ignored (a newer desk may send more), "kind" if present must be the topic's.
 
-_Strict = ConfigDict(strict=True, extra="ignore", frozen=True)
-_Text = Annotated[str, Field(min_length=1)]
-
-
-class _Base(BaseModel):
-    model_config = _Strict
-
-    id: _Text = Field(description="unique per command: a replay of a seen id is refused")
-    ts: float = Field(description="when the operator sent it, seconds since the epoch")
-    operator: _Text | None = None
+_NUMBER = (int, float)
+MAX_SEQ = 2**53  # the largest integer a JSON number carries exactly
 
 
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One field: the types it accepts, whether it is required, its bounds."""
+
+    types: tuple[type, ...]
+    required: bool = True
+    default: Any = None
+    min_length: int = 0
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+
+
+def _text(required: bool = True, default: Any = None, min_length: int = 1) -> _Spec:
+    return _Spec((str,), required, default, min_length)
+
+
+_COMMON = {"id": _text(), "ts": _Spec(_NUMBER), "operator": _text(required=False)}
+_SUPPRESS = {**_COMMON, "device": _text(),
+             "for_s": _Spec(_NUMBER, required=False, gt=0, le=366 * 86400),
+             "reason": _text(required=False, default="", min_length=0),
+             "end": _Spec((bool,), required=False, default=False)}
+_SPECS: dict[str, dict[str, _Spec]] = {
+    "ack": {**_COMMON, "alarm_id": _text(), "seq": _Spec((int,), ge=1, le=MAX_SEQ),
+            "note": _text(required=False, min_length=0)},
+    "close": {**_COMMON, "alarm_id": _text(),
+              "seq": _Spec((int,), required=False, ge=1, le=MAX_SEQ),
+              "note": _text(), "category": _text()},
+    "action": {**_COMMON, "device": _text(), "action": _text(), "reason": _text(min_length=0)},
+    "shelve": {**_SUPPRESS, "rule": _text()},
+    "maintenance": {**_SUPPRESS, "rule": _text(required=False)},
+}
+
+
+def _field(name: str, spec: _Spec, data: dict[str, Any]) -> Any:
+    if name not in data:
+        if spec.required:
+            raise Refusal(f"{name}: field required")
+        return spec.default
+    value = data[name]
+    if value is None and not spec.required and spec.default is None:
+        return None
+    # bool is an int to Python, never a number or a count to an operator's message
+    if (isinstance(value, bool) and bool not in spec.types) or not isinstance(value, spec.types):
+        want = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+        raise Refusal(f"{name}: must be {want[spec.types[-1]]}, not {shown(value, 40)}")
+    if isinstance(value, str) and len(value) < spec.min_length:
+        raise Refusal(f"{name}: must not be empty")
+    if isinstance(value, int | float) and not _within(value, spec):
+        low = f"at least {_n(spec.ge)}" if spec.ge is not None else f"more than {_n(spec.gt)}"
+        raise Refusal(f"{name}: must be {low} and at most {_n(spec.le)}, not {value!r}")
+    return value
+
+
+def _n(x: float | None) -> str:
+    return str(int(x)) if x is not None and x == int(x) else str(x)
+
+
+def _within(value: float, spec: _Spec) -> bool:
+    return ((spec.ge is None or value >= spec.ge) and (spec.gt is None or value > spec.gt)
+            and (spec.le is None or value <= spec.le))
+
+
+def _parse(kind: str, data: dict[str, Any]) -> Command:
+    if data.get("kind", kind) != kind:
+        raise Refusal(f"kind: {shown(data['kind'], 20)} sent on the {kind} topic")
+    values = {name: _field(name, spec, data) for name, spec in _SPECS[kind].items()}
+    return _CLASSES[kind](**values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    id: str  # unique per command: a replay of a seen id is refused
+    ts: float  # when the operator sent it, seconds since the epoch
+    operator: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AckCommand(_Base):
     """``cmd/ack``: acknowledge the occurrence ``seq`` of an alarm (``schemas/cmd_ack.json``)."""
 
-    kind: Literal["ack"] = "ack"
-    alarm_id: _Text
-    seq: int = Field(ge=1, le=2**53,
-                     description="the alarm's seq as the operator saw it (events, alarms/)")
+    alarm_id: str
+    seq: int  # the alarm's seq as the operator saw it (events, alarms/)
     note: str | None = None
+    kind: Literal["ack"] = "ack"
 
 
+@dataclass(frozen=True, slots=True)
 class CloseCommand(_Base):
     """``cmd/{login}/close``: close a cleared alarm with a note and a review category, as the
     desk sends it (``schemas/cmd_close.json`` when the desk documents one)."""
 
+    alarm_id: str
+    seq: int | None
+    note: str
+    category: str
     kind: Literal["close"] = "close"
-    alarm_id: _Text
-    seq: int | None = Field(default=None, ge=1, le=2**53)
-    note: _Text
-    category: _Text
 
 
+@dataclass(frozen=True, slots=True)
 class ActionCommand(_Base):
     """``cmd/action``: ask for a named action of a device (``schemas/cmd_action.json``)."""
 
-    kind: Literal["action"] = "action"
-    device: _Text
-    action: _Text
+    device: str
+    action: str
     reason: str
+    kind: Literal["action"] = "action"
 
 
+@dataclass(frozen=True, slots=True)
 class _Suppress(_Base):
-    device: _Text
-    for_s: float | None = Field(default=None, gt=0, le=366 * 86400,
-                                description="how long; the gateway caps and expires it")
-    reason: str = ""  # required to start (the gateway says so), not to end
-    end: bool = False
+    device: str
+    for_s: float | None  # how long; the gateway caps and expires it
+    reason: str  # required to start (the gateway says so), not to end
+    end: bool
 
 
+@dataclass(frozen=True, slots=True)
 class ShelveCommand(_Suppress):
     """``cmd/shelve``: shelve one rule of a device for a while (``schemas/cmd_shelve.json``)."""
 
+    rule: str
     kind: Literal["shelve"] = "shelve"
-    rule: _Text
 
 
+@dataclass(frozen=True, slots=True)
 class MaintenanceCommand(_Suppress):
     """``cmd/maintenance``: a device in maintenance for a while
     (``schemas/cmd_maintenance.json``)."""
 
+    rule: str | None
     kind: Literal["maintenance"] = "maintenance"
-    rule: str | None = None
 
 
 Command = AckCommand | CloseCommand | ActionCommand | ShelveCommand | MaintenanceCommand
-_MODELS: dict[str, type[Command]] = {"ack": AckCommand, "close": CloseCommand,
-                                     "action": ActionCommand,
-                                     "shelve": ShelveCommand,
-                                     "maintenance": MaintenanceCommand}
+_CLASSES: dict[str, type[Command]] = {"ack": AckCommand, "close": CloseCommand,
+                                      "action": ActionCommand, "shelve": ShelveCommand,
+                                      "maintenance": MaintenanceCommand}
 Audit = Callable[[dict[str, Any]], None]
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ())) or "message"
-    return f"{where}: {err.get('msg', 'invalid')}"
 
 
 class Guard:
@@ -271,8 +339,7 @@ class Guard:
         if retained:
             raise Refusal("a retained command is never applied: commands are one-shot (publish "
                           "with retain false)")
-        model = _MODELS.get(kind)
-        if model is None:
+        if kind not in _SPECS:
             raise Refusal(f"no command {shown(kind)}")
         data = parse_json(payload if isinstance(payload, bytes | bytearray | str) else
                           b"" if payload is None else payload, self.limits)  # type: ignore[arg-type]
@@ -286,12 +353,12 @@ class Guard:
                 except Refusal as exc:
                     raise Refusal(exc.reason, cmd_id=cmd_id if name != "id" else None) from None
         try:
-            cmd = model.model_validate(data)
-        except ValidationError as exc:
-            raise Refusal(_first_error(exc), cmd_id=cmd_id) from None
+            cmd = _parse(kind, data)
+        except Refusal as exc:
+            raise Refusal(exc.reason, cmd_id=cmd_id) from None
         operator = self._operator(cmd, login)
         self._fresh(cmd, operator)
-        return cmd.model_copy(update={"operator": operator})
+        return replace(cmd, operator=operator)
 
     def _operator(self, cmd: Command, login: str | None) -> str:
         if login is not None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import inspect
 import json
 import logging
@@ -44,6 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway import __version__
 from gateway.inbound.guard import (
     AckCommand,
     ActionCommand,
@@ -61,10 +61,7 @@ from gateway.records import OutputsHealth
 
 log = logging.getLogger("firegate.outputs.mqtt")
 WINDOW = 1000  # messages in flight at most (the default outputs.batch_size)
-try:
-    VERSION = importlib.metadata.version("firegate")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree
-    VERSION = "unknown"
+VERSION = __version__
 BUNDLE_RECORDS = 500  # about 300 kB a message at 20 points a record
 
 PENDING_CALLS_WARN = 100_000

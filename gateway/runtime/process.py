@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
+from drivers.profiles import Profile
 from gateway.config.models import Config
 from gateway.runtime import systemd
 from gateway.runtime.gateway import Gateway
@@ -59,6 +60,7 @@ async def run_gateway(
     view: bool = True,
     extras: Extra | None = None,
     on_summary: OnSummary | None = None,
+    profiles: dict[str, Profile] | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM or ``for_s`` seconds; write the summary; return an exit code."""
     stop = asyncio.Event()
@@ -66,7 +68,7 @@ async def run_gateway(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    with Gateway(cfg) as gw:
+    with Gateway(cfg, profiles=profiles) as gw:
         services = start_services(gw)
         coros = list(services.coroutines)
         if extras:

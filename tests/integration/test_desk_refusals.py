@@ -21,8 +21,9 @@ import pytest
 from itsdangerous import TimestampSigner
 
 from gateway.records import AlarmTransition
-from tests.support.desk_kit import SITE, Browser, Desk, wait_for
+from tests.support.desk_kit import SITE, Browser, Desk
 from tests.support.servers import Mosquitto
+from tests.support.waiting import wait_for
 
 GW = "gw-r"
 ALARM = "A261203001"

@@ -13,8 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -25,23 +24,13 @@ import yaml
 from pymodbus.client import ModbusTcpClient
 
 from tests.support.servers import Server, free_port, wait_port
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SITE = "vc"
 PASSWORD = "correct horse battery"
 MAKE_PASSWORDS = ROOT / "deploy/central/scripts/make-passwords.sh"
-
-
-def wait_for(what: str, pred: Callable[[], Any], timeout: float, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
 
 
 class AclBroker(Server):
