@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from gateway.outputs.config import OutputsConfig
@@ -62,6 +63,24 @@ async def test_framed_messages_reach_a_subscriber_exactly(mosquitto: Mosquitto) 
         assert all(flags[t] == (0, False, False) for t, _ in qos0)
         kept = await retained(mosquitto, "fr/#")
         assert kept == {"fr/own": b"paho's own"}  # framed messages are never retained
+
+
+async def test_an_mqtt5_connection_publishes_through_paho(mosquitto: Mosquitto) -> None:
+    """The sink speaks 3.1.1; a window on an MQTT 5 connection (its PUBLISH carries properties)
+    is not framed here but published by paho, and still delivers every message once."""
+    msgs = [(f"v5/dev-{i}", f"payload {i}".encode()) for i in range(50)]
+    with Recorder(mosquitto, "v5/#") as rec:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="fg-v5",
+                                  protocol=aiomqtt.ProtocolVersion.V5,
+                                  max_inflight_messages=0) as client:
+            window = PubackWindow(client)
+            assert window._framer is None
+            await window.publish(msgs, 1, 10)
+            assert window.acked == len(msgs)
+            assert not client._client._out_messages  # paho completed every one of its own
+        await until(lambda: len(rec.got) == len(msgs), what="every message")
+    assert [(t, p) for t, p, *_ in rec.got] == msgs
+    assert {(q, r) for _, _, q, r, _ in rec.got} == {(1, False)}
 
 
 async def test_broker_stopped_mid_batch_loses_nothing_and_repeats_only_unacked(
