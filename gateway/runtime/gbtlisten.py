@@ -145,6 +145,13 @@ class Gbt26875Listener:
                 await writer.drain()
         except (ConnectionError, OSError) as exc:
             log.info("bus %s: connection from %s ended: %s", self.bus.id, peer, exc)
+        except asyncio.CancelledError:
+            # The gateway is stopping with a device still connected. Ending here rather than
+            # re-raising: nobody awaits this task but the stream server's done-callback, which on
+            # Python 3.11 calls task.exception() on it, and that raises for a cancelled task:
+            # an "Exception in callback" traceback in the journal at every normal stop.
+            log.info("bus %s: closing the connection from %s: the gateway is stopping",
+                     self.bus.id, peer)
         finally:
             self.connections -= 1
             if up is not None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import socket
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from drivers.gbt26875 import frame as fr
 from drivers.gbt26875 import units as u
-from simulators.gbt26875 import MonitoringCentre
-from tests.support.gbt_kit import ADDRESS, gbt_config, running_gbt
+from simulators.gbt26875 import MonitoringCentre, TransmissionDevice
+from tests.support.gbt_kit import ADDRESS, gbt_config, gbt_config_data, running_gbt
 from tests.support.waiting import until
 
 DEVICE = fr.address_bytes(ADDRESS)
@@ -233,3 +237,36 @@ async def test_a_connection_from_outside_allow_from_is_refused(tmp_path: Path) -
         assert answer == b""  # closed, nothing confirmed
         writer.close()
         assert not rig.results and rig.gw.ledger.actions("fas-1") == []
+
+
+async def test_a_stop_with_a_device_still_connected_leaves_no_traceback(tmp_path: Path) -> None:
+    """``firegate run`` stopped by systemd while the panel's transmission device is dialled in:
+    the journal of a normal stop must not hold a traceback an admin would chase."""
+    data = gbt_config_data(tmp_path / "data")
+    port = data["buses"][0]["port"]
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli.main", "run", "-c", str(cfg), "--no-view",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        dev = TransmissionDevice(ADDRESS)
+        await until(lambda: _listening(port), timeout=30, what="the GB/T listener")
+        async with dev.dialing("127.0.0.1", port):
+            assert await dev.fire(2, 17), "the fire frame was never confirmed"
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    text = err.decode()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text and "Exception in callback" not in text, text
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+    except OSError:
+        return False
+    return True

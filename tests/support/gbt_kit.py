@@ -22,18 +22,26 @@ ADDRESS = "000000000001"
 
 def gbt_config(data_dir: Path, *, silent_s: float = 60.0, relay_to: str | None = None,
                rules: dict[str, Any] | None = None, port: int | None = None) -> Config:
+    return Config.model_validate(gbt_config_data(data_dir, silent_s=silent_s, relay_to=relay_to,
+                                                 rules=rules, port=port))
+
+
+def gbt_config_data(data_dir: Path, *, silent_s: float = 60.0, relay_to: str | None = None,
+                    rules: dict[str, Any] | None = None,
+                    port: int | None = None) -> dict[str, Any]:
+    """The configuration as a file would hold it (``gbt_config`` validates it in-process)."""
     bus: dict[str, Any] = {"id": "fas", "type": "gbt26875", "host": "127.0.0.1",
                            "port": port or free_port(), "silent_s": silent_s}
     if relay_to:
         bus["relay_to"] = relay_to
-    return Config.model_validate({
+    return {
         "gateway": {"id": "gw-test", "site": "test-college", "campus": "north",
                     "building": "dorm-9", "data_dir": str(data_dir)},
         "buses": [bus],
         "devices": [{"id": "fas-1", "profile": "gbt26875", "bus": "fas", "address": ADDRESS,
                      "floor": 1, "room": "消防控制室", "name": "火灾报警控制器"}],
         "rules": rules or {},
-    })
+    }
 
 
 @dataclass
