@@ -1,5 +1,5 @@
 """``python -m bench.cpu [--rounds 3] [--window 15] [--layout shared]``: firegate's CPU per
-request against the bare pymodbus loop, without the peer.
+request against the bare pymodbus loop, without the peer (and each firegate's peak RSS).
 
 The compare phase of ``python -m bench`` measures firegate, ThingsBoard's gateway and the bare
 loop; ThingsBoard's start-up alone takes longer than a firegate round. When working on
@@ -60,13 +60,15 @@ def main() -> None:
                                               influx_url=influx.url)
                     finally:
                         systems.REPO = REPO
-                    base = {"baseline_ms": bf["cpu_ms_per_request"]}
+                    base = {"baseline_ms": bf["cpu_ms_per_request"],
+                            "baseline_peak_rss_mb": bf["peak_rss_mb"]}
                 bare = systems.bare(fleet, run / f"r{r}", sims, me, a.window, a.warmup)
                 f, b = fg["cpu_ms_per_request"], bare["cpu_ms_per_request"]
                 ratio = f / b if f and b else None
                 if base.get("baseline_ms") and b:
                     base["baseline_ratio"] = base["baseline_ms"] / b  # type: ignore[operator]
                 rows.append({**base, "firegate_ms": f, "bare_ms": b, "ratio": ratio,
+                             "firegate_peak_rss_mb": fg["peak_rss_mb"],
                              "firegate_points_per_s": fg.get("points_per_s"),
                              "firegate_cpu_ms_per_point": fg.get("cpu_ms_per_point"),
                              "achieved_period_s": fg.get("achieved_period_s")})
