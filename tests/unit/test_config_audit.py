@@ -54,7 +54,7 @@ REFUSED = {
                               '"+86057188000000"', "not a mobile number"),
     # two buses that are one serial line: two arbiters, two requests in flight, garbled reads
     "same_serial_port": (VALID.replace("buses:\n", "buses:\n  - {id: line-2, type: rtu, port: "
-                                       "/dev/ttyS1}\n"), "port: /dev/ttyS1\n",
+                                       "/dev/ttyS1}\n"), "port: /dev/ttyS1",
                          "same serial line as bus 'line-2'"),
     # the same TCP endpoint and unit under two bus names: two devices read the same registers
     "same_tcp_endpoint_and_unit": (
