@@ -171,3 +171,26 @@ def test_profile_that_cannot_read_a_value_is_refused(
     assert main(["check", "-c", str(path)]) == 2
     err = capsys.readouterr().err
     assert "probe.yaml" in err and message in err, err
+
+
+def test_run_says_the_warnings_once_at_start(tmp_path: Path) -> None:
+    """``firegate run`` validates in a child (gateway/config/snapshot.py): the child prints what
+    ``check`` warns about to stderr, which the journal keeps, and still hands the config over."""
+    import os
+    import subprocess
+    import sys
+
+    text = VALID.replace("devices:\n", "devices:\n" + PANEL)
+    path = write(tmp_path, text)
+    read, wr = os.pipe()
+    child = subprocess.Popen([sys.executable, "-m", "gateway.config.snapshot", str(path),
+                              str(wr)], pass_fds=(wr,), stderr=subprocess.PIPE, text=True)
+    os.close(wr)
+    with os.fdopen(read, "rb") as pipe:
+        handed = pipe.read()
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 0 and handed, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1, err
+    assert f"{path}:{line_of(text, 'id: panel')}:" in warnings[0]
+    assert "paging is off" in warnings[0]
