@@ -133,6 +133,12 @@ def _disabled(cfg: Config, profiles: Mapping[str, Profile]) -> list[Warning_]:
                         "be raised; remove enabled: false once it is installed (for "
                         "work on it, 'firegate alarms maintenance' ends by itself)"))
             continue
+        if d.maintenance and "fire_alarm" not in watched:  # a fire raiser is refused
+            out.append((("devices", i, "maintenance"),
+                        f"device {d.id!r} is in maintenance by configuration: its alarms "
+                        f"({', '.join(r for r in watched if r != 'comm_loss')}) are recorded "
+                        "but page nobody, and this never ends; remove maintenance: true and "
+                        "use 'firegate alarms maintenance', which expires"))
         rs = cfg.rules.for_device(d.id, kind)
         for rule in watched:
             if not getattr(rs, rule).enabled:

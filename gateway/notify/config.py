@@ -20,6 +20,7 @@ Example (see ``gateway/notify/README.md`` for the whole story)::
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -288,6 +289,23 @@ class NotifyConfig(Strict):
         if "critical" in v:
             raise ValueError("critical cannot be skipped: a fire would page nobody; "
                              "skip info (and warning) at most")
+        return v
+
+    @field_validator("critical_severities")
+    @classmethod
+    def _critical_is_critical(cls, v: list[str]) -> list[str]:
+        if "critical" not in v:
+            raise ValueError(f"{v} must list critical: a critical alarm (a fire, a lost fire "
+                             "panel) would be paged like any other, level 1 alone and level 2 "
+                             "only after its wait; write [critical]")
+        return v
+
+    @field_validator("critical_rules")
+    @classmethod
+    def _fire_is_critical(cls, v: list[str]) -> list[str]:
+        if not any(fnmatch.fnmatchcase("fire_alarm", pat) for pat in v):
+            raise ValueError(f"{v} must match fire_alarm: a fire must page levels 1 and 2 at "
+                             "once whatever severity its rule gives it; add fire_alarm")
         return v
 
     @model_validator(mode="after")

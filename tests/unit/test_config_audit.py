@@ -73,6 +73,11 @@ REFUSED = {
     # skipping critical pages silences fires
     "skip_critical": (WITH_PANEL + "  skip_severities: [info, critical]\n", "skip_severities",
                       "a fire would page nobody"),
+    # a fire (or a lost panel) paged like any other alarm: level 1 alone, level 2 minutes later
+    "critical_severities_without_critical": (WITH_PANEL + "  critical_severities: [major]\n",
+                                             "critical_severities", "must list critical"),
+    "critical_rules_without_fire": (WITH_PANEL + "  critical_rules: [arc_*]\n",
+                                    "critical_rules", "must match fire_alarm"),
     # unit 0 on RS-485 is the broadcast address: no device answers it
     "rtu_unit_0": (VALID.replace("unit: 2", "unit: 0"), "unit: 0", "broadcast"),
 }
@@ -107,6 +112,11 @@ WARNED = {
                                      + "rules:\n  defaults:\n"
                                      "    residual_current: {enabled: false}\n",
                                      "residual_current:", "rule residual_current is off for rcm"),
+    # maintenance by configuration never ends: an exit sensor's alarms would page nobody
+    "exit_sensor_in_maintenance": (WITH_PANEL.replace("devices:\n", "devices:\n  - {id: exit-1, "
+                                                      "profile: exit_sensor, bus: line-1, unit: "
+                                                      "7, maintenance: true}\n"),
+                                   "id: exit-1", "in maintenance by configuration"),
     "fire_bits_polled_slowly": (WITH_PANEL.replace("unit: 9\n", "unit: 9\n    poll: {fire: 60}\n"),
                                 "poll: {fire: 60}", "within 10 s"),
     "fire_class_slow": (WITH_PANEL + "poll_classes:\n  fire: {period_s: 30}\n", "fire: {period_s",
