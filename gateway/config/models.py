@@ -165,6 +165,11 @@ class Gbt26875Bus(Strict):
 Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus, Field(discriminator="type")]
 
 
+RATINGS = {"rated_current_a": "the circuit's rated current, A: overload by current",
+           "power_limit_w": "the room's power limit, W: overload by power"}
+"""Device ratings the rules read (rules/electrical.py)."""
+
+
 class Device(Strict):
     id: Ident
     profile: str
@@ -194,6 +199,20 @@ class Device(Strict):
     enabled: bool = True
     actions: dict[str, DeviceAction] = Field(default_factory=dict,
                                              description="named actions allowed on this device")
+
+    @field_validator("ratings")
+    @classmethod
+    def _ratings(cls, v: dict[str, float]) -> dict[str, float]:
+        """Only the ratings the rules read: a misspelt one (``power_limt_w``) or a zero would
+        leave the overload rule without its limit, so it would never raise."""
+        for name, value in v.items():
+            if name not in RATINGS:
+                raise ValueError(f"{name!r} is not a rating firegate uses; ratings are "
+                                 f"{', '.join(f'{k} ({w})' for k, w in RATINGS.items())}")
+            if not value > 0:
+                raise ValueError(f"{name}: {value:g} must be above 0 (leave it out if the "
+                                 "device has none)")
+        return v
 
     @field_validator("labels", mode="before")
     @classmethod

@@ -78,6 +78,11 @@ REFUSED = {
                                              "critical_severities", "must list critical"),
     "critical_rules_without_fire": (WITH_PANEL + "  critical_rules: [arc_*]\n",
                                     "critical_rules", "must match fire_alarm"),
+    # a rating no rule reads (a typo) leaves the overload rule without it: never raised
+    "rating_misspelt": (VALID.replace("power_limit_w: 1200", "power_limt_w: 1200"),
+                        "power_limt_w", "'power_limt_w' is not a rating"),
+    "rating_zero": (VALID.replace("rated_current_a: 32", "rated_current_a: 0"),
+                    "rated_current_a: 0", "must be above 0"),
     # unit 0 on RS-485 is the broadcast address: no device answers it
     "rtu_unit_0": (VALID.replace("unit: 2", "unit: 0"), "unit: 0", "broadcast"),
 }
