@@ -49,6 +49,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for w in warnings(cfg, profiles):
             print(f"warning: {w}", file=sys.stderr)
         return 0
+    from gateway.runtime.linebudget import warnings as line_warnings
+
+    # A line that cannot hold its classes polls the fire bits late: said by check alone too.
+    for w in line_warnings(cfg, load_profiles_for(cfg)):
+        print(f"warning: {args.config}: {w}", file=sys.stderr)
     from gateway.security import data_dir_problems, loose_modes
 
     bad = data_dir_problems(cfg.gateway.data_dir)

@@ -209,3 +209,19 @@ def test_run_says_the_warnings_once_at_start(tmp_path: Path) -> None:
     assert len(warnings) == 1, err
     assert f"{path}:{line_of(text, 'id: panel')}:" in warnings[0]
     assert "paging is off" in warnings[0]
+
+
+def test_plain_check_says_a_line_cannot_hold_its_fire_class(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not only ``check --plan``: an installer who runs ``check`` alone is told too that a
+    9600-baud line with 2 panels and 10 meters polls its fire bits late."""
+    devices = "".join(f"  - {{id: panel-{i}, profile: fire_panel, bus: line-1, unit: {i}}}\n"
+                      for i in (10, 11))
+    devices += "".join(f"  - {{id: m{i}, profile: ddsu666, bus: line-1, unit: {20 + i}}}\n"
+                       for i in range(10))
+    text = WITH_PANEL.replace("devices:\n", "devices:\n" + devices)
+    path = write(tmp_path, text)
+    assert main(["check", "-c", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {path}: line 'line-1' at 9600 baud" in err, err
+    assert "cannot hold its poll classes" in err, err
