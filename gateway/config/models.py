@@ -808,6 +808,9 @@ def _profile_problems(cfg: Config, data: Any, fname: str,
                                     f"{', '.join(sorted(profiles))}"))
             continue
         problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
+        for msg in _range_problems(cfg, d, *found[d.profile]):
+            loc = ("devices", i, "profile")
+            problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data), msg))
         if d.maintenance and _raises_fire(profiles[d.profile]):
             loc = ("devices", i, "maintenance")
             problems.append(Problem(
@@ -830,6 +833,32 @@ def _profile_problems(cfg: Config, data: Any, fname: str,
                                         f"profile {d.profile!r} uses poll class {cls!r}, "
                                         "which poll_classes does not define"))
     return problems
+
+
+# point -> (rule, its setting, unit): the setting the point's reading must be able to reach
+_REACH = {"residual_current_ma": ("residual_current", "setting_ma", "mA"),
+          "temperature_c": ("over_temperature", "setting_c", "°C")}
+
+
+def _range_problems(cfg: Config, d: Device, prof: Profile, path: Path) -> list[str]:
+    """A reading outside a point's ``valid`` range is bad quality, never a value: a range that
+    ends below the rule's alarm setting means the alarm can never be raised."""
+    kind = KINDS.get(prof.kind)
+    rs = cfg.rules.for_device(d.id, prof.kind)
+    out = []
+    for point, (rule, field, unit) in _REACH.items():
+        block = getattr(rs, rule)
+        tops = [p.valid[1] for p in prof.expanded if p.name == point and p.valid is not None]
+        if kind is None or rule not in kind.rule_ids or not block.enabled or not tops:
+            continue
+        setting = float(getattr(block, field))
+        if min(tops) < setting:
+            out.append(f"profile {prof.profile!r} ({path}) has {point} valid up to "
+                       f"{min(tops):g} {unit}, below rules {rule}.{field} {setting:g}: a "
+                       f"reading above {min(tops):g} is taken as no reading, so the alarm "
+                       "could never be raised; widen valid: in the profile to what the "
+                       "device can measure")
+    return out
 
 
 def _kind_problems(found: dict[str, tuple[Profile, Path]], used: set[str]) -> list[Problem]:

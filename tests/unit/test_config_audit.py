@@ -225,3 +225,21 @@ def test_plain_check_says_a_line_cannot_hold_its_fire_class(
     err = capsys.readouterr().err
     assert f"warning: {path}: line 'line-1' at 9600 baud" in err, err
     assert "cannot hold its poll classes" in err, err
+
+
+def test_a_valid_range_below_the_alarm_setting_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A reading outside a point's ``valid`` range is bad quality, never a value: a residual
+    current point valid only to 200 mA can never reach the 300 mA alarm setting."""
+    (tmp_path / "profiles").mkdir()
+    builtin = Path(__file__).parents[2] / "drivers" / "profiles" / "aim_r100.yaml"
+    write(tmp_path / "profiles", builtin.read_text().replace("profile: aim_r100",
+                                                             "profile: rcm_probe")
+          .replace("valid: [0, 5000]", "valid: [0, 200]"), "rcm_probe.yaml")
+    text = (VALID.replace("devices:\n", "devices:\n  - {id: rcm, profile: rcm_probe, bus: "
+                          "line-1, unit: 5}\n") + "profile_dirs: [profiles]\n")
+    path = write(tmp_path, text)
+    assert main(["check", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:{line_of(text, 'id: rcm')}:" in err, err
+    assert "rcm_probe.yaml" in err and "valid up to 200" in err and "setting_ma 300" in err, err
