@@ -17,11 +17,12 @@ EXIT_INVALID = 2
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from gateway.config.advice import advice
     from gateway.config.models import ConfigError, Problem, load_config, load_profiles_for
 
     warned: list[Problem] = []
     try:
-        cfg = load_config(args.config, warnings=warned)
+        cfg = load_config(args.config, warnings=warned, advise=advice)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)

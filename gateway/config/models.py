@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -639,27 +639,20 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+# What inspects a valid configuration for hazards it would see late (gateway/config/advice.py):
+# (field path, message) pairs.
+Advise = Callable[["Config", Mapping[str, Profile]], Iterable[tuple[tuple[str | int, ...], str]]]
+
 _MESSAGES = {
     "extra_forbidden": "is not a known setting here (check the spelling)",
     "missing": "is required",
 }
 
 
-def load_config(path: str | Path, *, check_profiles: bool = True,
-                warnings: list[Problem] | None = None) -> Config:
-    """Read, substitute, validate. Raises :class:`ConfigError` listing every problem found.
-
-    ``warnings``, when given, receives what is valid but would see a hazard late or page nobody
-    (gateway/config/advice.py), each with its file and line, for ``check`` and ``run`` to say."""
+def _parse_yaml(text: str, fname: str) -> tuple[Any, yaml.Node | None]:
+    """The file's data and its node tree (for lines), or :class:`ConfigError` with the line."""
     import yaml  # here, not at the top: the running gateway never reads YAML
 
-    path = Path(path)
-    fname = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(fname, None, "", f"cannot read the file: {exc.strerror}")]) \
-            from exc
     node: yaml.Node | None = None
     try:
         node = yaml.compose(text)
@@ -682,6 +675,24 @@ def load_config(path: str | Path, *, check_profiles: bool = True,
                                    f"but is not one ({exc}); put it in quotes")]) from exc
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError([Problem(fname, 1, "", f"not a usable YAML file: {exc}")]) from exc
+    return data, node
+
+
+def load_config(path: str | Path, *, check_profiles: bool = True,
+                warnings: list[Problem] | None = None, advise: Advise | None = None) -> Config:
+    """Read, substitute, validate. Raises :class:`ConfigError` listing every problem found.
+
+    ``warnings``, when given with ``advise`` (``gateway.config.advice.advice``, passed in so the
+    models never import what inspects them), receives what is valid but would see a hazard late
+    or page nobody, each with its file and line, for ``check`` and ``run`` to say."""
+    path = Path(path)
+    fname = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(fname, None, "", f"cannot read the file: {exc.strerror}")]) \
+            from exc
+    data, node = _parse_yaml(text, fname)
     shape = _alias_problem(node)
     if shape is not None:
         raise ConfigError([Problem(fname, *shape)])
@@ -709,10 +720,8 @@ def load_config(path: str | Path, *, check_profiles: bool = True,
         # A secret put in the wrong field must not come back in the error that names it.
         raise ConfigError([Problem(p.file, p.line, p.field, _redact(p.message, secrets))
                            for p in exc.problems]) from None
-    if warnings is not None and check_profiles:
-        from gateway.config.advice import advice
-
-        for loc, msg in advice(cfg, load_profiles_for(cfg)):
+    if warnings is not None and advise is not None and check_profiles:
+        for loc, msg in advise(cfg, load_profiles_for(cfg)):
             warnings.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
                                     _redact(msg, secrets)))
     return cfg

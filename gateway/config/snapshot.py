@@ -53,11 +53,12 @@ def dumps(loaded: Loaded) -> bytes:
 
 def _validate(path: Path) -> Loaded | None:
     """The configuration and its profiles, or None after printing every problem."""
+    from gateway.config.advice import advice
     from gateway.config.models import ConfigError, Problem, load_config, load_profiles_for
 
     warned: list[Problem] = []
     try:
-        cfg = load_config(path, warnings=warned)
+        cfg = load_config(path, warnings=warned, advise=advice)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)
