@@ -301,7 +301,7 @@ class Gateway:
         # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
                                            r.values, r.failed, r.poll_class, r.bad, r.stuck,
-                                           r.labels))
+                                           r.labels, r.error, r.error_kind, r.error_code))
         if events:
             # Names people use (a zone's label, the room) replace ids before anything records
             # or pages the event.

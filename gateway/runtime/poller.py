@@ -37,6 +37,7 @@ class DeviceHealth:
     errors: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
     last_error_kind: str | None = None  # LinkError.kind of last_error
+    last_error_code: int | None = None  # its Modbus exception code, when the device sent one
     consecutive_failures: int = 0
     backoff_s: float = 0.0
     backoff_until: float = 0.0  # monotonic
@@ -170,6 +171,7 @@ class BusPoller:
             result.error = (f"offline since {_ago(h.last_seen)}, next try in "
                             f"{h.backoff_until - now:.0f} s: {h.last_error}")
             result.error_kind = h.last_error_kind
+            result.error_code = h.last_error_code
             result.failed = [p.key for p in
                              self.readers[job.device_id].profile.points_for(job.poll_class)]
             return result
@@ -203,6 +205,7 @@ class BusPoller:
         if r.error:
             h.last_error = r.error
             kind = h.last_error_kind = r.error_kind or "other"
+            h.last_error_code = r.error_code
             h.errors[kind] = h.errors.get(kind, 0) + 1
         if not r.values and r.failed:
             h.consecutive_failures += 1
