@@ -38,6 +38,12 @@ BUSY_PAUSE_S = 0.1
 (once). The spec says only "later"; a device saving its counters or settings is free within
 tens of milliseconds, and a longer pause would hold a shared serial line for nothing."""
 
+REREAD_S = 2.0
+"""The first retry of a register that read before and is refused now (02): not a gap in the
+model's map but a device rebooting, swapped or re-flashed (some answer 02 to everything while
+they boot). Retried after 2 s, doubling up to ``retry_unreadable_s`` while it stays refused,
+so a panel's fire bits are read again within seconds of it answering."""
+
 STOPS_POLL = frozenset({"timeout", "connection", "unreachable"})
 """Failures after which the rest of a poll would only wait: a silent device, a dead link, or a
 serial gateway that cannot reach the device (0A, 0B: it already waited its own timeout)."""
@@ -69,6 +75,7 @@ class PlannedRead:
     points: list[tuple[Point, int]]
     # (point, its key, offset, how it decodes: _WORD, _SIGNED or _GENERAL), in point order
     decoders: list[tuple[Point, str, int, int]] = field(default_factory=list)
+    read_once: bool = False  # this read has answered at least once
 
     def __post_init__(self) -> None:
         if not self.decoders:
@@ -106,6 +113,8 @@ class DeviceReader:
         self.learned: list[UnreadableRange] = []  # gaps this device refuses to bridge
         self.unreadable: dict[str, float] = {}  # point key → monotonic time of the next retry
         self.refusal: ExceptionReply | None = None  # the device's last answer to a refused read
+        self.seen: set[str] = set()  # point keys the device has answered for
+        self.reread: dict[str, float] = {}  # key → retry delay of a seen point refused now
         # point key → (last value, since when (monotonic) it has not changed), for stuck_s
         self.unchanged: dict[str, tuple[Value, float]] = {}
         self._replan()
@@ -129,7 +138,7 @@ class DeviceReader:
         reads = self.plans.get(poll_class, [])
         if self.unreadable:  # nothing to retry on a device that reads whole (the usual case)
             reads = [*reads, *self._due_retries(poll_class)]
-            if not reads:
+            if not reads and len(self.unreadable) == len(self.profile.by_key):
                 self._all_refused(result, poll_class)
         for i, pr in enumerate(reads):
             try:
@@ -144,15 +153,17 @@ class DeviceReader:
         return result
 
     def _all_refused(self, result: PollResult, poll_class: str) -> None:
-        """Every point of this poll class is refused (a device replaced by another model, a
-        firmware that moved its map): the poll is a failure that says so, not an empty success
-        that would show a device online with nothing read and no alarm."""
+        """Every point of the device is refused (a device replaced by another model, a
+        firmware that moved its map, a device booting): the poll is a failure that says so,
+        not an empty success that would show a device online with nothing read and no alarm.
+        (One poll class refused whole while others read stays an empty poll: failing it would
+        back off the whole device.)"""
         keys = [p.key for p in self.profile.points_for(poll_class)]
         if not keys:
             return
         result.failed.extend(keys)
         result.error = (f"{self.device_id} refuses every point of its {poll_class} poll "
-                        f"({self.refusal}); tried again every {self.retry_unreadable_s:.0f} s")
+                        f"({self.refusal}); tried again later")
         result.error_kind = "exception"
         result.error_code = self.refusal.code if self.refusal else None
 
@@ -199,10 +210,14 @@ class DeviceReader:
             self._fail(result, pr, exc)
             raise
         self._decode(result, pr, data)
+        if not pr.read_once:  # once per planned read, not per poll
+            pr.read_once = True
+            self.seen.update(p.key for p, _ in pr.points)
         if self.unreadable and any(p.key in self.unreadable for p, _ in pr.points):
             # a retried point answers again
             for p, _ in pr.points:
                 self.unreadable.pop(p.key, None)
+                self.reread.pop(p.key, None)
             self._replan()
         return True
 
@@ -211,15 +226,20 @@ class DeviceReader:
         groups = atoms(points)
         if len(groups) == 1:
             known = all(p.key in self.unreadable for p in points)  # a retry, refused again
+            now = self.clock()
             for p in points:
-                self.unreadable[p.key] = self.clock() + self.retry_unreadable_s
+                wait = self.retry_unreadable_s
+                if p.key in self.seen:  # it read before: the device's state, not its map
+                    wait = min(max(REREAD_S, 2 * self.reread.get(p.key, 0.0)), wait)
+                    self.reread[p.key] = wait
+                self.unreadable[p.key] = now + wait
             self._fail(result, _planned(_span(points), points), error)
             if isinstance(error, ExceptionReply):
                 self.refusal = error
             if not known:
-                log.warning("%s refuses %s (%s): left out of its polls, tried again every %.0f s",
+                log.warning("%s refuses %s (%s): left out of its polls, tried again in %.0f s",
                             self.device_id, ", ".join(p.key for p in points), error,
-                            self.retry_unreadable_s)
+                            self.unreadable[points[0].key] - now)
                 self.splits += 1
                 self._replan()
             return False

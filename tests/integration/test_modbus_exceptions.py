@@ -118,3 +118,28 @@ async def test_comm_loss_says_what_the_device_answered(tmp_path: Path, code: int
         assert "no answer for" not in raised["message_en"], raised["message_en"]
         assert f"异常码 {code}" in raised["message_zh"], raised["message_zh"]
         assert not rig.gw.health["panel"].online
+
+
+async def test_a_panel_that_refused_its_registers_while_rebooting_is_read_again_soon(
+        tmp_path: Path) -> None:
+    """Some devices answer 02 (illegal data address) to everything for the few seconds they
+    boot. Registers that read before are not a gap in the device's map: the fire bits are read
+    again within seconds once the panel answers, not after the 10 min a register the model
+    never had waits, and comm_loss clears."""
+    cfg = config(tmp_path, PANEL, period_s=0.3)
+    async with running(cfg) as rig:
+        await until(lambda: any("fire_alarm" in r.values for r in rig.results), timeout=10,
+                    what="the fire bits read")
+        panel = rig.sim.device("panel")
+        panel.fault("exception", code=2)
+        await until(lambda: bool(rig.raised("comm_loss", "panel")), timeout=10,
+                    what="comm_loss raised")
+        await until(lambda: "fire_alarm" in rig.gw.health["panel"].unreadable, timeout=10,
+                    what="the fire bits refused")
+        panel.heal()
+        healed = len(rig.results)
+        await until(lambda: any("fire_alarm" in r.values for r in rig.results[healed:]),
+                    timeout=8, what="the fire bits read again")
+        await until(lambda: not [a for a in rig.gw.ledger.open_alarms()
+                                 if a.rule == "comm_loss" and a.active],
+                    timeout=8, what="comm_loss cleared")
