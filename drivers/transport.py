@@ -115,6 +115,11 @@ class LinkSpec:
     timeout_s: float = 0.5
     retries: int = 0
     pause_s: float = 0.0
+    local_echo: bool = False
+    """The RS-485 adapter hears its own requests (no echo suppression on its receiver): every
+    request comes back ahead of the reply and is dropped. Off by default: with it on and no
+    echo, a write's reply (which repeats the request, functions 05 and 06) would be dropped
+    as an echo, so it is a property of the adapter, set per serial line."""
 
     @property
     def serial_framing(self) -> bool:
@@ -164,6 +169,7 @@ class Link:
                 timeout=spec.timeout_s,
                 retries=spec.retries,
                 reconnect_delay=0,
+                handle_local_echo=spec.local_echo,
             )
         else:
             self._client = AsyncModbusTcpClient(
