@@ -297,6 +297,12 @@ class Gateway:
             info = self.info[r.device_id]
             self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
                                                            self.tags[r.device_id]))
+        if not r.values and not r.failed and not r.bad and r.error is None:
+            # Nothing was asked: every point of this poll class is one the device refuses
+            # (listed in its health) and none is due for a retry. Not silence: fed as a failed
+            # poll, a class polled more often than the device's others raised comm_loss and
+            # cleared it on every good poll.
+            return
         # A device that answered with nothing but bad readings (sentinels) is not silent: its
         # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),

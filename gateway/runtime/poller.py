@@ -83,6 +83,9 @@ configured backoff: a fire alarm must reach the monitoring centre within 10 s (G
 ../shared/domain.md), and a panel's latched fire bit is only seen once the panel is read again
 after an outage. A dead panel then costs its line one timeout every 4 s."""
 
+ANSWERED = frozenset({"exception", "busy"})
+"""Failure kinds where the device itself answered, promptly (``drivers.transport``)."""
+
 log = logging.getLogger("firegate.poller")
 
 
@@ -210,6 +213,12 @@ class BusPoller:
         if not r.values and r.failed:
             h.consecutive_failures += 1
             h.online = False
+            if r.error_kind in ANSWERED:
+                # The device answered at once (a refusal, busy, an internal failure): backing
+                # it off saves its line nothing, and would turn a poll class it refuses (or
+                # the 10-minute retry of a refused point) into stubbed failures of its other
+                # classes: comm_loss on a meter that answers every other read.
+                return
             b = self.backoff
             h.backoff_s = b.initial_s if h.backoff_s == 0 else min(h.backoff_s * b.factor, b.max_s)
             if "fire" in reader.profile.poll_classes:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from drivers.device import DeviceReader
+from drivers.model import Table
 from drivers.planner import plan
 from drivers.transport import Line, LinkSpec
 from tests.support.gateway_kit import config, running
@@ -143,3 +144,27 @@ async def test_a_panel_that_refused_its_registers_while_rebooting_is_read_again_
         await until(lambda: not [a for a in rig.gw.ledger.open_alarms()
                                  if a.rule == "comm_loss" and a.active],
                     timeout=8, what="comm_loss cleared")
+
+
+async def test_a_meter_without_one_poll_class_registers_answers_and_raises_no_comm_loss(
+        tmp_path: Path) -> None:
+    """A DDSU666 variant without the energy register (its only ``slow`` point), polled for
+    energy more often than for anything else: those polls have nothing left to read once the
+    meter refused it. The meter answers every other read, so it is not a silent device:
+    no comm_loss raised (and cleared, and raised again), the refused point shows in health."""
+    meter = [{"id": "meter", "profile": "ddsu666", "unit": 1, "floor": 2, "room": "201"}]
+    cfg = config(tmp_path, meter, poll_classes={
+        "fast": {"period_s": 1.0, "priority": 0}, "normal": {"period_s": 1.0, "priority": 1},
+        "slow": {"period_s": 0.2, "priority": 2}})
+    async with running(cfg) as rig:
+        model = rig.sim.device("meter").model
+        model.strict = True
+        model.defined = {**model.defined,
+                         Table.INPUT: model.defined[Table.INPUT] - {0x4000, 0x4001}}
+        await until(lambda: "energy_kwh" in rig.gw.health["meter"].unreadable, timeout=10,
+                    what="energy refused")
+        mark = len(rig.results)
+        await until(lambda: sum(1 for r in rig.results[mark:] if "voltage_v" in r.values) >= 3,
+                    timeout=10, what="three good fast polls")
+        assert not rig.raised("comm_loss", "meter"), rig.raised("comm_loss", "meter")
+        assert rig.gw.health["meter"].online
