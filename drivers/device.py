@@ -24,7 +24,7 @@ from drivers.codecs import DecodeError, decode, implausible
 from drivers.model import DataType, PollResult, Request, Value
 from drivers.planner import atoms, plan, points_in
 from drivers.profiles import Point, Profile, UnreadableRange
-from drivers.transport import BUSY_CODES, ExceptionReply, Link, LinkError
+from drivers.transport import BUSY_CODES, EXCEPTION_NAMES, ExceptionReply, Link, LinkError
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ class DeviceReader:
         self.refusal: ExceptionReply | None = None  # the device's last answer to a refused read
         self.seen: set[str] = set()  # point keys the device has answered for
         self.reread: dict[str, float] = {}  # key → retry delay of a seen point refused now
+        # Seen points the device refuses now, with why: while the device answers other reads
+        # they are reported ``bad`` every poll (the rules' sensor_fault: not monitored).
+        self.lost: dict[str, str] = {}
         # point key → (last value, since when (monotonic) it has not changed), for stuck_s
         self.unchanged: dict[str, tuple[Value, float]] = {}
         self._replan()
@@ -149,6 +152,10 @@ class DeviceReader:
                     for rest in reads[i + 1:]:
                         self._fail(result, rest, exc)
                     break
+        if self.lost and result.values:
+            # A device that answers, but no longer for these (a firmware update, another
+            # model): each is a point nobody monitors, said as such rather than left out.
+            result.bad.update(self.lost)
         result.response_s = time.monotonic() - started
         return result
 
@@ -218,6 +225,7 @@ class DeviceReader:
             for p, _ in pr.points:
                 self.unreadable.pop(p.key, None)
                 self.reread.pop(p.key, None)
+                self.lost.pop(p.key, None)
             self._replan()
         return True
 
@@ -232,6 +240,10 @@ class DeviceReader:
                 if p.key in self.seen:  # it read before: the device's state, not its map
                     wait = min(max(REREAD_S, 2 * self.reread.get(p.key, 0.0)), wait)
                     self.reread[p.key] = wait
+                    if isinstance(error, ExceptionReply):
+                        name = EXCEPTION_NAMES.get(error.code, "unknown exception")
+                        self.lost[p.key] = (f"refused by the device since it read, exception "
+                                            f"{error.code} ({name})")
                 self.unreadable[p.key] = now + wait
             self._fail(result, _planned(_span(points), points), error)
             if isinstance(error, ExceptionReply):

@@ -168,3 +168,29 @@ async def test_a_meter_without_one_poll_class_registers_answers_and_raises_no_co
                     timeout=10, what="three good fast polls")
         assert not rig.raised("comm_loss", "meter"), rig.raised("comm_loss", "meter")
         assert rig.gw.health["meter"].online
+
+
+async def test_a_breaker_that_stops_answering_for_its_leakage_raises_sensor_fault(
+        tmp_path: Path) -> None:
+    """After a firmware update the breaker refuses its leakage register, which read before,
+    and answers everything else: the device is online, and the residual current that nobody
+    monitors any more is an alarm that says the device refuses it; it clears once it reads."""
+    brk = [{"id": "brk", "profile": "lx47le", "unit": 1, "floor": 3, "room": "305"}]
+    cfg = config(tmp_path, brk, period_s=0.3,
+                 rules={"defaults": {"sensor_fault": {"on_delay_s": 0}}})
+    async with running(cfg) as rig:
+        await until(lambda: any("residual_current_ma" in r.values for r in rig.results),
+                    timeout=10, what="leakage read")
+        model = rig.sim.device("brk").model
+        whole = model.defined
+        model.strict = True
+        model.defined = {**whole, Table.INPUT: whole[Table.INPUT] - {5}}
+        await until(lambda: bool(rig.raised("sensor_fault", "brk")), timeout=10,
+                    what="sensor_fault raised")
+        raised = rig.raised("sensor_fault", "brk")[0]
+        assert "residual_current_ma" in raised["message_en"], raised["message_en"]
+        assert "refused by the device" in raised["message_en"], raised["message_en"]
+        assert rig.gw.health["brk"].online and not rig.raised("comm_loss", "brk")
+        model.defined = whole
+        await until(lambda: any(t["event"] == "clear" and t["rule"] == "sensor_fault"
+                                for t in rig.transitions), timeout=10, what="cleared")
