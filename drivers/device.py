@@ -44,9 +44,10 @@ model's map but a device rebooting, swapped or re-flashed (some answer 02 to eve
 they boot). Retried after 2 s, doubling up to ``retry_unreadable_s`` while it stays refused,
 so a panel's fire bits are read again within seconds of it answering."""
 
-STOPS_POLL = frozenset({"timeout", "connection", "unreachable"})
-"""Failures after which the rest of a poll would only wait: a silent device, a dead link, or a
-serial gateway that cannot reach the device (0A, 0B: it already waited its own timeout)."""
+STOPS_POLL = frozenset({"timeout", "connection", "unreachable", "busy"})
+"""Failures after which the rest of a poll would only wait: a silent device, a dead link, a
+serial gateway that cannot reach the device (0A, 0B: it already waited its own timeout), or a
+device still busy after the pause (each further read would pause the shared line again)."""
 
 
 _WORD = 0  # a u16 read as it is: the register is the value
