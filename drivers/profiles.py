@@ -74,6 +74,10 @@ class PointDef(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PointDef:
+        if self.scale == 0:
+            raise ValueError(f"point {self.name!r}: scale 0 makes every reading "
+                             f"{self.offset:g} whatever the device says; a value is "
+                             "raw × scale + offset (e.g. scale: 0.1 for tenths)")
         if self.table.is_bit and self.type is not DataType.BIT:
             raise ValueError(f"a {self.table.value} point must have type bit")
         if self.type is DataType.STRING and self.length is None:
@@ -220,6 +224,39 @@ class Profile(BaseModel):
                     raise ValueError(f"point {key!r} is defined twice")
                 seen.add(key)
         return points
+
+    @model_validator(mode="after")
+    def _readable(self) -> Profile:
+        """Every value can be read whole: a point (with the points overlapping it, which the
+        planner reads together) fits one request, and none lies in an unreadable range, which
+        no request may touch. Either way the planner would still plan the read, the device
+        would refuse it on every poll, and the value would never be seen."""
+        spans: dict[Table, list[tuple[int, int, str]]] = {}
+        for pt in self.expanded:
+            spans.setdefault(pt.table, []).append((pt.address, pt.end, pt.key))
+            for r in self.unreadable:
+                if r.table is pt.table and r.start < pt.end and pt.address < r.end:
+                    raise ValueError(
+                        f"point {pt.key!r} ({pt.table.value} {pt.address:#06x}, {pt.words} "
+                        f"register(s)) lies in the unreadable range {r.start:#06x}-"
+                        f"{r.end - 1:#06x}: it could never be read; correct its address or "
+                        "the range")
+        for table, items in spans.items():
+            limit = self.max_bits if table.is_bit else self.max_registers
+            start, end, key = -1, -1, ""
+            for a, e, k in sorted(items):
+                if a < end:
+                    end = max(end, e)
+                else:
+                    start, end, key = a, e, k
+                if end - start > limit:
+                    what = "bits" if table.is_bit else "registers"
+                    raise ValueError(
+                        f"point {key!r} needs {end - start} {what} in one read but "
+                        f"max_{what} is {limit}: the device would refuse the read and the "
+                        f"value would never be seen; raise max_{what} to {end - start} if the "
+                        "device allows it, or correct the point")
+        return self
 
     @model_validator(mode="after")
     def _action_points(self) -> Profile:

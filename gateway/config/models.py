@@ -165,6 +165,11 @@ class Gbt26875Bus(Strict):
 Bus = Annotated[TcpBus | RtuOverTcpBus | RtuBus | Gbt26875Bus, Field(discriminator="type")]
 
 
+RATINGS = {"rated_current_a": "the circuit's rated current, A: overload by current",
+           "power_limit_w": "the room's power limit, W: overload by power"}
+"""Device ratings the rules read (rules/electrical.py)."""
+
+
 class Device(Strict):
     id: Ident
     profile: str
@@ -194,6 +199,20 @@ class Device(Strict):
     enabled: bool = True
     actions: dict[str, DeviceAction] = Field(default_factory=dict,
                                              description="named actions allowed on this device")
+
+    @field_validator("ratings")
+    @classmethod
+    def _ratings(cls, v: dict[str, float]) -> dict[str, float]:
+        """Only the ratings the rules read: a misspelt one (``power_limt_w``) or a zero would
+        leave the overload rule without its limit, so it would never raise."""
+        for name, value in v.items():
+            if name not in RATINGS:
+                raise ValueError(f"{name!r} is not a rating firegate uses; ratings are "
+                                 f"{', '.join(f'{k} ({w})' for k, w in RATINGS.items())}")
+            if not value > 0:
+                raise ValueError(f"{name}: {value:g} must be above 0 (leave it out if the "
+                                 "device has none)")
+        return v
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -241,6 +260,10 @@ class Config(Strict):
         gbt = {b.id for b in self.buses if isinstance(b, Gbt26875Bus)}
         seen_units: dict[tuple[str, int], str] = {}
         seen_addr: dict[str, str] = {}
+        self._one_bus_per_line()
+        endpoint = {b.id: f"{b.host.lower()}:{b.port}" for b in self.buses
+                    if isinstance(b, TcpBus)}
+        at_endpoint: dict[tuple[str, int], str] = {}
         for i, d in enumerate(self.devices):
             if d.bus not in known:
                 raise _located(
@@ -260,6 +283,19 @@ class Config(Strict):
                 continue
             if "unit" not in d.model_fields_set:
                 raise _located(("devices", i, "unit"), "is required")
+            if d.unit == 0 and not isinstance(self.bus(d.bus), TcpBus):
+                raise _located(("devices", i, "unit"), "0 is the Modbus broadcast address on "
+                               "a serial line: no device answers it; write the device's own "
+                               "address (1-247, set on the device or its DIP switches)")
+            if d.bus in endpoint:
+                # Two bus names for one TCP endpoint: the same unit under both would be two
+                # "devices" reading the same registers, each seeing the other's values.
+                first = at_endpoint.setdefault((endpoint[d.bus], d.unit), d.id)
+                if first != d.id:
+                    raise _located(("devices", i, "unit"), f"unit {d.unit} at "
+                                   f"{endpoint[d.bus]} is already used by device {first!r} "
+                                   "(another bus with the same host and port): one device "
+                                   "would be read twice under two names; correct the unit")
             other = seen_units.get((d.bus, d.unit))
             if other is not None:
                 raise _located(
@@ -270,9 +306,43 @@ class Config(Strict):
             for cls in d.poll:
                 if cls not in self.poll_classes:
                     raise _located(("devices", i, "poll", cls), f"no poll class {cls!r}")
+        self._rule_blocks_apply()
         _mqtt_is_private(self.outputs)
         self._one_local_time()
         return self
+
+    def _one_bus_per_line(self) -> None:
+        """One serial line is one bus: two buses on one port (or one serial device server)
+        would each send a request while the other waits for its answer, and each would take
+        the other's reply for its own (wrong values, silently)."""
+        lines: dict[str, str] = {}
+        for i, b in enumerate(self.buses):
+            if isinstance(b, RtuBus):
+                key, field, what = f"serial:{b.port}", "port", f"port {b.port}"
+            elif isinstance(b, RtuOverTcpBus):
+                key, field, what = f"tcp:{b.host.lower()}:{b.port}", "port", \
+                    f"{b.host}:{b.port}"
+            else:
+                continue
+            first = lines.setdefault(key, b.id)
+            if first != b.id:
+                raise _located(("buses", i, field), f"{what} is the same serial line as bus "
+                               f"{first!r}: one RS-485 line carries one request at a time, so "
+                               f"put all its devices under bus {first!r} and remove this one")
+
+    def _rule_blocks_apply(self) -> None:
+        """A ``rules.devices`` or ``rules.kinds`` block that names no device or kind (a typo,
+        a renamed room) is never applied: the setting the installer wrote is not in force."""
+        ids = [d.id for d in self.devices]
+        for dev in self.rules.devices:
+            if dev not in ids:
+                raise _located(("rules", "devices", dev), f"no device {dev!r}: these settings "
+                               f"would never apply; the devices are: {', '.join(ids)}")
+        for kind in self.rules.kinds:
+            if kind not in KINDS:
+                raise _located(("rules", "kinds", kind), f"no device kind {kind!r}: these "
+                               "settings would never apply; the kinds are: "
+                               f"{', '.join(sorted(KINDS))}")
 
     def _one_local_time(self) -> None:
         """The building has one local time, ``rules.utc_offset_h``; the rota takes it."""
@@ -575,8 +645,12 @@ _MESSAGES = {
 }
 
 
-def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
-    """Read, substitute, validate. Raises :class:`ConfigError` listing every problem found."""
+def load_config(path: str | Path, *, check_profiles: bool = True,
+                warnings: list[Problem] | None = None) -> Config:
+    """Read, substitute, validate. Raises :class:`ConfigError` listing every problem found.
+
+    ``warnings``, when given, receives what is valid but would see a hazard late or page nobody
+    (gateway/config/advice.py), each with its file and line, for ``check`` and ``run`` to say."""
     import yaml  # here, not at the top: the running gateway never reads YAML
 
     path = Path(path)
@@ -628,13 +702,20 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> Config:
             missing.append((loc, "plain:this field holds the text of a secret (a password, "
                             "token or key), and it would be published; remove it"))
     try:
-        return _validate(data, fname, lines, missing, path, check_profiles)
+        cfg = _validate(data, fname, lines, missing, path, check_profiles)
     except ConfigError as exc:
         if not secrets:
             raise
         # A secret put in the wrong field must not come back in the error that names it.
         raise ConfigError([Problem(p.file, p.line, p.field, _redact(p.message, secrets))
                            for p in exc.problems]) from None
+    if warnings is not None and check_profiles:
+        from gateway.config.advice import advice
+
+        for loc, msg in advice(cfg, load_profiles_for(cfg)):
+            warnings.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data),
+                                    _redact(msg, secrets)))
+    return cfg
 
 
 def _strings(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int,
@@ -727,6 +808,9 @@ def _profile_problems(cfg: Config, data: Any, fname: str,
                                     f"{', '.join(sorted(profiles))}"))
             continue
         problems.extend(_action_problems(fname, lines, data, i, d, profiles[d.profile]))
+        for msg in _range_problems(cfg, d, *found[d.profile]):
+            loc = ("devices", i, "profile")
+            problems.append(Problem(fname, _line_for(loc, lines), _field_name(loc, data), msg))
         if d.maintenance and _raises_fire(profiles[d.profile]):
             loc = ("devices", i, "maintenance")
             problems.append(Problem(
@@ -749,6 +833,32 @@ def _profile_problems(cfg: Config, data: Any, fname: str,
                                         f"profile {d.profile!r} uses poll class {cls!r}, "
                                         "which poll_classes does not define"))
     return problems
+
+
+# point -> (rule, its setting, unit): the setting the point's reading must be able to reach
+_REACH = {"residual_current_ma": ("residual_current", "setting_ma", "mA"),
+          "temperature_c": ("over_temperature", "setting_c", "°C")}
+
+
+def _range_problems(cfg: Config, d: Device, prof: Profile, path: Path) -> list[str]:
+    """A reading outside a point's ``valid`` range is bad quality, never a value: a range that
+    ends below the rule's alarm setting means the alarm can never be raised."""
+    kind = KINDS.get(prof.kind)
+    rs = cfg.rules.for_device(d.id, prof.kind)
+    out = []
+    for point, (rule, field, unit) in _REACH.items():
+        block = getattr(rs, rule)
+        tops = [p.valid[1] for p in prof.expanded if p.name == point and p.valid is not None]
+        if kind is None or rule not in kind.rule_ids or not block.enabled or not tops:
+            continue
+        setting = float(getattr(block, field))
+        if min(tops) < setting:
+            out.append(f"profile {prof.profile!r} ({path}) has {point} valid up to "
+                       f"{min(tops):g} {unit}, below rules {rule}.{field} {setting:g}: a "
+                       f"reading above {min(tops):g} is taken as no reading, so the alarm "
+                       "could never be raised; widen valid: in the profile to what the "
+                       "device can measure")
+    return out
 
 
 def _kind_problems(found: dict[str, tuple[Profile, Path]], used: set[str]) -> list[Problem]:

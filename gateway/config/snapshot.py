@@ -53,14 +53,18 @@ def dumps(loaded: Loaded) -> bytes:
 
 def _validate(path: Path) -> Loaded | None:
     """The configuration and its profiles, or None after printing every problem."""
-    from gateway.config.models import ConfigError, load_config, load_profiles_for
+    from gateway.config.models import ConfigError, Problem, load_config, load_profiles_for
 
+    warned: list[Problem] = []
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, warnings=warned)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)
         return None
+    # What ``firegate check`` warns about, said once at start (the journal keeps it).
+    for w in warned:
+        print(f"warning: {w}", file=sys.stderr)
     return cfg, load_profiles_for(cfg)
 
 

@@ -20,6 +20,7 @@ Example (see ``gateway/notify/README.md`` for the whole story)::
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -35,6 +36,10 @@ from rules.settings import DEFAULT_UTC_OFFSET_H, LIFE_SAFETY_RULES, minutes_of_d
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
 _PHONE = re.compile(r"^\+?\d{5,20}$")
+_CN_MOBILE = re.compile(r"^(?:\+86|0086|86)?1[3-9]\d{9}$")
+"""A mainland China mobile number (MIIT numbering plan: 11 digits, 13x-19x), with or without the
+country code. An SMS can reach nothing else: a landline or a short number takes the page and
+nobody ever reads it."""
 
 
 class ModemConfig(Strict):
@@ -134,6 +139,12 @@ class Person(Strict):
         v = v.replace(" ", "").replace("-", "")
         if not _PHONE.match(v):
             raise ValueError(f"phone {v!r} must be digits, e.g. +8613800000001 or 13800000001")
+        foreign = v.startswith("+") and not v.startswith("+86")
+        if not foreign and not _CN_MOBILE.match(v):
+            raise ValueError(f"phone {v!r} is not a mobile number: a page is an SMS, and in "
+                             "China a mobile number has 11 digits starting with 13-19 "
+                             "(13800000001, or +8613800000001); a landline or a short number "
+                             "would take the page and nobody would read it")
         return v
 
 
@@ -271,6 +282,31 @@ class NotifyConfig(Strict):
         """Each entry validated by the model its ``type`` names in :data:`PROVIDER_TYPES`."""
         return validate_typed(items, PROVIDER_TYPES, ProviderConfig, ("notify", "providers"),
                               "SMS provider")
+
+    @field_validator("skip_severities")
+    @classmethod
+    def _never_skip_critical(cls, v: list[str]) -> list[str]:
+        if "critical" in v:
+            raise ValueError("critical cannot be skipped: a fire would page nobody; "
+                             "skip info (and warning) at most")
+        return v
+
+    @field_validator("critical_severities")
+    @classmethod
+    def _critical_is_critical(cls, v: list[str]) -> list[str]:
+        if "critical" not in v:
+            raise ValueError(f"{v} must list critical: a critical alarm (a fire, a lost fire "
+                             "panel) would be paged like any other, level 1 alone and level 2 "
+                             "only after its wait; write [critical]")
+        return v
+
+    @field_validator("critical_rules")
+    @classmethod
+    def _fire_is_critical(cls, v: list[str]) -> list[str]:
+        if not any(fnmatch.fnmatchcase("fire_alarm", pat) for pat in v):
+            raise ValueError(f"{v} must match fire_alarm: a fire must page levels 1 and 2 at "
+                             "once whatever severity its rule gives it; add fire_alarm")
+        return v
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:
