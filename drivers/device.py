@@ -14,6 +14,7 @@ and listed in ``unreadable`` for health and the live view.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from drivers.codecs import DecodeError, decode, implausible
 from drivers.model import DataType, PollResult, Request, Value
 from drivers.planner import atoms, plan, points_in
 from drivers.profiles import Point, Profile, UnreadableRange
-from drivers.transport import ExceptionReply, Link, LinkError
+from drivers.transport import BUSY_CODES, EXCEPTION_NAMES, ExceptionReply, Link, LinkError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,22 @@ ILLEGAL_ADDRESS = 2
 RETRY_UNREADABLE_S = 600.0
 """How long a point the device refused waits before it is tried again (10 min: on a 9600-baud
 line a wasted request costs 40–60 ms of a shared bus, see ../shared/domain.md)."""
+
+BUSY_PAUSE_S = 0.1
+"""How long a read answered "busy" (06) or "acknowledge" (05) waits before it is asked again
+(once). The spec says only "later"; a device saving its counters or settings is free within
+tens of milliseconds, and a longer pause would hold a shared serial line for nothing."""
+
+REREAD_S = 2.0
+"""The first retry of a register that read before and is refused now (02): not a gap in the
+model's map but a device rebooting, swapped or re-flashed (some answer 02 to everything while
+they boot). Retried after 2 s, doubling up to ``retry_unreadable_s`` while it stays refused,
+so a panel's fire bits are read again within seconds of it answering."""
+
+STOPS_POLL = frozenset({"timeout", "connection", "unreachable", "busy"})
+"""Failures after which the rest of a poll would only wait: a silent device, a dead link, a
+serial gateway that cannot reach the device (0A, 0B: it already waited its own timeout), or a
+device still busy after the pause (each further read would pause the shared line again)."""
 
 
 _WORD = 0  # a u16 read as it is: the register is the value
@@ -59,6 +76,7 @@ class PlannedRead:
     points: list[tuple[Point, int]]
     # (point, its key, offset, how it decodes: _WORD, _SIGNED or _GENERAL), in point order
     decoders: list[tuple[Point, str, int, int]] = field(default_factory=list)
+    read_once: bool = False  # this read has answered at least once
 
     def __post_init__(self) -> None:
         if not self.decoders:
@@ -82,17 +100,25 @@ class DeviceReader:
     def __init__(self, device_id: str, profile: Profile, unit: int,
                  gap_fill: int | None = None, *,
                  retry_unreadable_s: float = RETRY_UNREADABLE_S,
+                 busy_pause_s: float = BUSY_PAUSE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.device_id = device_id
         self.profile = profile
         self.unit = unit
         self.gap_fill = gap_fill
         self.retry_unreadable_s = retry_unreadable_s
+        self.busy_pause_s = busy_pause_s
         self.clock = clock
         self.plans: dict[str, list[PlannedRead]] = {}
         self.splits = 0  # reads refused with exception 2 that taught this reader something
         self.learned: list[UnreadableRange] = []  # gaps this device refuses to bridge
         self.unreadable: dict[str, float] = {}  # point key → monotonic time of the next retry
+        self.refusal: ExceptionReply | None = None  # the device's last answer to a refused read
+        self.seen: set[str] = set()  # point keys the device has answered for
+        self.reread: dict[str, float] = {}  # key → retry delay of a seen point refused now
+        # Seen points the device refuses now, with why: while the device answers other reads
+        # they are reported ``bad`` every poll (the rules' sensor_fault: not monitored).
+        self.lost: dict[str, str] = {}
         # point key → (last value, since when (monotonic) it has not changed), for stuck_s
         self.unchanged: dict[str, tuple[Value, float]] = {}
         self._replan()
@@ -116,17 +142,38 @@ class DeviceReader:
         reads = self.plans.get(poll_class, [])
         if self.unreadable:  # nothing to retry on a device that reads whole (the usual case)
             reads = [*reads, *self._due_retries(poll_class)]
+            if not reads and len(self.unreadable) == len(self.profile.by_key):
+                self._all_refused(result, poll_class)
         for i, pr in enumerate(reads):
             try:
                 await self._read_planned(link, pr, result)
             except LinkError as exc:
-                if exc.kind in ("timeout", "connection"):
+                if exc.kind in STOPS_POLL:
                     # A silent device or a dead link: the rest of this poll would only wait.
                     for rest in reads[i + 1:]:
                         self._fail(result, rest, exc)
                     break
+        if self.lost and result.values:
+            # A device that answers, but no longer for these (a firmware update, another
+            # model): each is a point nobody monitors, said as such rather than left out.
+            result.bad.update(self.lost)
         result.response_s = time.monotonic() - started
         return result
+
+    def _all_refused(self, result: PollResult, poll_class: str) -> None:
+        """Every point of the device is refused (a device replaced by another model, a
+        firmware that moved its map, a device booting): the poll is a failure that says so,
+        not an empty success that would show a device online with nothing read and no alarm.
+        (One poll class refused whole while others read stays an empty poll: failing it would
+        back off the whole device.)"""
+        keys = [p.key for p in self.profile.points_for(poll_class)]
+        if not keys:
+            return
+        result.failed.extend(keys)
+        result.error = (f"{self.device_id} refuses every point of its {poll_class} poll "
+                        f"({self.refusal}); tried again later")
+        result.error_kind = "exception"
+        result.error_code = self.refusal.code if self.refusal else None
 
     def _due_retries(self, poll_class: str) -> list[PlannedRead]:
         now = self.clock()
@@ -149,9 +196,21 @@ class DeviceReader:
         result.requests += 1
         request = pr.request
         try:
-            data = await link.read(request, self.unit)
+            try:
+                data = await link.read(request, self.unit)
+            except ExceptionReply as exc:
+                if exc.code not in BUSY_CODES:
+                    raise
+                # Busy or still processing (transient by the spec): once more after a pause.
+                # Never a refusal: marking the points unreadable would hide them for 10 min.
+                await asyncio.sleep(self.busy_pause_s)
+                result.requests += 1
+                data = await link.read(request, self.unit)
         except ExceptionReply as exc:
             if exc.code != ILLEGAL_ADDRESS:
+                if exc.kind in STOPS_POLL:
+                    self._fail(result, pr, exc)
+                    raise
                 self._fail(result, pr, exc)
                 return False
             return await self._bisect(link, [p for p, _ in pr.points], result, exc)
@@ -159,10 +218,15 @@ class DeviceReader:
             self._fail(result, pr, exc)
             raise
         self._decode(result, pr, data)
+        if not pr.read_once:  # once per planned read, not per poll
+            pr.read_once = True
+            self.seen.update(p.key for p, _ in pr.points)
         if self.unreadable and any(p.key in self.unreadable for p, _ in pr.points):
             # a retried point answers again
             for p, _ in pr.points:
                 self.unreadable.pop(p.key, None)
+                self.reread.pop(p.key, None)
+                self.lost.pop(p.key, None)
             self._replan()
         return True
 
@@ -171,13 +235,24 @@ class DeviceReader:
         groups = atoms(points)
         if len(groups) == 1:
             known = all(p.key in self.unreadable for p in points)  # a retry, refused again
+            now = self.clock()
             for p in points:
-                self.unreadable[p.key] = self.clock() + self.retry_unreadable_s
+                wait = self.retry_unreadable_s
+                if p.key in self.seen:  # it read before: the device's state, not its map
+                    wait = min(max(REREAD_S, 2 * self.reread.get(p.key, 0.0)), wait)
+                    self.reread[p.key] = wait
+                    if isinstance(error, ExceptionReply):
+                        name = EXCEPTION_NAMES.get(error.code, "unknown exception")
+                        self.lost[p.key] = (f"refused by the device since it read, exception "
+                                            f"{error.code} ({name})")
+                self.unreadable[p.key] = now + wait
             self._fail(result, _planned(_span(points), points), error)
+            if isinstance(error, ExceptionReply):
+                self.refusal = error
             if not known:
-                log.warning("%s refuses %s (%s): left out of its polls, tried again every %.0f s",
+                log.warning("%s refuses %s (%s): left out of its polls, tried again in %.0f s",
                             self.device_id, ", ".join(p.key for p in points), error,
-                            self.retry_unreadable_s)
+                            self.unreadable[points[0].key] - now)
                 self.splits += 1
                 self._replan()
             return False
@@ -201,6 +276,7 @@ class DeviceReader:
         result.failed.extend(p.key for p, _ in pr.points)
         if result.error is None:
             result.error, result.error_kind = str(error), error.kind
+            result.error_code = error.code if isinstance(error, ExceptionReply) else None
 
     def _decode(self, result: PollResult, pr: PlannedRead,
                 data: Sequence[int] | Sequence[bool]) -> None:

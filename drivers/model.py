@@ -99,6 +99,7 @@ class PollResult:
     failed: list[str] = field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None
+    error_code: int | None = None  # the Modbus exception code, when the device answered one
     bad: dict[str, str] = field(default_factory=dict)
     stuck: dict[str, str] = field(default_factory=dict)
     requests: int = 0

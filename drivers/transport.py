@@ -36,6 +36,30 @@ EXCEPTION_NAMES = {
     11: "gateway target did not respond",
 }
 
+# What each code asks of whoever reads it (Modbus Application Protocol V1.1b3, section 7).
+EXCEPTION_HINTS = {
+    1: "the device does not support this function: check that the profile fits the model",
+    2: "the device does not define these registers: check that the profile fits the model, "
+       "its firmware and the unit address",
+    3: "the device refuses this request: check that the profile fits the model",
+    4: "the device reports an internal failure: check the device, restart it if it persists",
+    5: "the device is still busy with an earlier command: asked again after a pause",
+    6: "the device is busy with a long operation: asked again after a pause",
+    10: "the serial gateway has no path to the device: check the gateway's configuration "
+        "and load",
+    11: "the serial gateway got no answer from the device: check the RS-485 wiring behind "
+        "the gateway, the device's address, baud rate and power",
+}
+
+BUSY_CODES = frozenset({5, 6})
+"""Transient by the spec: 05 acknowledge ("processing, a long duration will be required") and
+06 server device busy ("the client should retransmit the message later"); a serial gateway
+also answers 06 when too many requests are queued. Asked again, never taken as a refusal."""
+
+UNREACHABLE_CODES = frozenset({10, 11})
+"""A gateway speaking for a device it cannot reach: 0A no path to it, 0B no answer from it
+(the gateway already waited its own timeout). The device is silent, not refusing."""
+
 
 class LinkError(Exception):
     """A request that produced no usable reply. ``kind`` is what health counts it as."""
@@ -56,17 +80,25 @@ class BadReply(LinkError):
 
 
 class ExceptionReply(LinkError):
-    """The device answered with a Modbus exception; the link itself is fine."""
+    """The device answered with a Modbus exception; the link itself is fine.
+
+    ``kind`` is ``busy`` (05, 06: ask again later), ``unreachable`` (0A, 0B: a gateway cannot
+    reach the device behind it) or ``exception`` (the device refuses or failed)."""
 
     kind = "exception"
 
     def __init__(self, code: int, request: Request, unit: int, op: str = "read") -> None:
         name = EXCEPTION_NAMES.get(code, "unknown exception")
+        hint = EXCEPTION_HINTS.get(code)
+        if code in BUSY_CODES and op != "read":  # a write is not repeated behind anyone's back
+            hint = "the device is busy with a long operation: try again later"
         super().__init__(
             f"unit {unit} answered exception {code} ({name}) to a {op} of {request.count} "
-            f"{request.table.value} from {request.address}"
+            f"{request.table.value} from {request.address}" + (f": {hint}" if hint else "")
         )
         self.code = code
+        self.kind = ("busy" if code in BUSY_CODES else
+                     "unreachable" if code in UNREACHABLE_CODES else "exception")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +115,11 @@ class LinkSpec:
     timeout_s: float = 0.5
     retries: int = 0
     pause_s: float = 0.0
+    local_echo: bool = False
+    """The RS-485 adapter hears its own requests (no echo suppression on its receiver): every
+    request comes back ahead of the reply and is dropped. Off by default: with it on and no
+    echo, a write's reply (which repeats the request, functions 05 and 06) would be dropped
+    as an echo, so it is a property of the adapter, set per serial line."""
 
     @property
     def serial_framing(self) -> bool:
@@ -132,6 +169,7 @@ class Link:
                 timeout=spec.timeout_s,
                 retries=spec.retries,
                 reconnect_delay=0,
+                handle_local_echo=spec.local_echo,
             )
         else:
             self._client = AsyncModbusTcpClient(

@@ -10,6 +10,38 @@ from rules.model import Snapshot
 
 _LOOP_ZH = {"short": "短路", "open": "开路", "overload": "过载"}
 
+# What a Modbus exception reply means for whoever goes to the device (Modbus Application
+# Protocol V1.1b3, section 7), in Chinese; the English comes with the driver's error text.
+_EXC_ZH = {
+    1: ("非法功能", "设备不支持该功能码，请核对设备型号与所配模板"),
+    2: ("非法数据地址", "设备不认这些寄存器，请核对设备型号、固件版本、所配模板和站号"),
+    3: ("非法数据值", "设备拒绝该请求，请核对设备型号与所配模板"),
+    4: ("从站设备故障", "设备报告内部故障，请检查设备，持续则重启或更换"),
+    5: ("确认（处理中）", "设备长时间忙于先前的命令，请检查设备是否在升级或设置"),
+    6: ("设备忙", "设备长时间忙，请检查设备是否在升级或设置"),
+    10: ("网关路径不可用", "串口服务器（网关）无通往该设备的路径，请检查网关配置和负载"),
+    11: ("网关目标设备无响应", "串口服务器收不到该设备的应答，请检查网关后的RS-485接线、"
+                           "设备站号、波特率和电源"),
+}
+_SILENT = (None, "timeout", "connection")
+
+
+def _comm_text(snap: Snapshot, n: int) -> tuple[str, str]:
+    """The comm_loss message for what the last failed poll got: silence sends the electrician
+    to the bus and the power; a device (or its serial gateway) that answers with an exception
+    or a garbled frame is named with what it answered, so nobody checks wiring that works."""
+    if snap.error_kind in _SILENT or not snap.error:
+        return (f"设备通信中断（连续 {n} 次无应答），请检查总线、接线和设备电源",
+                f"no answer for {n} polls in a row: check the bus wiring, address and the "
+                f"device's power")
+    code = snap.error_code
+    if code is not None:
+        name, todo = _EXC_ZH.get(code, ("未知异常", "请查阅设备手册"))
+        return (f"设备无法读取（连续 {n} 次应答异常码 {code}：{name}），{todo}",
+                f"not readable for {n} polls in a row: {snap.error}")
+    return (f"设备应答错乱（连续 {n} 次），请检查总线接线、终端电阻、波特率及站号是否重复",
+            f"garbled replies for {n} polls in a row: {snap.error}")
+
 
 class CommLoss(Checker):
     """``polls`` failed polls in a row (any poll class) raise; the first good poll clears."""
@@ -36,10 +68,9 @@ class CommLoss(Checker):
         code = self.cond.update(snap.ts, on, 1 if self.fails else 0)
         if code != NONE:
             n = self.fails
+            zh, en = _comm_text(snap, n)
             report(self.ctx, self.cond, code, "comm_loss", "", self.sev, snap.ts, n, self.s.polls,
-                   f"设备通信中断（连续 {n} 次无应答），请检查总线、接线和设备电源",
-                   f"no answer for {n} polls in a row: check the bus wiring, address and the "
-                   f"device's power", out)
+                   zh, en, out)
 
 
 FAULT_NAMES = frozenset({"fault", "loop_fault"})

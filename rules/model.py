@@ -67,3 +67,11 @@ class Snapshot:
     labels: Mapping[str, str] = field(default_factory=dict)
     """Channel → place the device names for it (a component's description); it becomes the
     location of that channel's alarms and is remembered until the device names it again."""
+    error: str | None = None
+    """What went wrong with the poll, in words (what the device or its gateway answered)."""
+    error_kind: str | None = None
+    """How it went wrong: ``timeout`` and ``connection`` are silence; ``exception`` (the device
+    refuses or failed), ``busy``, ``unreachable`` (a serial gateway cannot reach it),
+    ``bad_reply``, ``decode`` mean something answered."""
+    error_code: int | None = None
+    """The Modbus exception code the device (or its gateway) answered, if any."""

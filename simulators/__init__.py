@@ -69,10 +69,12 @@ class DeviceHandle:
         delay_s: float = DEFAULT_SLOW_S,
         code: int = 4,
         mode: str = "corrupt",
+        replies: int | None = None,
     ) -> None:
         """Inject ``kind`` (offline, slow, exception, garbage) for ``for_s`` seconds (None:
-        until ``heal()``)."""
-        fault = make_fault(kind, for_s, self._server.faults.clock(), delay_s, code, mode)
+        until ``heal()``), or for the next ``replies`` faulty replies."""
+        fault = make_fault(kind, for_s, self._server.faults.clock(), delay_s, code, mode,
+                           replies)
         self._server.faults.set(self.model.unit, fault)
 
     def heal(self) -> None:

@@ -5,11 +5,16 @@
 | ``offline`` | no answer at all: the request times out (the device is dead or unpowered)     |
 | ``slow``    | the right answer, ``delay_s`` late (default 0.3 s: over half a 0.5 s timeout) |
 | ``exception`` | an exception reply, ``code`` 4 (device failure) unless told otherwise        |
+|             | (5 acknowledge and 6 busy are transient; 10 and 11 are what a serial gateway  |
+|             | answers for a device behind it that it cannot reach)                          |
 | ``garbage`` | a malformed reply: ``mode`` ``corrupt`` (RTU: wrong CRC; TCP: a byte count    |
 |             | that disagrees with the frame), ``truncate`` (the first half of the frame),   |
 |             | ``noise`` (random bytes of the same length), or a well-formed frame that      |
 |             | answers the wrong request: ``wrong_function`` (a holding-register read        |
 |             | answered as an input-register read, same data) or ``wrong_unit``              |
+
+A fault can end after a number of faulty replies (``replies``) rather than a time: a meter that
+answers "busy" once while it saves its energy counters, then reads normally.
 
 A fault can also hold a whole bus (``BUS_WIDE``): a cut or shorted RS-485 pair silences every
 device, a noisy line garbles every reply.
@@ -42,6 +47,7 @@ class Fault:
     delay_s: float = DEFAULT_SLOW_S
     code: int = 4
     mode: str = "corrupt"
+    replies: int | None = None  # faulty replies left before the fault ends by itself
 
 
 def make_fault(
@@ -51,8 +57,10 @@ def make_fault(
     delay_s: float = DEFAULT_SLOW_S,
     code: int = 4,
     mode: str = "corrupt",
+    replies: int | None = None,
 ) -> Fault:
-    """A fault that ends ``for_s`` seconds after ``now`` (never when ``for_s`` is None)."""
+    """A fault that ends ``for_s`` seconds after ``now`` (never when ``for_s`` is None), or
+    after ``replies`` faulty replies."""
     if kind not in FAULT_KINDS:
         raise ValueError(f"fault {kind!r} is not one of {', '.join(FAULT_KINDS)}")
     if for_s is not None and (isinstance(for_s, bool) or for_s < 0):
@@ -63,8 +71,10 @@ def make_fault(
         raise ValueError(f"exception code must be 1-255, not {code}")
     if delay_s < 0:
         raise ValueError(f"slow delay must be >= 0 s, not {delay_s}")
+    if replies is not None and (isinstance(replies, bool) or replies < 1):
+        raise ValueError(f"a fault's replies must be a count >= 1, not {replies!r}")
     until = math.inf if for_s is None else now + float(for_s)
-    return Fault(kind=kind, until=until, delay_s=delay_s, code=code, mode=mode)
+    return Fault(kind=kind, until=until, delay_s=delay_s, code=code, mode=mode, replies=replies)
 
 
 class FaultTable:
@@ -96,8 +106,15 @@ class FaultTable:
         return f
 
     def count(self, unit: int, kind: str) -> None:
+        """One faulty reply of ``unit``; a fault limited to a number of replies wears off."""
         per = self.injected.setdefault(unit, {})
         per[kind] = per.get(kind, 0) + 1
+        key = unit if unit in self._faults else BUS_WIDE
+        f = self._faults.get(key)
+        if f is not None and f.replies is not None:
+            f.replies -= 1
+            if f.replies <= 0:
+                del self._faults[key]
 
     def filter_reply(self, frame: bytes, framing: str) -> bytes:
         """The bytes a faulty device puts on the wire instead of ``frame``.

@@ -79,6 +79,9 @@ class PtyRelay:
         self.emulate_timing = emulate_timing
         self.turnaround_s = turnaround_s
         self.reply_filter = reply_filter
+        # An RS-485 adapter whose receiver stays on while it sends (no echo suppression): the
+        # master reads back every request it wrote, ahead of the device's reply.
+        self.local_echo = False
         self.server_path = ""
         self.client_path = ""
         self._fds: list[int] = []
@@ -147,6 +150,8 @@ class PtyRelay:
             if not data:
                 return
         target = self._srv_master if direction == "req" else self._cli_master
+        if direction == "req" and self.local_echo:
+            self._write(self._cli_master, data, "echo")
         if not self.emulate_timing:
             self._write(target, data, direction)
             return
@@ -174,7 +179,7 @@ class PtyRelay:
     def _write(self, fd: int, data: bytes, direction: str) -> None:
         if direction == "req":
             self.bytes_to_devices += len(data)
-        else:
+        elif direction == "resp":
             self.bytes_to_master += len(data)
         view = memoryview(data)
         while view:

@@ -150,8 +150,11 @@ class BusContext:
         await self._line_time(9 + 2 * len(values), 8)
         fault = self.faults.active(device_id)
         if fault is not None and fault.kind == "exception":
+            self.faults.count(device_id, "exception")
             stats.exceptions += 1
-            return ExcCodes.DEVICE_FAILURE
+            return ExcCodes(fault.code) if fault.code in ExcCodes._value2member_map_ else (
+                ExcCodes.DEVICE_FAILURE
+            )
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.delay_s)
         if not model.write(table, address, [int(v) for v in values]):

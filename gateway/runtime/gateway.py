@@ -69,7 +69,9 @@ def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
     if isinstance(bus, RtuBus):
         return LinkSpec(kind="rtu", port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                         parity=bus.parity, stopbits=bus.stopbits, timeout_s=bus.timeout_s,
-                        retries=bus.retries, pause_s=bus.pause_s)
+                        retries=bus.retries, pause_s=bus.pause_s,
+                        # an adapter that echoes its requests; the field is the config's to add
+                        local_echo=bool(getattr(bus, "local_echo", False)))
     return LinkSpec(kind=bus.type, host=bus.host, port=bus.port,
                     baudrate=getattr(bus, "baudrate", 9600), timeout_s=bus.timeout_s,
                     retries=bus.retries, pause_s=bus.pause_s)
@@ -297,11 +299,17 @@ class Gateway:
             info = self.info[r.device_id]
             self._telemetry.append(TelemetryRecord.of_poll(r, info.family,
                                                            self.tags[r.device_id]))
+        if not r.values and not r.failed and not r.bad and r.error is None:
+            # Nothing was asked: every point of this poll class is one the device refuses
+            # (listed in its health) and none is due for a retry. Not silence: fed as a failed
+            # poll, a class polled more often than the device's others raised comm_loss and
+            # cleared it on every good poll.
+            return
         # A device that answered with nothing but bad readings (sentinels) is not silent: its
         # sensors are at fault, which the rules say as sensor_fault, not comm_loss.
         events = self.engine.feed(Snapshot(r.device_id, r.ts, bool(r.values) or bool(r.bad),
                                            r.values, r.failed, r.poll_class, r.bad, r.stuck,
-                                           r.labels))
+                                           r.labels, r.error, r.error_kind, r.error_code))
         if events:
             # Names people use (a zone's label, the room) replace ids before anything records
             # or pages the event.

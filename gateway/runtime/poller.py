@@ -37,6 +37,7 @@ class DeviceHealth:
     errors: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
     last_error_kind: str | None = None  # LinkError.kind of last_error
+    last_error_code: int | None = None  # its Modbus exception code, when the device sent one
     consecutive_failures: int = 0
     backoff_s: float = 0.0
     backoff_until: float = 0.0  # monotonic
@@ -81,6 +82,9 @@ FIRE_BACKOFF_MAX_S = 4.0
 configured backoff: a fire alarm must reach the monitoring centre within 10 s (GB/T 26875.3,
 ../shared/domain.md), and a panel's latched fire bit is only seen once the panel is read again
 after an outage. A dead panel then costs its line one timeout every 4 s."""
+
+ANSWERED = frozenset({"exception", "busy"})
+"""Failure kinds where the device itself answered, promptly (``drivers.transport``)."""
 
 log = logging.getLogger("firegate.poller")
 
@@ -170,6 +174,7 @@ class BusPoller:
             result.error = (f"offline since {_ago(h.last_seen)}, next try in "
                             f"{h.backoff_until - now:.0f} s: {h.last_error}")
             result.error_kind = h.last_error_kind
+            result.error_code = h.last_error_code
             result.failed = [p.key for p in
                              self.readers[job.device_id].profile.points_for(job.poll_class)]
             return result
@@ -203,10 +208,17 @@ class BusPoller:
         if r.error:
             h.last_error = r.error
             kind = h.last_error_kind = r.error_kind or "other"
+            h.last_error_code = r.error_code
             h.errors[kind] = h.errors.get(kind, 0) + 1
         if not r.values and r.failed:
             h.consecutive_failures += 1
             h.online = False
+            if r.error_kind in ANSWERED:
+                # The device answered at once (a refusal, busy, an internal failure): backing
+                # it off saves its line nothing, and would turn a poll class it refuses (or
+                # the 10-minute retry of a refused point) into stubbed failures of its other
+                # classes: comm_loss on a meter that answers every other read.
+                return
             b = self.backoff
             h.backoff_s = b.initial_s if h.backoff_s == 0 else min(h.backoff_s * b.factor, b.max_s)
             if "fire" in reader.profile.poll_classes:

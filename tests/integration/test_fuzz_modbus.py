@@ -4,6 +4,8 @@ against the gateway's own reader over Modbus TCP and RTU over TCP. Every poll en
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from drivers.device import DeviceReader
@@ -16,16 +18,18 @@ from simulators.spec import SimBus, SimDevice, SimSpec
 PROFILES = load_profiles()
 
 
-@pytest.mark.parametrize("kind", ["tcp", "rtu_over_tcp"])
-async def test_garbage_replies_never_escape_the_reader(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["tcp", "rtu_over_tcp", "rtu"])
+async def test_garbage_replies_never_escape_the_reader(kind: str, tmp_path: Path) -> None:
     devices = [("room-1", "dorm_controller", 1), ("meter-1", "ddsu666", 2),
                ("brk-1", "lx47le", 3)]
-    spec = SimSpec(buses=[SimBus(id="bus", kind=kind, port=0)],  # type: ignore[arg-type]
+    where: int | str = str(tmp_path / "line") if kind == "rtu" else 0
+    spec = SimSpec(buses=[SimBus(id="bus", kind=kind, port=where)],  # type: ignore[arg-type]
                    devices=[SimDevice(id=i, profile=PROFILES[p], bus="bus", unit=u)
                             for i, p, u in devices])
     async with Simulation(spec) as sim:
-        port = int(sim.ports()["bus"])
-        link = Link(LinkSpec(kind=kind, host="127.0.0.1", port=port,  # type: ignore[arg-type]
+        port = sim.ports()["bus"]
+        link = Link(LinkSpec(kind="rtu", port=str(port), timeout_s=0.15) if kind == "rtu" else
+                    LinkSpec(kind=kind, host="127.0.0.1", port=int(port),  # type: ignore[arg-type]
                              timeout_s=0.15))
         readers = {i: DeviceReader(i, PROFILES[p], u) for i, p, u in devices}
         try:
