@@ -117,6 +117,9 @@ class RtuBus(BusBase):
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
+    # Some USB/RS-485 adapters (2-wire, no echo suppression) hand back every byte they sent:
+    # without this each reply starts with our own request and every read times out.
+    local_echo: bool = False
 
 
 class Gbt26875Bus(Strict):

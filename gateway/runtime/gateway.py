@@ -70,8 +70,7 @@ def link_spec(bus: Any) -> LinkSpec:  # any bus model of gateway.config.models
         return LinkSpec(kind="rtu", port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                         parity=bus.parity, stopbits=bus.stopbits, timeout_s=bus.timeout_s,
                         retries=bus.retries, pause_s=bus.pause_s,
-                        # an adapter that echoes its requests; the field is the config's to add
-                        local_echo=bool(getattr(bus, "local_echo", False)))
+                        local_echo=bus.local_echo)
     return LinkSpec(kind=bus.type, host=bus.host, port=bus.port,
                     baudrate=getattr(bus, "baudrate", 9600), timeout_s=bus.timeout_s,
                     retries=bus.retries, pause_s=bus.pause_s)

@@ -78,3 +78,18 @@ async def test_a_write_is_confirmed_through_an_echoing_adapter() -> None:
             assert r.values["residual_setting_ma"] == 100, r.error
         finally:
             line.close()
+
+
+def test_the_installer_turns_it_on_in_the_bus_config() -> None:
+    """``local_echo: true`` on an RTU bus reaches the line (and is refused on a TCP bus, where no
+    adapter echoes)."""
+    from gateway.config.models import RtuBus, TcpBus
+    from gateway.runtime.gateway import link_spec
+
+    bus = RtuBus.model_validate({"id": "l1", "type": "rtu", "port": "/dev/ttyUSB0",
+                                 "local_echo": True})
+    assert link_spec(bus).local_echo is True
+    assert link_spec(bus.model_copy(update={"local_echo": False})).local_echo is False
+    with pytest.raises(ValueError, match="local_echo"):
+        TcpBus.model_validate({"id": "t", "type": "tcp", "host": "10.0.0.2",
+                               "local_echo": True})
